@@ -1,0 +1,78 @@
+"""Every error and warning collabkit raises, in one place.
+
+Each message names the value at fault, what was expected, and what to do about it. The CLI
+turns any :class:`CollabkitError` into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CollabkitError",
+    "DataError",
+    "FieldError",
+    "DatasetNotAvailableError",
+    "UnknownIdError",
+    "NotFittedError",
+    "ModelFitError",
+    "ModelFileError",
+    "ConfigError",
+    "DataWarning",
+]
+
+
+class CollabkitError(Exception):
+    """Base class of every error collabkit raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(CollabkitError, ValueError):
+    """A parameter has a value that cannot work (for example ``n_factors=0``)."""
+
+    exit_code = 2
+
+
+class DataError(CollabkitError, ValueError):
+    """Input data is malformed: the message names the file, line and column where it can."""
+
+    exit_code = 3
+
+
+class FieldError(DataError, KeyError):
+    """A named column is not in the table."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatasetNotAvailableError(CollabkitError, OSError):
+    """A named dataset is neither cached nor downloadable right now."""
+
+    exit_code = 4
+
+
+class UnknownIdError(CollabkitError, KeyError):
+    """A user or item id the model never saw, where a fallback is not allowed."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFittedError(CollabkitError, AttributeError):
+    """A method that needs a fitted model was called before ``fit``."""
+
+
+class ModelFitError(CollabkitError, RuntimeError):
+    """Training diverged (non-finite loss or parameters)."""
+
+    exit_code = 5
+
+
+class ModelFileError(CollabkitError, OSError):
+    """A saved model folder is missing files, is corrupt, or comes from a newer version."""
+
+    exit_code = 6
+
+
+class DataWarning(UserWarning):
+    """Input data was accepted but changed (for example duplicate rows dropped)."""
