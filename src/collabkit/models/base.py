@@ -1,0 +1,245 @@
+"""The :class:`Recommender` contract every collabkit model follows.
+
+scikit-learn's estimator rules apply: ``__init__`` only stores its arguments, ``fit`` validates
+first, sets attributes whose names end in ``_`` and returns ``self``. Raw ids go in and come
+out; dense indices stay inside.
+
+Unknown ids (never seen in training) follow one policy everywhere: the prediction falls back
+to the damped-bias baseline (global mean + whatever bias is known) and is flagged in the
+``fallback`` column; :meth:`Recommender.recommend` for an unknown user ranks items by that
+baseline and says so in the ``tier`` column. Nothing raises for an unknown id.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import torch
+
+from collabkit.data.interactions import Interactions
+from collabkit.data.vocab import Vocabulary
+from collabkit.errors import ConfigError, DataError, NotFittedError
+
+__all__ = ["Recommender", "FallbackTier"]
+
+FallbackTier = str  # "model" | "baseline"
+
+
+class Recommender(ABC):
+    """Abstract base of collabkit's models.
+
+    Fitted attributes shared by every model
+    ---------------------------------------
+    user_vocab_, item_vocab_ : Vocabulary
+        The users and items seen in training.
+    global_mean_ : float
+        Mean training rating.
+    user_bias_base_, item_bias_base_ : numpy.ndarray
+        Damped-mean biases of the baseline used for fallbacks.
+    seen_indptr_, seen_indices_ : numpy.ndarray
+        CSR of the items each user rated in training (for ``exclude_seen``).
+    rating_range_ : tuple of float
+    item_meta_ : pandas.DataFrame or None
+        Titles, genres and years of the training items, indexed by raw id.
+    """
+
+    #: name used in saved model files and on the command line
+    kind: ClassVar[str] = ""
+    _registry: ClassVar[dict[str, type[Recommender]]] = {}
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        if cls.kind:
+            Recommender._registry[cls.kind] = cls
+
+    # -------------------------------------------------------------- sklearn contract
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor arguments, read back from the attributes of the same name."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor arguments; unknown names raise :class:`ConfigError`."""
+        valid = set(self._param_names())
+        for key, value in params.items():
+            if key not in valid:
+                raise ConfigError(f"{type(self).__name__} has no parameter {key!r}; "
+                                  f"parameters are {sorted(valid)}")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -------------------------------------------------------------- fitting
+    def fit(self, data: Interactions, valid: Interactions | None = None) -> Self:
+        """Learn from ``data``; ``valid`` (or a slice carved from ``data``) is monitored."""
+        if not isinstance(data, Interactions):
+            raise DataError(f"fit expects an Interactions table, got {type(data).__name__}; "
+                            "build one with collabkit.load_ratings(...) or Interactions.from_dataframe")
+        if len(data) == 0:
+            raise DataError("cannot fit on an empty ratings table")
+        self._fit_common(data)
+        u = self.user_vocab_.index(data.user_vocab.ids(data.users))
+        i = self.item_vocab_.index(data.item_vocab.ids(data.items))
+        self._fit(data, u, i, valid)
+        return self
+
+    def _fit_common(self, data: Interactions) -> None:
+        users_raw = data.user_vocab.ids(np.unique(data.users))
+        items_raw = data.item_vocab.ids(np.unique(data.items))
+        self.user_vocab_ = Vocabulary(users_raw)
+        self.item_vocab_ = Vocabulary(items_raw)
+        u = self.user_vocab_.index(data.user_vocab.ids(data.users))
+        i = self.item_vocab_.index(data.item_vocab.ids(data.items))
+        r = data.ratings.astype(np.float64)
+        self.global_mean_ = float(r.mean())
+        self.user_bias_base_, self.item_bias_base_ = damped_biases(
+            u, i, r, len(self.user_vocab_), len(self.item_vocab_), self.global_mean_)
+        order = np.lexsort((i, u))
+        self.seen_indices_ = i[order].astype(np.int64)
+        self.seen_indptr_ = np.concatenate(
+            [[0], np.cumsum(np.bincount(u, minlength=len(self.user_vocab_)))]).astype(np.int64)
+        self.rating_range_ = tuple(float(x) for x in data.rating_range)
+        self.item_meta_ = None
+        if data.item_meta is not None:
+            self.item_meta_ = data.item_meta.reindex(items_raw)
+        self.data_fingerprint_ = data.fingerprint()
+        self.n_train_ = len(data)
+
+    @abstractmethod
+    def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
+             valid: Interactions | None) -> None:
+        """Model-specific training on dense indices ``u``, ``i`` (into the model's vocabs)."""
+
+    # -------------------------------------------------------------- scoring hooks
+    @abstractmethod
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Predicted ratings for known dense index pairs, float64."""
+
+    @abstractmethod
+    def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        """Scores of every item for known users ``u``: shape ``(len(u), n_items)``."""
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "user_vocab_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(data) "
+                                 "or load a saved model with collabkit.load_model(path)")
+
+    def _baseline_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Damped-bias baseline where ``-1`` marks an unknown user or item (bias 0)."""
+        bu = np.where(u >= 0, self.user_bias_base_[np.maximum(u, 0)], 0.0)
+        bi = np.where(i >= 0, self.item_bias_base_[np.maximum(i, 0)], 0.0)
+        lo, hi = self.rating_range_
+        return np.clip(self.global_mean_ + bu + bi, lo, hi)
+
+    # -------------------------------------------------------------- public API
+    def predict_ratings(self, users: Any, items: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions for raw id pairs and a boolean mask of those that fell back."""
+        self._check_fitted()
+        users_a, items_a = np.atleast_1d(np.asarray(users)), np.atleast_1d(np.asarray(items))
+        if users_a.shape != items_a.shape:
+            raise DataError(f"users and items must pair up: got {users_a.size} users and "
+                            f"{items_a.size} items")
+        u = self.user_vocab_.index(users_a)
+        i = self.item_vocab_.index(items_a)
+        known = (u >= 0) & (i >= 0)
+        out = self._baseline_idx(u, i)
+        if known.any():
+            out[known] = self._predict_idx(u[known], i[known])
+        return out, ~known
+
+    def predict(self, users: Any, items: Any) -> pd.DataFrame:
+        """Predicted ratings for raw ``(user, item)`` pairs.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user``, ``item``, ``prediction``, ``fallback`` (True where the user or
+            the item was unknown and the damped-bias baseline answered) and ``title``.
+        """
+        pred, fb = self.predict_ratings(users, items)
+        items_a = np.atleast_1d(np.asarray(items))
+        return pd.DataFrame({"user": np.atleast_1d(np.asarray(users)), "item": items_a,
+                             "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
+
+    def _titles(self, raw_items: np.ndarray) -> list[str | None]:
+        if self.item_meta_ is None or "title" not in self.item_meta_.columns:
+            return [None] * len(raw_items)
+        s = self.item_meta_["title"].reindex(raw_items)
+        return [None if pd.isna(t) else str(t) for t in s.tolist()]
+
+    def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
+                  exclude: Any = None, candidates: Any = None) -> pd.DataFrame:
+        """Top-``n`` items for each raw user id.
+
+        Parameters
+        ----------
+        users : id or sequence of ids
+        n : int
+            Items per user.
+        exclude_seen : bool
+            Leave out items the user rated in training.
+        exclude : sequence of item ids, optional
+            Items never to recommend.
+        candidates : sequence of item ids, optional
+            Only rank these items.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Long format, the same shape for one user or many: ``user``, ``rank`` (1-based),
+            ``item``, ``score``, ``title``, ``tier`` (``"model"``, or ``"baseline"`` for a user
+            the model never saw).
+        """
+        from collabkit.recommend.topk import recommend_topk
+
+        self._check_fitted()
+        if int(n) < 1:
+            raise ConfigError(f"n must be at least 1, got {n}")
+        return recommend_topk(self, np.atleast_1d(np.asarray(users)), int(n),
+                              exclude_seen=exclude_seen, exclude=exclude, candidates=candidates)
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path: str) -> str:
+        """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle)."""
+        from collabkit.io import save_model
+
+        return save_model(self, path)
+
+    @abstractmethod
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        """Model-specific tensors to save."""
+
+    @abstractmethod
+    def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        """Rebuild model-specific state from saved tensors."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Model-specific JSON-ready state to save (for example the training history)."""
+        return {}
+
+
+def damped_biases(u: np.ndarray, i: np.ndarray, r: np.ndarray, n_users: int, n_items: int,
+                  mu: float, damping: float = 5.0) -> tuple[np.ndarray, np.ndarray]:
+    r"""Damped-mean item then user biases (Koren's baseline, as in LensKit's ``Bias``).
+
+    .. math::
+
+        b_i = \frac{\sum_{u} (r_{ui} - \mu)}{n_i + \lambda}, \qquad
+        b_u = \frac{\sum_{i} (r_{ui} - \mu - b_i)}{n_u + \lambda}
+    """
+    bi = np.bincount(i, weights=r - mu, minlength=n_items) / (
+        np.bincount(i, minlength=n_items) + damping)
+    bu = np.bincount(u, weights=r - mu - bi[i], minlength=n_users) / (
+        np.bincount(u, minlength=n_users) + damping)
+    return bu, bi

@@ -1,0 +1,1 @@
+"""Top-N recommendation and cold start."""
