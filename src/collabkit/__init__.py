@@ -1,5 +1,32 @@
-"""collabkit: collaborative filtering from a ratings table to recommendations."""
+"""collabkit: collaborative filtering from a ratings table to recommendations.
+
+>>> import collabkit
+>>> data = collabkit.load_dataset("ml-latest-small")            # doctest: +SKIP
+>>> train, test = collabkit.split(data, "random", seed=42)      # doctest: +SKIP
+>>> model = collabkit.fit(train, "dot", random_state=42)        # doctest: +SKIP
+>>> collabkit.evaluate(model, test).table                       # doctest: +SKIP
+>>> model.recommend(1, n=10)                                    # doctest: +SKIP
+"""
 
 from collabkit._version import __version__
+from collabkit.api import fit, load_dataset, load_ratings, load_split, split
+from collabkit.data.interactions import Interactions
+from collabkit.data.vocab import Vocabulary
+from collabkit.io import load_model, save_model
+from collabkit.metrics.evaluate import EvalReport, evaluate
+from collabkit.models import BiasBaseline, BiasedMF, DotProductBias, GlobalMean, Recommender
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    "fit", "load_dataset", "load_ratings", "load_split", "split",
+    "Interactions", "Vocabulary",
+    "load_model", "save_model",
+    "EvalReport", "evaluate",
+    "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",
+    "model_kinds",
+]
+
+
+def model_kinds() -> list[str]:
+    """The model kinds :func:`fit` and ``collabkit train --model`` accept."""
+    return sorted(Recommender._registry)

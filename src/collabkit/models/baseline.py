@@ -49,9 +49,12 @@ class BiasBaseline(Recommender):
 
 
 class GlobalMean(BiasBaseline):
-    r"""Predicts the mean training rating :math:`\mu` for every pair (ranks by item bias)."""
+    r"""Predicts the mean training rating :math:`\mu` for every pair (so it cannot rank)."""
 
     kind = "mean"
+
+    def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        return torch.full((len(u), len(self.item_vocab_)), self.global_mean_)
 
     def _baseline_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         return np.full(u.shape, self.global_mean_, dtype=np.float64)

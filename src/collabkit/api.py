@@ -1,0 +1,133 @@
+"""The short public path: load data, split it, fit a model, in one call each."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from collabkit.data.interactions import Interactions
+from collabkit.errors import ConfigError
+from collabkit.models.base import Recommender
+
+__all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "SPLITS"]
+
+SPLITS = ("random", "user", "temporal", "last", "none")
+CANONICAL = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
+
+
+def _from_movielens(ml: Any, ratings: pd.DataFrame | None = None) -> Interactions:
+    df = ml.ratings if ratings is None else ratings
+    return Interactions.from_dataframe(
+        df, item_meta=ml.items, user_meta=ml.users, rating_range=ml.rating_range, name=ml.name)
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
+                 download: bool = True, progress: bool = True) -> Interactions:
+    """A MovieLens dataset by name (``"ml-latest-small"`` ships with collabkit).
+
+    Titles, genres and years become ``item_meta``; ml-100k's and ml-1m's demographics become
+    ``user_meta``. See :func:`collabkit.data.movielens.load_movielens` for where files are
+    looked for and cached.
+    """
+    from collabkit.data.movielens import load_movielens
+
+    return _from_movielens(load_movielens(name, data_dir=data_dir, download=download,
+                                          progress=progress))
+
+
+def load_ratings(source: str | os.PathLike[str] | pd.DataFrame, *,
+                 user_col: str | int | None = None, item_col: str | int | None = None,
+                 rating_col: str | int | None = None,
+                 timestamp_col: str | int | None | Literal[False] = None,
+                 sep: str | None = None, encoding: str | None = None,
+                 rating_range: tuple[float, float] | None = None,
+                 item_meta: pd.DataFrame | None = None,
+                 name: str | None = None) -> Interactions:
+    """Read a ratings file or DataFrame into :class:`Interactions`.
+
+    By default the first three columns are user, item and rating and a fourth is the
+    timestamp (as fastai's ``CollabDataLoaders.from_df``). Bad rows raise
+    :class:`~collabkit.errors.DataError` naming the file, line and column.
+    """
+    from collabkit.data.tables import read_ratings
+
+    df = read_ratings(source, user_col=user_col, item_col=item_col, rating_col=rating_col,
+                      timestamp_col=timestamp_col, sep=sep, encoding=encoding,
+                      rating_range=rating_range)
+    label = name or (os.path.basename(os.fspath(source))
+                     if not isinstance(source, pd.DataFrame) else "dataframe")
+    return Interactions.from_dataframe(df, rating_range=rating_range, item_meta=item_meta,
+                                       name=label)
+
+
+def load_split(name: str, split_name: str, *, data_dir: str | os.PathLike[str] | None = None,
+               download: bool = True, progress: bool = True
+               ) -> tuple[Interactions, Interactions]:
+    """A canonical split shipped with a dataset (ml-100k's ``u1``–``u5``, ``ua``, ``ub``).
+
+    Train and test share one vocabulary, so ids unseen in training are counted, not lost.
+    """
+    from collabkit.data.movielens import canonical_split, load_movielens
+
+    ml = load_movielens(name, data_dir=data_dir, download=download, progress=progress)
+    base, test = canonical_split(ml, split_name)
+    both = _from_movielens(ml, pd.concat([base, test], ignore_index=True))
+    return both.take(np.arange(len(base))), both.take(np.arange(len(base), len(both)))
+
+
+def split(data: Interactions, how: str = "random", *, test_frac: float = 0.2, k: int = 1,
+          seed: int | None = 0) -> tuple[Interactions, Interactions]:
+    """Split ``data`` into (train, test) rows.
+
+    Parameters
+    ----------
+    how : {"random", "user", "temporal", "last"}
+        ``random``: a ``test_frac`` share of all rows; ``user``: that share of each user's
+        rows; ``temporal``: rows after the global time quantile ``1 - test_frac``;
+        ``last``: each user's ``k`` latest rows.
+    """
+    from collabkit.data import split as sp
+
+    if how == "random":
+        s = sp.random_split(len(data), test_frac=test_frac, seed=seed)
+    elif how == "user":
+        s = sp.user_fraction_split(data.users, test_frac=test_frac, seed=seed)
+    elif how in ("temporal", "last"):
+        if data.timestamps is None:
+            raise ConfigError(f"split {how!r} needs timestamps and {data.name or 'this data'} "
+                              "has none; use 'random' or 'user', or give a timestamp column")
+        s = (sp.temporal_split(data.timestamps, test_frac=test_frac) if how == "temporal"
+             else sp.leave_last_k_out(data.users, data.timestamps, k=k, seed=seed))
+    else:
+        raise ConfigError(f"unknown split {how!r}; choose one of {SPLITS[:-1]} "
+                          f"or a canonical ml-100k split {CANONICAL}")
+    return data.take(s.train), data.take(s.test)
+
+
+def fit(data: Interactions, model: str | Recommender = "dot", *,
+        valid: Interactions | None = None, **params: Any) -> Recommender:
+    """Fit a model by kind in one call, like fastai's ``collab_learner`` + ``fit_one_cycle``.
+
+    Parameters
+    ----------
+    data : Interactions
+        Training rows. Validation is carved from them (``valid_frac``) unless ``valid``
+        is given.
+    model : str or Recommender
+        A kind (``"dot"`` for BiasedMF, ``"nn"``, ``"hybrid"``, ... see
+        :func:`collabkit.model_kinds`) or an unfitted estimator.
+    **params
+        Constructor arguments of the chosen model, such as ``n_factors=50, epochs=5``.
+    """
+    if isinstance(model, Recommender):
+        est = model.set_params(**params) if params else model
+    else:
+        cls = Recommender._registry.get(model)
+        if cls is None:
+            raise ConfigError(f"unknown model {model!r}; known kinds are "
+                              f"{sorted(Recommender._registry)}")
+        est = cls(**params)
+    return est.fit(data, valid)

@@ -1,0 +1,85 @@
+"""Rendering for the CLI: rich tables and progress on stderr, or one JSON object on stdout."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from collabkit.train.loop import EpochStats
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    """Print exactly one JSON object on stdout."""
+    sys.stdout.write(json.dumps(_clean(obj)) + "\n")
+    sys.stdout.flush()
+
+
+class EpochProgress:
+    """A live bar over epochs showing training loss and validation RMSE; silent if disabled."""
+
+    def __init__(self, epochs: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress = Progress(
+            TextColumn("[bold]training"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=stderr,
+            disable=not enabled, transient=False)
+        self._task = self._progress.add_task("fit", total=epochs, info="")
+
+    def __enter__(self) -> EpochProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+
+    def __call__(self, s: EpochStats) -> None:
+        info = f"loss {s.train_loss:.4f}"
+        if s.valid_rmse is not None:
+            info += f"  valid RMSE {s.valid_rmse:.4f}"
+        self._progress.update(self._task, completed=s.epoch, info=info)
+
+
+def metrics_table(table: pd.DataFrame, title: str) -> Table:
+    """The model's RMSE/MAE with the baselines beneath it."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("scorer")
+    t.add_column("RMSE", justify="right")
+    t.add_column("MAE", justify="right")
+    for i, (name, row) in enumerate(table.iterrows()):
+        style = "bold" if i == 0 else "dim"
+        t.add_row(str(name), f"{row['rmse']:.4f}", f"{row['mae']:.4f}", style=style)
+    return t
+
+
+def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
+    """Any small DataFrame as a table."""
+    t = Table(title=title, title_justify="left")
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
+    for row in df.itertuples(index=False):
+        t.add_row(*[("" if v is None or (isinstance(v, float) and math.isnan(v))
+                     else floats.format(v) if isinstance(v, float) else str(v)) for v in row])
+    return t
