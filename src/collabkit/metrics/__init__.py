@@ -1,0 +1,34 @@
+"""Evaluation metrics: rating error (:mod:`.rating`) and top-N ranking quality (:mod:`.ranking`).
+
+Ranking metrics come per user (``ndcg_at_k``) and in a vectorised batch form over a matrix of
+recommendations (``ndcg_batch``); both give the same numbers.
+"""
+
+from collabkit.metrics.ranking import (
+    average_precision_at_k,
+    average_precision_batch,
+    hit_rate_at_k,
+    hit_rate_batch,
+    ndcg_at_k,
+    ndcg_batch,
+    precision_at_k,
+    precision_batch,
+    recall_at_k,
+    recall_batch,
+)
+from collabkit.metrics.rating import mae, rmse
+
+__all__ = [
+    "rmse",
+    "mae",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+    "hit_rate_at_k",
+    "average_precision_at_k",
+    "ndcg_batch",
+    "precision_batch",
+    "recall_batch",
+    "hit_rate_batch",
+    "average_precision_batch",
+]
