@@ -48,14 +48,19 @@ class EpochProgress:
             disable=not enabled, transient=False)
         self._task = self._progress.add_task("fit", total=epochs, info="")
 
+        self._started = False
+
     def __enter__(self) -> EpochProgress:
-        self._progress.__enter__()
-        return self
+        return self  # the bar appears with the first epoch, so early errors print alone
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(*exc)
+        if self._started:
+            self._progress.__exit__(*exc)
 
     def __call__(self, s: EpochStats) -> None:
+        if not self._started:
+            self._progress.__enter__()
+            self._started = True
         info = f"loss {s.train_loss:.4f}"
         if s.valid_rmse is not None:
             info += f"  valid RMSE {s.valid_rmse:.4f}"

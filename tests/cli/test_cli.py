@@ -1,0 +1,110 @@
+"""The CLI end to end, in process (click's runner) and once as a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from collabkit.cli.main import main
+from collabkit.testing import planted_low_rank
+
+
+@pytest.fixture(scope="module")
+def ratings_file(tmp_path_factory):
+    planted = planted_low_rank(n_users=80, n_items=50, density=0.3, seed=5)
+    df = planted.data.to_dataframe()
+    df["rating"] = np.clip(np.round(df["rating"]), 1, 5)
+    path = tmp_path_factory.mktemp("d") / "ratings.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+@pytest.fixture(scope="module")
+def trained(ratings_file, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("m") / "model"
+    code = main(["train", "--ratings", str(ratings_file), "--epochs", "2", "--out",
+                 str(out_dir), "--quiet"])
+    assert code == 0
+    return out_dir
+
+
+def test_train_json_has_metrics_and_baselines(ratings_file, tmp_path, capsys):
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--epochs", "2",
+                         "--split", "user", "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    res = json.loads(out)  # exactly one JSON object
+    assert res["model"] == str(tmp_path / "m") and os.path.isdir(res["model"])
+    assert res["epochs"] == 2 and res["fit_seconds"] > 0
+    assert 0 < res["rmse"] < 3 and set(res["baselines"]) == {"global mean", "user+item bias"}
+    assert res["n_train"] + res["n_test"] == len(pd.read_csv(ratings_file))
+
+
+def test_evaluate_predict_recommend(trained, ratings_file, capsys):
+    code, out, _ = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
+    assert code == 0 and json.loads(out)["n"] == len(pd.read_csv(ratings_file))
+    code, out, _ = run(capsys, "predict", trained, 0, 1, 12345, 1, "--json")
+    preds = json.loads(out)["predictions"]
+    assert code == 0 and [p["fallback"] for p in preds] == [False, True]
+    code, out, _ = run(capsys, "recommend", trained, 0, 1, "-n", 3, "--json")
+    recs = json.loads(out)["recommendations"]
+    assert code == 0 and len(recs) == 6 and {r["user"] for r in recs} == {0, 1}
+    code, out, _ = run(capsys, "recommend", trained, 3)
+    assert code == 0 and "top 10 for user 3" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train"], "exactly one of --dataset NAME or --ratings FILE"),
+    (["train", "--ratings", "does-not-exist.csv"], "does-not-exist.csv"),
+    (["train", "--dataset", "ml-100k", "--split", "u9"], "u9"),
+    (["evaluate", "no-such-model", "--ratings", "x.csv"], "does not exist"),
+    (["train", "--ratings", "{ratings}", "--factors", "0"], "n_factors"),
+    (["train", "--ratings", "{ratings}", "--param", "nope"], "NAME=VALUE"),
+    (["predict", "{model}", "1"], "USER ITEM pairs"),
+])
+def test_errors_are_one_line_without_traceback(args, message, ratings_file, trained, capsys):
+    args = [a.format(ratings=ratings_file, model=trained) for a in args]
+    code, out, err = run(capsys, *args)
+    assert code != 0
+    assert message in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert out == ""
+
+
+def test_bad_input_file_writes_no_model(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user,item,rating\n1,2,4\n1,3,abc\n")
+    code, _, err = run(capsys, "train", "--ratings", bad, "--out", tmp_path / "m")
+    assert code != 0 and "line 3" in err and "bad.csv" in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_canonical_split_and_dataset_commands(tmp_path, capsys):
+    code, out, err = run(capsys, "train", "--dataset", "ml-100k", "--split", "u1", "--epochs",
+                         1, "--batch-size", 2048, "--lr", 0.05, "--out", tmp_path / "u1", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["n_train"] == 80000 and res["n_test"] == 20000
+    code, out, _ = run(capsys, "datasets", "list", "--json")
+    names = {d["name"] for d in json.loads(out)["datasets"]}
+    assert {"ml-100k", "ml-latest-small", "ml-25m"} <= names
+
+
+def test_console_entry_point_subprocess(trained):
+    """The installed way: a real process, exit codes and streams as a user sees them."""
+    proc = subprocess.run([sys.executable, "-m", "collabkit", "recommend", str(trained), "0",
+                           "--json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["recommendations"]
+    proc = subprocess.run([sys.executable, "-m", "collabkit", "recommend", "missing-dir", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
