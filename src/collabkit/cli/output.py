@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from collabkit.train.loop import EpochStats
 
@@ -67,24 +69,24 @@ class EpochProgress:
         self._progress.update(self._task, completed=s.epoch, info=info)
 
 
-def metrics_table(table: pd.DataFrame, title: str) -> Table:
-    """The model's RMSE/MAE with the baselines beneath it."""
-    t = Table(title=title, title_justify="left")
+def metrics_table(table: pd.DataFrame, title: str) -> Group:
+    """The model's RMSE/MAE with the baselines beneath it, under a title line."""
+    t = Table()
     t.add_column("scorer")
     t.add_column("RMSE", justify="right")
     t.add_column("MAE", justify="right")
     for i, (name, row) in enumerate(table.iterrows()):
         style = "bold" if i == 0 else "dim"
         t.add_row(str(name), f"{row['rmse']:.4f}", f"{row['mae']:.4f}", style=style)
-    return t
+    return Group(Text(title, style="bold"), t)
 
 
-def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Table:
-    """Any small DataFrame as a table."""
-    t = Table(title=title, title_justify="left")
+def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
+    """Any small DataFrame as a table, under a title line."""
+    t = Table()
     for c in df.columns:
         t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
     for row in df.itertuples(index=False):
         t.add_row(*[("" if v is None or (isinstance(v, float) and math.isnan(v))
                      else floats.format(v) if isinstance(v, float) else str(v)) for v in row])
-    return t
+    return Group(Text(title, style="bold"), t)
