@@ -10,6 +10,7 @@
 
 from collabkit._version import __version__
 from collabkit.api import fit, load_dataset, load_ratings, load_split, split
+from collabkit.data import load_movielens, read_ratings
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary
 from collabkit.io import load_model, save_model
@@ -19,7 +20,7 @@ from collabkit.models import BiasBaseline, BiasedMF, DotProductBias, GlobalMean,
 __all__ = [
     "__version__",
     "fit", "load_dataset", "load_ratings", "load_split", "split",
-    "Interactions", "Vocabulary",
+    "Interactions", "Vocabulary", "read_ratings", "load_movielens",
     "load_model", "save_model",
     "EvalReport", "evaluate",
     "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",

@@ -1,0 +1,52 @@
+"""The short public path, on the real (local) MovieLens data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import collabkit
+from collabkit.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def small():
+    return collabkit.load_dataset("ml-latest-small", download=False)
+
+
+def test_bundled_dataset_has_titles(small):
+    assert len(small) == 100836 and small.rating_range == (0.5, 5.0)
+    assert small.titles([1]) == ["Toy Story (1995)"]
+
+
+@pytest.mark.parametrize("how", ["random", "user", "temporal", "last"])
+def test_split_partitions_rows(small, how):
+    train, test = collabkit.split(small, how, test_frac=0.2, seed=1)
+    assert len(train) + len(test) == len(small)
+    pairs = lambda d: set(zip(d.users.tolist(), d.items.tolist()))  # noqa: E731
+    assert not pairs(train) & pairs(test)
+    if how == "last":  # each user's latest rating is held out
+        assert len(test) == np.unique(small.users).size
+
+
+def test_canonical_split_shares_vocab():
+    train, test = collabkit.load_split("ml-100k", "u1")
+    assert (len(train), len(test)) == (80000, 20000)
+    assert train.user_vocab is test.user_vocab
+    assert train.user_meta is not None and "occupation" in train.user_meta.columns
+
+
+def test_split_errors():
+    data = collabkit.load_ratings(pd.DataFrame({"u": [1, 2], "i": [1, 1], "r": [3.0, 4.0]}))
+    with pytest.raises(ConfigError, match="needs timestamps"):
+        collabkit.split(data, "temporal")
+    with pytest.raises(ConfigError, match="unknown split 'weekly'"):
+        collabkit.split(data, "weekly")
+
+
+def test_fit_by_kind_and_unknown_kind(small):
+    part = small.take(np.arange(2000))
+    model = collabkit.fit(part, "bias")
+    assert isinstance(model, collabkit.BiasBaseline)
+    with pytest.raises(ConfigError, match="unknown model 'svm'"):
+        collabkit.fit(part, "svm")
+    assert "dot" in collabkit.model_kinds()
