@@ -30,7 +30,8 @@ def main(user: int = 1, seed: int = 42) -> int:
     report = collabkit.evaluate(model, test)
     o.print(f"trained on {len(train)} ratings in {fit_s:.1f} s "
             f"(validation RMSE {model.history_[-1]['valid_rmse']:.4f}, carved from training rows)")
-    o.print(out.metrics_table(report.table, f"held-out test: {report.n} ratings (20%, seed {seed})"))
+    title = f"held-out test: {report.n} ratings (20%, seed {seed})"
+    o.print(out.metrics_table(report.table, title))
 
     seen = train.to_dataframe()
     mine = seen[seen["user"] == user].sort_values("rating", ascending=False).head(5)

@@ -108,3 +108,13 @@ def test_console_entry_point_subprocess(trained):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_kfold_reports_mean_and_saves_each_fold(ratings_file, tmp_path, capsys):
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--split", "kfold",
+                         "--folds", 3, "--epochs", 1, "--out", tmp_path / "cv", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert [f["fold"] for f in res["folds"]] == [1, 2, 3]
+    assert res["rmse"] == pytest.approx(np.mean([f["rmse"] for f in res["folds"]]))
+    assert all(os.path.isdir(p) for p in res["models"])

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import numpy as np
 
 from collabkit.cli import output as out
 from collabkit.errors import CollabkitError, ConfigError
@@ -151,8 +150,10 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
 @cli.command()
 @data_options
 @click.option("--split", "how", default="random", show_default=True,
-              help="random | user | temporal | last | none | ml-100k's u1..u5, ua, ub.")
-@click.option("--test-frac", default=0.2, show_default=True, help="Test share for random/user/temporal.")
+              help="random | user | temporal | last | kfold | none | ml-100k's u1..u5, ua, ub.")
+@click.option("--folds", default=5, show_default=True, help="Folds for --split kfold.")
+@click.option("--test-frac", default=0.2, show_default=True,
+              help="Test share for random/user/temporal.")
 @click.option("--valid-frac", default=0.1, show_default=True,
               help="Share of the training rows held out for validation.")
 @click.option("--model", "kind", default="dot", show_default=True, help="Model kind.")
@@ -168,16 +169,14 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
 @click.option("--out", "out_dir", default=None, metavar="DIR",
               help="Model folder (default runs/<data>-<model>).")
 @common
-def train(how: str, test_frac: float, valid_frac: float, kind: str, factors: int | None,
+def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, factors: int | None,
           epochs: int | None, lr: float | None, wd: float | None, batch_size: int | None,
           y_range: str | None, extra: tuple[str, ...], seed: int, out_dir: str | None,
           as_json: bool, quiet: bool, **data_kw: Any) -> None:
     """Train a model, score it on the held-out split beside the baselines, save it."""
-    from collabkit.api import fit
     from collabkit.metrics.evaluate import evaluate
 
     show = not (as_json or quiet)
-    train_data, test_data = _split(data_kw, how, test_frac, seed, show)
     params: dict[str, Any] = {"random_state": seed, "valid_frac": valid_frac}
     for name, v in (("n_factors", factors), ("epochs", epochs), ("lr", lr), ("wd", wd),
                     ("batch_size", batch_size)):
@@ -186,15 +185,14 @@ def train(how: str, test_frac: float, valid_frac: float, kind: str, factors: int
     if y_range is not None:
         params["y_range"] = _range(y_range)
     params.update(_parse_params(extra))
-    n_epochs = int(params.get("epochs", 5))
-    with out.EpochProgress(n_epochs, show) as bar:
-        params["callback"] = bar
-        t0 = time.perf_counter()
-        model = fit(train_data, kind, **_accepted(kind, params))
-        fit_s = time.perf_counter() - t0
-    model.callback = None
-    name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"]))[0]
-    path = model.save(out_dir or os.path.join("runs", f"{name}-{kind}"))
+    name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
+    out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
+    if how == "kfold":
+        _train_kfold(data_kw, kind, params, folds, seed, out_dir, as_json, quiet)
+        return
+    train_data, test_data = _split(data_kw, how, test_frac, seed, show)
+    model, fit_s = _fit_with_bar(train_data, kind, params, show)
+    path = model.save(out_dir)
     report = evaluate(model, test_data) if test_data is not None else None
     result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
               "n_test": 0 if test_data is None else len(test_data),
@@ -207,6 +205,51 @@ def train(how: str, test_frac: float, valid_frac: float, kind: str, factors: int
         return
     if not quiet:
         _print_train(result, report, train_data, test_data, fit_s)
+
+
+def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
+    from collabkit.api import fit
+
+    with out.EpochProgress(int(params.get("epochs", 5)), show) as bar:
+        t0 = time.perf_counter()
+        model = fit(data, kind, **_accepted(kind, {**params, "callback": bar}))
+        fit_s = time.perf_counter() - t0
+    if hasattr(model, "callback"):
+        model.callback = None
+    return model, fit_s
+
+
+def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], folds: int,
+                 seed: int, out_dir: str, as_json: bool, quiet: bool) -> None:
+    """k-fold cross-validation: one model per fold, saved as OUT/fold-N; mean ± sd."""
+    import pandas as pd
+
+    from collabkit.data.split import kfold
+    from collabkit.metrics.evaluate import evaluate
+
+    show = not (as_json or quiet)
+    data = _load_data(data_kw, show)
+    rows, paths = [], []
+    for n, sp in enumerate(kfold(len(data), k=folds, seed=seed), start=1):
+        model, fit_s = _fit_with_bar(data.take(sp.train), kind, params, show)
+        report = evaluate(model, data.take(sp.test))
+        paths.append(model.save(os.path.join(out_dir, f"fold-{n}")))
+        rows.append({"fold": n, "rmse": report.rmse, "mae": report.mae,
+                     "bias_rmse": float(report.table["rmse"].iloc[2]),
+                     "mean_rmse": float(report.table["rmse"].iloc[1]), "fit_seconds": fit_s})
+    df = pd.DataFrame(rows)
+    summary = {"kind": kind, "split": f"kfold({folds})", "models": paths,
+               "folds": rows, "rmse": float(df["rmse"].mean()), "rmse_sd": float(df["rmse"].std()),
+               "mae": float(df["mae"].mean()), "fit_seconds": float(df["fit_seconds"].sum()),
+               "baselines": {"global mean": {"rmse": float(df["mean_rmse"].mean())},
+                             "user+item bias": {"rmse": float(df["bias_rmse"].mean())}}}
+    if as_json:
+        out.emit_json(summary)
+    elif not quiet:
+        out.stdout.print(out.frame_table(df, f"{folds}-fold cross-validation of {kind}"))
+        out.stdout.print(f"mean RMSE {summary['rmse']:.4f} ± {summary['rmse_sd']:.4f} "
+                         f"(bias baseline {summary['baselines']['user+item bias']['rmse']:.4f}); "
+                         f"models in {out_dir}")
 
 
 def _accepted(kind: str, params: dict[str, Any]) -> dict[str, Any]:

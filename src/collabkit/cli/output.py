@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -45,7 +44,8 @@ class EpochProgress:
     def __init__(self, epochs: int, enabled: bool) -> None:
         self.enabled = enabled
         self._progress = Progress(
-            TextColumn("[bold]training"), BarColumn(), TextColumn("epoch {task.completed}/{task.total}"),
+            TextColumn("[bold]training"), BarColumn(),
+            TextColumn("epoch {task.completed}/{task.total}"),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=stderr,
             disable=not enabled, transient=False)
         self._task = self._progress.add_task("fit", total=epochs, info="")
