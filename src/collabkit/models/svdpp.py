@@ -1,0 +1,280 @@
+"""SVDpp: Koren's SVD++ (explicit factors plus implicit feedback), vectorised in torch."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from collabkit.data.interactions import Interactions
+from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models.base import Recommender
+from collabkit.models.bpmf import csr_matrix, torch_threads
+from collabkit.random import numpy_rng, resolve_seed, torch_generator
+
+__all__ = ["SVDpp", "SVDppModule"]
+
+
+class _SpMM(torch.autograd.Function):
+    """``F @ Y`` for a constant CSR ``F``; the backward uses a precomputed CSR of ``F^T``.
+
+    (torch's own backward through a CSR product transposes ``F`` on every call, which is 50x
+    slower than the product itself.)
+    """
+
+    @staticmethod
+    def forward(ctx: Any, Y: torch.Tensor, F: torch.Tensor, Ft: torch.Tensor) -> torch.Tensor:
+        ctx.Ft = Ft
+        return F @ Y
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return ctx.Ft @ grad, None, None
+
+
+class SVDppModule(nn.Module):
+    r"""The SVD++ scorer: :math:`\mu + b_u + b_i + q_i^\top (p_u + z_u)`.
+
+    :math:`z_u = |N(u)|^{-1/2} \sum_{j \in N(u)} y_j` is one sparse-dense product for all
+    users at once, ``F @ Y`` with ``F`` the row-normalised CSR of the items each user rated.
+    """
+
+    def __init__(self, n_users: int, n_items: int, n_factors: int, mean: float) -> None:
+        super().__init__()
+        self.user_factors = nn.Parameter(torch.zeros(n_users, n_factors))
+        self.item_factors = nn.Parameter(torch.zeros(n_items, n_factors))
+        self.implicit_factors = nn.Parameter(torch.zeros(n_items, n_factors))
+        self.user_bias = nn.Parameter(torch.zeros(n_users))
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.register_buffer("mean", torch.tensor(float(mean)))
+
+    def implicit(self, F: torch.Tensor, Ft: torch.Tensor) -> torch.Tensor:
+        """:math:`z_u` of every user, shape ``(n_users, k)``; ``Ft`` is ``F`` transposed."""
+        return _SpMM.apply(self.implicit_factors, F, Ft)
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Raw (unclipped) predictions for index pairs given all users' ``z``."""
+        pu = self.user_factors[u] + z[u]
+        return (pu * self.item_factors[i]).sum(-1) + self.user_bias[u] + self.item_bias[i] \
+            + self.mean
+
+
+class SVDpp(Recommender):
+    r"""SVD++ (Koren, 2008): biased MF whose user vector adds the items the user rated.
+
+    .. math::
+
+        \hat r_{ui} = \operatorname{clip}\Big(\mu + b_u + b_i + q_i^\top \big(p_u +
+        |N(u)|^{-1/2} \textstyle\sum_{j \in N(u)} y_j\big)\Big)
+
+    Fitted by mini-batch Adam with a cosine-annealed learning rate on the MSE plus a
+    per-rating L2 penalty (as Surprise's SGD does):
+    :math:`\lambda (\lVert p_u\rVert^2 + \lVert q_i\rVert^2 + \lVert z_u\rVert^2)
+    + \lambda_b (b_u^2 + b_i^2)` for each rating in the batch. The implicit sum of every
+    user is one sparse-dense product per batch, so there is no Python loop over users.
+
+    The defaults were chosen on validation rows carved from the ml-100k ``u1.base`` and
+    ``u2.base`` (about 0.906 there; Bayesian :class:`~collabkit.models.bpmf.BayesianMF`
+    reaches 0.877 on the same rows).
+
+    Parameters
+    ----------
+    n_factors : int, default 30
+    epochs : int, default 20
+    lr : float, default 5e-3
+        Initial Adam learning rate, annealed by cosine to ``lr / 100``.
+    reg : float, default 0.1
+        :math:`\lambda`, the L2 penalty on factors per rating.
+    reg_bias : float, default 0.01
+        :math:`\lambda_b`, the L2 penalty on biases per rating.
+    batch_size : int, default 2048
+    init_std : float, default 0.01
+        Standard deviation of the normal initialisation of ``p``, ``q`` and ``y``.
+    clip : bool, default True
+        Clip predictions to the training rating range.
+    n_threads : int or None, default 1
+        Torch threads while training (restored afterwards); ``None`` keeps torch's setting.
+    random_state : int or None
+        Seed for initialisation and shuffling.
+
+    Attributes
+    ----------
+    module_ : SVDppModule
+    history_ : list of dict
+        ``epoch``, ``train_loss`` (MSE) and, when ``fit`` got ``valid``, ``valid_rmse``.
+
+    Notes
+    -----
+    Fold-in of new users (fit :math:`p_u` with ``q``, ``y`` fixed) is not implemented yet.
+    """
+
+    kind = "svdpp"
+
+    def __init__(self, *, n_factors: int = 30, epochs: int = 20, lr: float = 5e-3,
+                 reg: float = 0.1, reg_bias: float = 0.01, batch_size: int = 2048,
+                 init_std: float = 0.01, clip: bool = True, n_threads: int | None = 1,
+                 random_state: int | None = None) -> None:
+        self.n_factors = n_factors
+        self.epochs = epochs
+        self.lr = lr
+        self.reg = reg
+        self.reg_bias = reg_bias
+        self.batch_size = batch_size
+        self.init_std = init_std
+        self.clip = clip
+        self.n_threads = n_threads
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fitting
+    def _validate(self) -> None:
+        for name in ("n_factors", "epochs", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("lr", "init_std"):
+            v = getattr(self, name)
+            if not (v > 0 and math.isfinite(v)):
+                raise ConfigError(f"{name} must be a positive number, got {v!r}")
+        for name in ("reg", "reg_bias"):
+            v = getattr(self, name)
+            if not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"{name} must be >= 0, got {v!r}")
+        nt = self.n_threads
+        if nt is not None and (not isinstance(nt, int | np.integer) or nt < 1):
+            raise ConfigError(f"n_threads must be a positive integer or None, got {nt!r}")
+
+    def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
+             valid: Interactions | None) -> None:
+        self._validate()
+        t0 = time.perf_counter()
+        self.seed_ = resolve_seed(self.random_state)
+        with torch_threads(self.n_threads):
+            self._train(data, u, i, valid)
+        self.fit_seconds_ = time.perf_counter() - t0
+
+    def _train(self, data: Interactions, u: np.ndarray, i: np.ndarray,
+               valid: Interactions | None) -> None:
+        k = int(self.n_factors)
+        m = SVDppModule(len(self.user_vocab_), len(self.item_vocab_), k, self.global_mean_)
+        rng = numpy_rng(self.seed_)
+        with torch.no_grad():
+            for p in (m.user_factors, m.item_factors, m.implicit_factors):
+                p.copy_(torch.as_tensor(rng.normal(0.0, self.init_std, p.shape)))
+        self._build_implicit()
+        F, Ft = self.implicit_matrix_, self.implicit_matrix_t_
+        ut, it = torch.as_tensor(u), torch.as_tensor(i)
+        y = torch.as_tensor(data.ratings, dtype=torch.float32)
+        check = None if valid is None else _valid_pairs(self, valid)
+        n, bs, epochs = len(y), int(self.batch_size), int(self.epochs)
+        opt = torch.optim.Adam(m.parameters(), lr=float(self.lr))
+        steps = epochs * math.ceil(n / bs)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=self.lr / 100)
+        gen = torch_generator(self.seed_ + 1)
+        history: list[dict[str, float]] = []
+        for epoch in range(epochs):
+            perm = torch.randperm(n, generator=gen)
+            loss_sum = torch.zeros((), dtype=torch.float64)
+            for s in range(0, n, bs):
+                idx = perm[s : s + bs]
+                mse, loss = self._batch_loss(m, ut[idx], it[idx], y[idx], F, Ft)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                loss_sum += mse.detach().double() * len(idx)
+            rec = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n}
+            if not math.isfinite(rec["train_loss"]):
+                raise ModelFitError(f"training loss became {rec['train_loss']} in epoch "
+                                    f"{epoch + 1}; lower lr (now {self.lr:g}) or raise reg "
+                                    f"(now {self.reg:g})")
+            if check is not None:
+                self.module_ = m
+                self._cache()
+                pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
+                rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
+            history.append(rec)
+        self.module_ = m.eval()
+        self._cache()
+        self.history_ = history
+
+    def _batch_loss(self, m: SVDppModule, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor,
+                    F: torch.Tensor, Ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch MSE and the MSE plus the per-rating L2 penalty."""
+        z = m.implicit(F, Ft)
+        mse = (m(u, i, z) - y).square().mean()
+        penalty = (float(self.reg) * (m.user_factors[u].square().sum(1)
+                                      + m.item_factors[i].square().sum(1)
+                                      + z[u].square().sum(1))
+                   + float(self.reg_bias) * (m.user_bias[u].square() + m.item_bias[i].square()))
+        return mse, mse + penalty.mean()
+
+    def _build_implicit(self) -> None:
+        """The row-normalised CSR ``F`` of rated items, rebuilt from the seen-items CSR."""
+        indptr = torch.as_tensor(self.seen_indptr_, dtype=torch.int64)
+        cols = torch.as_tensor(self.seen_indices_, dtype=torch.int64)
+        counts = indptr[1:] - indptr[:-1]
+        rows = torch.repeat_interleave(torch.arange(len(counts)), counts)
+        vals = counts.clamp_min(1).float().rsqrt()[rows]
+        n_users, n_items = len(self.user_vocab_), len(self.item_vocab_)
+        self.implicit_matrix_ = csr_matrix(rows, cols, vals, n_users, n_items)
+        self.implicit_matrix_t_ = csr_matrix(cols, rows, vals, n_items, n_users)
+
+    @torch.no_grad()
+    def _cache(self) -> None:
+        """User vectors :math:`p_u + z_u`, computed once for scoring."""
+        m = self.module_
+        self.user_vectors_ = m.user_factors + self.implicit_matrix_ @ m.implicit_factors
+
+    # ------------------------------------------------------------------ scoring
+    def _finish(self, raw: torch.Tensor) -> torch.Tensor:
+        if not self.clip:
+            return raw
+        lo, hi = self.rating_range_
+        return raw.clamp(lo, hi)
+
+    @torch.no_grad()
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        m = self.module_
+        ut, it = torch.as_tensor(u), torch.as_tensor(i)
+        raw = ((self.user_vectors_[ut] * m.item_factors[it]).sum(-1) + m.user_bias[ut]
+               + m.item_bias[it] + m.mean)
+        return self._finish(raw).double().numpy()
+
+    @torch.no_grad()
+    def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        m = self.module_
+        ut = torch.as_tensor(u)
+        raw = (self.user_vectors_[ut] @ m.item_factors.T + m.user_bias[ut, None]
+               + m.item_bias[None, :] + m.mean)
+        return self._finish(raw)
+
+    # ------------------------------------------------------------------ persistence
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {f"module.{k}": v.detach().cpu() for k, v in self.module_.state_dict().items()}
+
+    def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
+        n_users, k = state["user_factors"].shape
+        m = SVDppModule(n_users, state["item_factors"].shape[0], k, float(state["mean"]))
+        m.load_state_dict(state)
+        self.module_ = m.eval()
+        self.seed_ = extra.get("seed")
+        self.history_ = extra.get("history", [])
+        self.fit_seconds_ = extra.get("fit_seconds")
+        self._build_implicit()
+        self._cache()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_}
+
+
+def _valid_pairs(model: Recommender, valid: Interactions) -> tuple[np.ndarray, ...]:
+    """Dense index pairs and ratings of the ``valid`` rows whose user and item are known."""
+    vu = model.user_vocab_.index(valid.user_vocab.ids(valid.users))
+    vi = model.item_vocab_.index(valid.item_vocab.ids(valid.items))
+    ok = (vu >= 0) & (vi >= 0)
+    return vu[ok], vi[ok], torch.as_tensor(valid.ratings[ok], dtype=torch.float64)

@@ -1,0 +1,119 @@
+"""BayesianMF: known-answer recovery, persistence, scoring consistency, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collabkit.data.interactions import Interactions
+from collabkit.errors import ConfigError
+from collabkit.io import load_model
+from collabkit.models.bpmf import BayesianMF
+from collabkit.testing.synthetic import PlantedData, planted_low_rank
+
+FAST = {"n_factors": 3, "n_samples": 40, "burn_in": 20}
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[PlantedData, Interactions, Interactions]:
+    """Planted rank-3 data (noise 0.1) split 90/10 into train and held-out rows."""
+    p = planted_low_rank(n_users=300, n_items=200, k=3, density=0.2, noise=0.1, seed=0)
+    perm = np.random.default_rng(0).permutation(len(p.data))
+    n_test = len(p.data) // 10
+    return p, p.data.take(perm[n_test:]), p.data.take(perm[:n_test])
+
+
+@pytest.fixture(scope="module")
+def fitted(planted: tuple[PlantedData, Interactions, Interactions]) -> BayesianMF:
+    return BayesianMF(**FAST, random_state=0).fit(planted[1])
+
+
+def _raw(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    return data.user_vocab.ids(data.users), data.item_vocab.ids(data.items)
+
+
+@pytest.mark.parametrize("implicit", [True, False])
+def test_recovers_planted_factors_near_the_noise_floor(planted, implicit: bool) -> None:
+    p, train, test = planted
+    model = BayesianMF(**FAST, implicit=implicit, random_state=0).fit(train)
+    pred, fallback = model.predict_ratings(*_raw(test))
+    assert not fallback.any()
+    rmse = float(np.sqrt(np.mean((pred - test.ratings) ** 2)))
+    assert rmse < 1.2 * p.noise  # noise floor 0.1; the damped-bias baseline is near 0.45
+    truth = p.truth(test.users, test.items)
+    assert float(np.sqrt(np.mean((pred - truth) ** 2))) < 0.7 * p.noise
+
+
+def test_robust_noise_model_also_recovers(planted) -> None:
+    p, train, test = planted
+    model = BayesianMF(**FAST, robust=10.0, random_state=0).fit(train)
+    pred, _ = model.predict_ratings(*_raw(test))
+    assert float(np.sqrt(np.mean((pred - test.ratings) ** 2))) < 1.2 * p.noise
+
+
+def test_noise_precision_is_learned(fitted: BayesianMF) -> None:
+    alpha = fitted.history_[-1]["alpha"]
+    assert 0.6 / 0.1**2 < alpha < 1.4 / 0.1**2  # 1 / noise**2 = 100
+
+
+def test_save_load_gives_identical_predictions(fitted: BayesianMF, planted, tmp_path) -> None:
+    _, _, test = planted
+    users, items = _raw(test)
+    loaded = load_model(fitted.save(str(tmp_path / "bpmf")))
+    assert isinstance(loaded, BayesianMF)
+    np.testing.assert_array_equal(loaded.predict_ratings(users, items)[0],
+                                  fitted.predict_ratings(users, items)[0])
+    assert loaded.get_params() == fitted.get_params()
+
+
+def test_score_users_matches_predict_idx(fitted: BayesianMF) -> None:
+    u = np.array([0, 5, 17, 299])
+    scores = fitted._score_users(u).double().numpy()
+    n_items = len(fitted.item_vocab_)
+    pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
+    np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
+
+
+def test_predictions_are_clipped_to_the_rating_range(fitted: BayesianMF) -> None:
+    scores = fitted._score_users(np.arange(len(fitted.user_vocab_))).numpy()
+    lo, hi = fitted.rating_range_
+    assert scores.min() >= lo and scores.max() <= hi
+
+
+def test_same_seed_same_model(planted) -> None:
+    _, train, test = planted
+    kw = {**FAST, "n_samples": 10, "burn_in": 5}
+    a = BayesianMF(**kw, random_state=3).fit(train).predict_ratings(*_raw(test))[0]
+    b = BayesianMF(**kw, random_state=3).fit(train).predict_ratings(*_raw(test))[0]
+    c = BayesianMF(**kw, random_state=4).fit(train).predict_ratings(*_raw(test))[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_thinning_sets_the_number_of_stored_samples(planted) -> None:
+    model = BayesianMF(n_factors=2, n_samples=12, burn_in=2, thin=4, random_state=0)
+    model.fit(planted[1])
+    assert model.user_factors_.shape == (len(model.user_vocab_), 3 * 2)
+    assert [h["sweep"] for h in model.history_] == [6, 10, 14]
+
+
+def test_validation_history_is_recorded(planted) -> None:
+    _, train, test = planted
+    model = BayesianMF(n_factors=3, n_samples=4, burn_in=2, thin=1, random_state=0)
+    model.fit(train, valid=test)
+    assert len(model.history_) == 4 and all("valid_rmse" in h for h in model.history_)
+
+
+def test_unknown_ids_fall_back_to_the_baseline(fitted: BayesianMF) -> None:
+    user, item = fitted.user_vocab_.ids([0])[0], fitted.item_vocab_.ids([0])[0]
+    out = fitted.predict([user, 10**9], [item, item])
+    assert out["fallback"].tolist() == [False, True]
+
+
+@pytest.mark.parametrize("bad", [{"n_factors": 0}, {"n_samples": 0}, {"burn_in": -1},
+                                 {"thin": 0}, {"n_samples": 2, "thin": 3}, {"beta0": 0.0},
+                                 {"noise_precision": -1.0}, {"robust": 0.0},
+                                 {"n_threads": 0}])
+def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        BayesianMF(**bad).fit(planted[1])

@@ -1,0 +1,99 @@
+"""SVDpp: known-answer recovery, persistence, scoring consistency, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collabkit.data.interactions import Interactions
+from collabkit.errors import ConfigError
+from collabkit.io import load_model
+from collabkit.models.svdpp import SVDpp
+from collabkit.testing.synthetic import PlantedData, planted_low_rank
+
+# little regularisation: the planted data has noise 0.1 and no outliers
+FAST = {"n_factors": 3, "reg": 1e-3, "lr": 0.02, "epochs": 40, "batch_size": 512}
+
+
+@pytest.fixture(scope="module")
+def planted() -> tuple[PlantedData, Interactions, Interactions]:
+    """Planted rank-3 data (noise 0.1) split 90/10 into train and held-out rows."""
+    p = planted_low_rank(n_users=300, n_items=200, k=3, density=0.2, noise=0.1, seed=0)
+    perm = np.random.default_rng(0).permutation(len(p.data))
+    n_test = len(p.data) // 10
+    return p, p.data.take(perm[n_test:]), p.data.take(perm[:n_test])
+
+
+@pytest.fixture(scope="module")
+def fitted(planted: tuple[PlantedData, Interactions, Interactions]) -> SVDpp:
+    return SVDpp(**FAST, random_state=0).fit(planted[1])
+
+
+def _raw(data: Interactions) -> tuple[np.ndarray, np.ndarray]:
+    return data.user_vocab.ids(data.users), data.item_vocab.ids(data.items)
+
+
+def test_recovers_planted_factors_near_the_noise_floor(fitted: SVDpp, planted) -> None:
+    p, _, test = planted
+    pred, fallback = fitted.predict_ratings(*_raw(test))
+    assert not fallback.any()
+    assert float(np.sqrt(np.mean((pred - test.ratings) ** 2))) < 1.25 * p.noise
+
+
+def test_implicit_term_is_used(fitted: SVDpp) -> None:
+    z = fitted.user_vectors_ - fitted.module_.user_factors.detach()
+    assert float(z.abs().max()) > 0.0
+    # z_u = |N(u)|^-1/2 sum of y_j over the items u rated, checked for user 0
+    items = fitted.seen_indices_[fitted.seen_indptr_[0] : fitted.seen_indptr_[1]]
+    y = fitted.module_.implicit_factors.detach()[items]
+    np.testing.assert_allclose(z[0].numpy(), (y.sum(0) / len(items) ** 0.5).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_save_load_gives_identical_predictions(fitted: SVDpp, planted, tmp_path) -> None:
+    users, items = _raw(planted[2])
+    loaded = load_model(fitted.save(str(tmp_path / "svdpp")))
+    assert isinstance(loaded, SVDpp)
+    np.testing.assert_array_equal(loaded.predict_ratings(users, items)[0],
+                                  fitted.predict_ratings(users, items)[0])
+
+
+def test_score_users_matches_predict_idx(fitted: SVDpp) -> None:
+    u = np.array([0, 5, 17, 299])
+    scores = fitted._score_users(u).double().numpy()
+    n_items = len(fitted.item_vocab_)
+    pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
+    np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
+
+
+def test_same_seed_same_model(planted) -> None:
+    _, train, test = planted
+    kw = {**FAST, "epochs": 2}
+    a = SVDpp(**kw, random_state=3).fit(train).predict_ratings(*_raw(test))[0]
+    b = SVDpp(**kw, random_state=3).fit(train).predict_ratings(*_raw(test))[0]
+    c = SVDpp(**kw, random_state=4).fit(train).predict_ratings(*_raw(test))[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_validation_history_is_recorded(planted) -> None:
+    _, train, test = planted
+    model = SVDpp(**{**FAST, "epochs": 3}, random_state=0).fit(train, valid=test)
+    assert [h["epoch"] for h in model.history_] == [1, 2, 3]
+    assert all(h["valid_rmse"] > 0 for h in model.history_)
+
+
+def test_recommend_excludes_seen_items(fitted: SVDpp) -> None:
+    user = fitted.user_vocab_.ids([0])[0]
+    recs = fitted.recommend(user, n=5)
+    seen = set(fitted.item_vocab_.ids(
+        fitted.seen_indices_[fitted.seen_indptr_[0] : fitted.seen_indptr_[1]]).tolist())
+    assert len(recs) == 5 and not seen & set(recs["item"].tolist())
+
+
+@pytest.mark.parametrize("bad", [{"n_factors": 0}, {"epochs": 0}, {"lr": 0.0},
+                                 {"reg": -1.0}, {"reg_bias": float("nan")},
+                                 {"batch_size": 0}, {"init_std": 0.0}, {"n_threads": 0}])
+def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
+    with pytest.raises(ConfigError):
+        SVDpp(**bad).fit(planted[1])
