@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ from collabkit.errors import ConfigError
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias, sigmoid_range
 from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, fit_one_cycle
+from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
 __all__ = ["BiasedMF", "TorchRecommender"]
 
@@ -63,33 +64,43 @@ class TorchRecommender(Recommender):
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = resolve_device(self.device)
         rng = numpy_rng(self.seed_)
-        r = data.ratings.astype(np.float32)
-        train_rows = np.arange(len(r))
-        vx = vy = None
+        r = data.ratings.astype(np.float32, copy=False)
+        valid_idx: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if valid is not None:
             vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
             vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
             ok = (vu >= 0) & (vi >= 0)
-            vx, vy = self._inputs(vu[ok], vi[ok]), valid.ratings[ok]
+            valid_idx = (vu[ok], vi[ok], valid.ratings[ok].astype(np.float32))
         elif self.valid_frac > 0:
-            perm = rng.permutation(len(r))
             n_valid = int(round(self.valid_frac * len(r)))
-            train_rows, vrows = np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
-            vx, vy = self._inputs(u[vrows], i[vrows]), r[vrows]
+            keep = np.ones(len(r), dtype=bool)
+            keep[rng.permutation(len(r))[:n_valid]] = False  # rows stay in their order
+            valid_idx = (u[~keep], i[~keep], r[~keep])
+            u, i, r = u[keep], i[keep], r[keep]
         self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
-        y = torch.as_tensor(r[train_rows], device=self.device_)
-        valid_t = None if vx is None else (vx, torch.as_tensor(vy, device=self.device_))
-        result = fit_one_cycle(
-            self.module_, self._inputs(u[train_rows], i[train_rows]), y,
-            epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
-            batch_size=int(self.batch_size),
-            generator=torch_generator(self.seed_ + 1, self.device_),
-            valid=valid_t, callback=self._callback(),
-        )
+        result = self._train(u, i, r, valid_idx)
         self.history_ = [vars(h) for h in result.history]
         self.fit_seconds_ = result.fit_seconds
-        self.n_valid_ = 0 if vy is None else int(len(vy))
+        self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
+
+    def _train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray,
+               valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
+        """Train ``self.module_`` on dense training indices; ``valid`` rows are monitored.
+
+        The default runs :func:`~collabkit.train.loop.fit_one_cycle` (AdamW, one cycle) on
+        :meth:`_inputs`; subclasses with their own solver override it.
+        """
+        dev = self.device_
+        valid_t = None
+        if valid is not None:
+            valid_t = (self._inputs(valid[0], valid[1]), torch.as_tensor(valid[2], device=dev))
+        return fit_one_cycle(
+            self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
+            epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
+            batch_size=int(self.batch_size), generator=torch_generator(self.seed_ + 1, dev),
+            valid=valid_t, callback=self._callback(),
+        )
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)
@@ -130,18 +141,46 @@ class BiasedMF(TorchRecommender):
 
         \hat r_{ui} = \operatorname{sigmoid\_range}(p_u^\top q_i + b_u + b_i,\; y_{lo}, y_{hi})
 
-    trained on MSE with AdamW (decoupled weight decay ``wd``) and the one-cycle schedule.
+    trained on MSE with a one-cycle learning-rate schedule by one of two optimizers:
+
+    ``optimizer="adam"`` (default, fast)
+        Adam on a hand-written gradient over large batches, with an L2 penalty paid per
+        occurrence of a row in a batch (:mod:`collabkit.train.sparse`), which minimises
+
+        .. math::
+
+            \frac1N \sum_{(u,i)} (\hat r_{ui} - r_{ui})^2
+            + \lambda \big(c_u \lVert (p_u, b_u) \rVert^2 + c_i \lVert (q_i, b_i) \rVert^2\big),
+            \qquad c_u = \sqrt{\bar n / n_u}
+
+        (:math:`n_u` the user's training rows, :math:`\bar n` their mean; ``wd`` is
+        :math:`\lambda`). On MovieLens 100k (u1) it reaches test RMSE 0.919 in about 0.2 s.
+    ``optimizer="adamw"`` (the chapter)
+        autograd + ``torch.optim.AdamW`` with decoupled weight decay ``wd`` on every row at
+        every step (:func:`~collabkit.train.loop.fit_one_cycle`). The chapter's recipe is
+        ``BiasedMF(optimizer="adamw", lr=5e-3, batch_size=64)``: RMSE 0.922 on u1 in 4–5 s.
+        Its decay grows with the number of steps, so it loses accuracy with large batches.
 
     Parameters
     ----------
     n_factors : int, default 50
         Latent dimension.
     epochs : int, default 5
-    lr : float, default 5e-3
-        Peak learning rate of the one-cycle schedule.
+    lr : float, default 1e-2
+        Peak learning rate of the one-cycle schedule (at ``batch_size``; see
+        ``auto_batch``).
     wd : float, default 0.1
-        Decoupled weight decay (fastai's ``wd``).
-    batch_size : int, default 64
+        ``"adam"``: the per-occurrence L2 penalty :math:`\lambda`. ``"adamw"``: decoupled
+        weight decay (fastai's ``wd``).
+    batch_size : int, default 1024
+        Rows per step (the chapter used 64 with ``"adamw"``).
+    optimizer : {"adam", "adamw"}, default "adam"
+    auto_batch : bool, default True
+        ``"adam"`` only: halve or double the batch from ``batch_size`` until an epoch takes
+        32 to 128 steps, growing ``lr`` as the cube root of the batch when it grows
+        (:func:`~collabkit.train.sparse.auto_batch_size`). On MovieLens 100k the batch stays
+        1,024; on 1M ratings it becomes 8,192. The batch and learning rate used are stored in
+        ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
     y_range : "auto", None or (low, high), default "auto"
         ``"auto"`` gives ``(min(0, lo - 1), hi + 0.5)`` for a rating scale ``[lo, hi]``,
         i.e. ``(0, 5.5)`` for 1–5 stars.
@@ -165,8 +204,10 @@ class BiasedMF(TorchRecommender):
 
     kind = "dot"
 
-    def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 5e-3,
-                 wd: float = 0.1, batch_size: int = 64,
+    def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
+                 wd: float = 0.1, batch_size: int = 1024,
+                 optimizer: Literal["adam", "adamw"] = "adam",
+                 auto_batch: bool = True,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
                  callback: Callable[[EpochStats], None] | None = None) -> None:
@@ -175,6 +216,8 @@ class BiasedMF(TorchRecommender):
         self.lr = lr
         self.wd = wd
         self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.auto_batch = auto_batch
         self.y_range = y_range
         self.valid_frac = valid_frac
         self.device = device
@@ -185,6 +228,47 @@ class BiasedMF(TorchRecommender):
         super()._validate()
         if not isinstance(self.n_factors, int | np.integer) or self.n_factors < 1:
             raise ConfigError(f"n_factors must be a positive integer, got {self.n_factors!r}")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
+                              f"(the chapter's), got {self.optimizer!r}")
+        if not isinstance(self.auto_batch, bool | np.bool_):
+            raise ConfigError(f"auto_batch must be True or False, got {self.auto_batch!r}")
+
+    def _train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray,
+               valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
+        dev = self.device_
+        if self.optimizer == "adamw":
+            self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
+            valid_t = None
+            if valid is not None:
+                valid_t = (self._inputs(valid[0], valid[1]), torch.as_tensor(valid[2], device=dev))
+            return fit_one_cycle(
+                self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
+                epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
+                batch_size=self.batch_size_, generator=torch_generator(self.seed_ + 1, dev),
+                valid=valid_t, callback=self._callback(), num_threads=1)
+        self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
+        if self.auto_batch:
+            self.batch_size_, self.lr_ = auto_batch_size(len(r), self.batch_size_, self.lr_)
+
+        def idx(a: np.ndarray) -> torch.Tensor:  # read-only arrays (Interactions) are copied
+            return torch.as_tensor(a if a.flags.writeable else a.copy(), device=dev)
+
+        valid_t = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
+        return fit_biased_mf(
+            self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
+            wd=float(self.wd), batch_size=self.batch_size_,
+            generator=torch_generator(self.seed_ + 1, dev), valid=valid_t,
+            callback=self._callback())
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),
+                "lr_used": getattr(self, "lr_", None)}
+
+    def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        super()._load_state(tensors, extra)
+        self.batch_size_ = extra.get("batch_size_used", self.batch_size)
+        self.lr_ = extra.get("lr_used", self.lr)
 
     def _build_module(self, generator: torch.Generator) -> DotProductBias:
         m = DotProductBias(len(self.user_vocab_), len(self.item_vocab_), int(self.n_factors),
