@@ -1,0 +1,262 @@
+r"""BiasedALS: biased matrix factorisation by alternating least squares, solved exactly.
+
+.. math::
+
+    \hat r_{ui} = \mu + b_u + b_i + p_u^\top q_i
+
+minimising
+
+.. math::
+
+    \sum_{(u,i)} (r_{ui} - \hat r_{ui})^2
+    + \lambda \sum_u n_u^{\alpha} \lVert (p_u, b_u) \rVert^2
+    + \lambda \sum_i n_i^{\alpha} \lVert (q_i, b_i) \rVert^2
+
+With the items fixed, each user's row :math:`x_u = (p_u, b_u)` is a ridge regression on
+:math:`z_i = (q_i, 1)` with targets :math:`t_{ui} = r_{ui} - \mu - b_i`:
+
+.. math::
+
+    \big(Z_u^\top Z_u + \lambda n_u^{\alpha} I\big)\, x_u = Z_u^\top t_u
+
+and symmetrically for the items. Every user's system is built and solved at once: rows are
+grouped by their number of ratings into padded blocks (bounded memory), the Gram matrices come
+from one batched matmul per block and the solves from a batched Cholesky
+(``torch.linalg.cholesky`` + ``torch.cholesky_solve``). No users × items matrix is formed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from collabkit.data.interactions import Interactions
+from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models.base import Recommender
+from collabkit.random import resolve_device, resolve_seed, torch_generator
+from collabkit.train.loop import EpochStats, intra_op_threads
+
+__all__ = ["BiasedALS", "solve_rows"]
+
+#: Padded (rows × ratings) cells per block of the batched solve: bounds its memory.
+_BLOCK_CELLS = 1 << 15
+
+
+class _Side:
+    """The ratings grouped by one side (CSR): row ``r`` owns ``other[ptr[r]:ptr[r + 1]]``."""
+
+    def __init__(self, rows: np.ndarray, other: np.ndarray, r: np.ndarray, n_rows: int,
+                 n_other: int, device: torch.device) -> None:
+        order = np.argsort(rows, kind="stable")
+        counts = np.bincount(rows, minlength=n_rows)
+        self.counts = torch.as_tensor(counts, device=device)
+        self.ptr = torch.as_tensor(np.concatenate([[0], np.cumsum(counts)]), device=device)
+        # one trailing pad entry: padded slots point at it, and it points at a zero row
+        self.nnz = int(len(order))
+        self.other = torch.as_tensor(np.append(other[order], n_other), device=device)
+        self.r = torch.as_tensor(np.append(r[order], 0.0).astype(np.float32), device=device)
+        self.blocks = _blocks(counts)
+
+
+def _blocks(counts: np.ndarray) -> list[np.ndarray]:
+    """Rows sorted by count, cut so each padded block has at most ``_BLOCK_CELLS`` cells."""
+    order = np.argsort(counts, kind="stable")
+    order = order[counts[order] > 0]
+    c = counts[order]
+    out, start = [], 0
+    while start < len(order):
+        # largest stop with (stop - start) * c[stop - 1] <= budget (c ascends): bisect
+        lo, hi = start + 1, min(len(order), start + max(1, _BLOCK_CELLS // int(c[start])))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if (mid - start) * int(c[mid - 1]) <= _BLOCK_CELLS:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(order[start:lo])
+        start = lo
+    return out
+
+
+def solve_rows(side: _Side, Z: torch.Tensor, offset: torch.Tensor, lam: torch.Tensor,
+               out: torch.Tensor) -> None:
+    r"""Solve :math:`(Z_r^\top Z_r + \lambda_r I) x_r = Z_r^\top (y_r - o_r)` for every row.
+
+    Parameters
+    ----------
+    side : _Side
+        Ratings grouped by the rows being solved.
+    Z : Tensor (n_other, d)
+        Fixed design rows of the other side.
+    offset : Tensor (n_other,)
+        Subtracted from each rating (:math:`\mu + b_{other}`).
+    lam : Tensor (n_rows,)
+        Ridge per row.
+    out : Tensor (n_rows, d)
+        Written in place; rows without ratings are left alone.
+    """
+    d = Z.shape[1]
+    eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
+    Zp = torch.cat([Z, Z.new_zeros(1, d)])       # padded slots read this zero row
+    offp = torch.cat([offset, offset.new_zeros(1)])
+    for rows_np in side.blocks:
+        rows = torch.as_tensor(rows_np, device=Z.device)
+        c = side.counts[rows]
+        L = int(c.max())
+        pos = torch.arange(L, device=Z.device)
+        take = torch.where(pos.unsqueeze(0) < c.unsqueeze(1),
+                           side.ptr[rows].unsqueeze(1) + pos.unsqueeze(0), side.nnz).view(-1)
+        other = side.other.index_select(0, take)
+        Zb = Zp.index_select(0, other).view(len(rows), L, d)
+        tb = (side.r.index_select(0, take) - offp.index_select(0, other)).view(len(rows), L, 1)
+        A = torch.baddbmm(lam[rows].view(-1, 1, 1) * eye, Zb.transpose(1, 2), Zb)
+        rhs = torch.bmm(Zb.transpose(1, 2), tb)
+        chol, info = torch.linalg.cholesky_ex(A)
+        if bool((info != 0).any()):
+            raise ModelFitError("a normal-equation matrix is not positive definite; raise "
+                                "reg (a ridge above 0 always makes it so)")
+        out[rows] = torch.cholesky_solve(rhs, chol).squeeze(-1)
+
+
+class BiasedALS(Recommender):
+    r"""Biased matrix factorisation by exact alternating least squares (kind ``"als"``).
+
+    See the module docstring for the objective and the batched solve. A sweep solves every
+    user, then every item; each is exact given the other side, so the loss never increases.
+    Predictions are clipped to the training rating range. On MovieLens 100k u1 the defaults
+    reach test RMSE 0.925 (u2: 0.913) in about 1 s; ``n_factors=20`` gives the same accuracy
+    in 0.25 s.
+
+    Parameters
+    ----------
+    n_factors : int, default 50
+    epochs : int, default 10
+        Sweeps (users then items).
+    reg : float, default 1.5
+        :math:`\lambda`.
+    reg_exponent : float, default 0.5
+        :math:`\alpha`: the ridge of a row grows as :math:`n^{\alpha}` with its number of
+        ratings (1 is ALS-WR's weighted-λ; 0 a plain ridge).
+    init_std : float, default 0.1
+        Standard deviation of the random initial item factors.
+    device : str, default "auto"
+    random_state : int or None
+    callback : callable or None
+        Called with :class:`~collabkit.train.loop.EpochStats` after each sweep (training
+        RMSE squared as ``train_loss``).
+    """
+
+    kind = "als"
+    _threads: int | None = 1  # see collabkit.train.loop.intra_op_threads
+
+    def __init__(self, *, n_factors: int = 50, epochs: int = 10, reg: float = 1.5,
+                 reg_exponent: float = 0.5, init_std: float = 0.1, device: str = "auto",
+                 random_state: int | None = None,
+                 callback: Callable[[EpochStats], None] | None = None) -> None:
+        self.n_factors = n_factors
+        self.epochs = epochs
+        self.reg = reg
+        self.reg_exponent = reg_exponent
+        self.init_std = init_std
+        self.device = device
+        self.random_state = random_state
+        self.callback = callback
+
+    def _validate(self) -> None:
+        for name in ("n_factors", "epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int | np.integer) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("reg", "init_std"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} must be a number > 0, got {v!r}")
+        if not (isinstance(self.reg_exponent, int | float) and 0 <= self.reg_exponent <= 1):
+            raise ConfigError(f"reg_exponent must be in [0, 1], got {self.reg_exponent!r}")
+
+    def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
+             valid: Interactions | None) -> None:
+        self._validate()
+        self.seed_ = resolve_seed(self.random_state)
+        self.device_ = resolve_device(self.device)
+        with intra_op_threads(self._threads):
+            self._alternate(u, i, data.ratings)
+
+    def _alternate(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:
+        dev, k = self.device_, int(self.n_factors)
+        nu, ni = len(self.user_vocab_), len(self.item_vocab_)
+        users, items = _Side(u, i, r, nu, ni, dev), _Side(i, u, r, ni, nu, dev)
+        mu = float(self.global_mean_)
+        g = torch_generator(self.seed_)
+        X = torch.zeros(nu, k + 1, device=dev)                 # (p_u, b_u)
+        Y = torch.zeros(ni, k + 1, device=dev)                 # (q_i, b_i)
+        Y[:, :k] = torch.randn(ni, k, generator=g).to(dev) * float(self.init_std)
+        lam_u = float(self.reg) * users.counts.float() ** float(self.reg_exponent)
+        lam_i = float(self.reg) * items.counts.float() ** float(self.reg_exponent)
+        ones_u, ones_i = torch.ones(nu, 1, device=dev), torch.ones(ni, 1, device=dev)
+        self.history_ = []
+        start = time.perf_counter()
+        for sweep in range(int(self.epochs)):
+            t0 = time.perf_counter()
+            solve_rows(users, torch.cat([Y[:, :k], ones_i], 1), mu + Y[:, k], lam_u, X)
+            solve_rows(items, torch.cat([X[:, :k], ones_u], 1), mu + X[:, k], lam_i, Y)
+            sse = self._sse(users, X, Y, mu)
+            if not math.isfinite(sse):
+                raise ModelFitError(f"ALS produced non-finite factors in sweep {sweep + 1}; "
+                                    f"raise reg (now {self.reg:g})")
+            stats = EpochStats(sweep + 1, sse / max(1, len(r)), None, 0.0,
+                               time.perf_counter() - t0)
+            self.history_.append(vars(stats))
+            if self.callback is not None:
+                self.callback(stats)
+        self.fit_seconds_ = time.perf_counter() - start
+        self.user_factors_, self.user_bias_ = X[:, :k].contiguous(), X[:, k].contiguous()
+        self.item_factors_, self.item_bias_ = Y[:, :k].contiguous(), Y[:, k].contiguous()
+
+    @staticmethod
+    def _sse(side: _Side, X: torch.Tensor, Y: torch.Tensor, mu: float) -> float:
+        rows = torch.repeat_interleave(torch.arange(X.shape[0], device=X.device), side.counts)
+        other = side.other[: side.nnz]
+        pred = (X[rows, :-1] * Y[other, :-1]).sum(-1) + X[rows, -1] + Y[other, -1]
+        return float(((side.r[: side.nnz] - mu - pred) ** 2).sum())
+
+    # -------------------------------------------------------------- scoring
+    def _clip(self, s: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.rating_range_
+        return s.clamp(lo, hi) if lo < hi else s
+
+    @torch.no_grad()
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        ut, it = torch.as_tensor(u, device=self.device_), torch.as_tensor(i, device=self.device_)
+        s = ((self.user_factors_[ut] * self.item_factors_[it]).sum(-1) + self.user_bias_[ut]
+             + self.item_bias_[it] + self.global_mean_)
+        return self._clip(s).double().cpu().numpy()
+
+    @torch.no_grad()
+    def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        ut = torch.as_tensor(u, device=self.device_)
+        s = (self.user_factors_[ut] @ self.item_factors_.T + self.user_bias_[ut].unsqueeze(1)
+             + self.item_bias_.unsqueeze(0) + self.global_mean_)
+        return self._clip(s)
+
+    # -------------------------------------------------------------- persistence
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        return {"als.user_factors": self.user_factors_.cpu(),
+                "als.item_factors": self.item_factors_.cpu(),
+                "als.user_bias": self.user_bias_.cpu(), "als.item_bias": self.item_bias_.cpu()}
+
+    def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        self.device_ = resolve_device(self.device)
+        for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
+            setattr(self, f"{name}_", tensors[f"als.{name}"].to(self.device_))
+        self.seed_ = extra.get("seed")
+        self.history_ = extra.get("history", [])
+        self.fit_seconds_ = extra.get("fit_seconds")
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_}
