@@ -382,12 +382,27 @@ def _raw_id(vocab: Any, text: str) -> Any:
 @click.argument("users", nargs=-1, metavar="USER [USER ...]")
 @click.option("-n", "n", default=10, show_default=True, help="Items per user.")
 @click.option("--include-seen", is_flag=True, help="Also recommend items the user rated.")
+@click.option("--rate", "rates", multiple=True, metavar="ITEM=RATING",
+              help="A new user's rating (repeatable): recommend without retraining.")
+@click.option("--genres", default=None, metavar="G1,G2",
+              help="A new user's liked genres, e.g. Sci-Fi,Comedy.")
 @common
 def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool,
-              as_json: bool, quiet: bool) -> None:
-    """Top-N items for each USER (raw ids), with titles when known."""
+              rates: tuple[str, ...], genres: str | None, as_json: bool, quiet: bool) -> None:
+    """Top-N items for each USER (raw ids), with titles when known.
+
+    For a user the model never saw, give no USER and their ratings with --rate (or
+    --genres): they are folded into the model in milliseconds, with no retraining.
+    """
     from collabkit.io import load_model
 
+    if rates or genres:
+        from collabkit.cli.explore import recommend_cold
+
+        if users:
+            raise ConfigError("give either USER ids or --rate/--genres for a new user, not both")
+        recommend_cold(model_dir, rates, genres, n, as_json, quiet)
+        return
     if not users:
         raise ConfigError("give at least one USER id, e.g. `collabkit recommend MODEL 1`")
     model = load_model(model_dir)
@@ -407,8 +422,15 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
 # ---------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map errors to one stderr line and an exit code."""
-    warnings.simplefilter("default")
+    saved_format = warnings.formatwarning
     warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"  # type: ignore[assignment]
+    try:
+        return _run(argv)
+    finally:
+        warnings.formatwarning = saved_format
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
     except click.exceptions.Abort:

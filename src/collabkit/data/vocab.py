@@ -23,6 +23,11 @@ def _as_id_array(ids: Any) -> np.ndarray:
     return arr.reshape(-1)
 
 
+def _py(x: Any) -> Any:
+    """A numpy scalar as the plain Python value, so messages read ``42``, not ``np.int64(42)``."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 class Vocabulary:
     """A bijection between raw ids (ints or strings) and dense indices ``0..n-1``.
 
@@ -92,10 +97,10 @@ class Vocabulary:
         idx = self.index(ids)
         bad = np.flatnonzero(idx < 0)
         if bad.size:
-            first = _as_id_array(ids)[bad[0]]
+            first = _py(_as_id_array(ids)[bad[0]])
             raise UnknownIdError(
                 f"unknown {what} {first!r} ({bad.size} unknown in all); the model was trained "
-                f"on {len(self)} {what}s such as {self._index[0]!r}. Check the id's type "
+                f"on {len(self)} {what}s such as {_py(self._index[0])!r}. Check the id's type "
                 "(e.g. 42 vs '42') or whether it only appears in held-out data."
             )
         return idx
