@@ -39,6 +39,16 @@ def main(user: int = 1, seed: int = 42) -> int:
     o.print(out.frame_table(mine, f"user {user} rated highly (training rows)", floats="{:.1f}"))
     recs = model.recommend(user, n=10)[["rank", "item", "title", "score"]]
     o.print(out.frame_table(recs, f"top 10 recommendations for user {user} (unseen movies)"))
+    from collabkit.interpret import similar_items
+    from collabkit.recommend.coldstart import recommend_new_user
+
+    sim = similar_items(model, 260, n=5, min_ratings=20)[["rank", "item", "title", "similarity"]]
+    o.print(out.frame_table(sim, "movies most like Star Wars: Episode IV (cosine of factors)"))
+    # A brand-new user rates five films; fold-in gives them a vector without retraining.
+    new = {1: 5.0, 2571: 5.0, 4993: 5.0, 79132: 4.5, 2959: 4.5}
+    cold = recommend_new_user(model, new, n=5)[["rank", "item", "title", "score", "tier"]]
+    names = ", ".join(t for t in model._titles(list(new)) if t)
+    o.print(out.frame_table(cold, f"a new user who loved {names}"))
     path = model.save("runs/demo-ml-latest-small")
     o.print(f"model saved to {path}; try: [bold].venv/bin/collabkit recommend {path} {user} 2[/]")
     if not np.isfinite(report.rmse):
