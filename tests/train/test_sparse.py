@@ -96,7 +96,7 @@ def test_one_cycle_lr_matches_fastai_shape():
 
 @pytest.mark.parametrize("n, expect_b, expect_lr", [
     (72_000, 1024, 0.01),                # MovieLens 100k u1: unchanged
-    (900_000, 8192, 0.02),               # 1M ratings: 8x batch, lr x 8**(1/3)
+    (900_000, 16384, 0.01 * 16 ** (1 / 3)),  # 1M ratings: 16x batch, lr x 16**(1/3)
     (10_800, 256, 0.01),                 # 12k planted ratings: smaller batch, same lr
     (100, 32, 0.01),                     # never below 32 rows
 ])

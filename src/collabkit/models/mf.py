@@ -177,9 +177,9 @@ class BiasedMF(TorchRecommender):
     optimizer : {"adam", "adamw"}, default "adam"
     auto_batch : bool, default True
         ``"adam"`` only: halve or double the batch from ``batch_size`` until an epoch takes
-        32 to 128 steps, growing ``lr`` as the cube root of the batch when it grows
+        32 to 96 steps, growing ``lr`` as the cube root of the batch when it grows
         (:func:`~collabkit.train.sparse.auto_batch_size`). On MovieLens 100k the batch stays
-        1,024; on 1M ratings it becomes 8,192. The batch and learning rate used are stored in
+        1,024; on 1M ratings it becomes 16,384. The batch and learning rate used are stored in
         ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
     y_range : "auto", None or (low, high), default "auto"
         ``"auto"`` gives ``(min(0, lo - 1), hi + 0.5)`` for a rating scale ``[lo, hi]``,
