@@ -11,7 +11,7 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.models.base import Recommender
-from collabkit.models.dot import DotProductBias, sigmoid_range
+from collabkit.models.dot import DotProductBias
 from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
@@ -282,6 +282,11 @@ class BiasedMF(TorchRecommender):
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
         m: DotProductBias = self.module_  # type: ignore[assignment]
         ut = torch.as_tensor(u, device=self.device_)
-        raw = (m.user_factors(ut) @ m.item_factors.weight.T + m.user_bias(ut)
-               + m.item_bias.weight.T + m.global_bias)
-        return raw if m.y_range is None else sigmoid_range(raw, *m.y_range)
+        # one (users, items) buffer, updated in place: top-N over large catalogues scores
+        # blocks of 1024 users, and every temporary of that size costs hundreds of MB
+        raw = torch.addmm(m.item_bias.weight.T, m.user_factors(ut), m.item_factors.weight.T)
+        raw.add_(m.user_bias(ut)).add_(m.global_bias)
+        if m.y_range is None:
+            return raw
+        lo, hi = m.y_range
+        return raw.sigmoid_().mul_(hi - lo).add_(lo)
