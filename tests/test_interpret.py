@@ -139,7 +139,16 @@ def test_explain_terms_add_up(planted, exact: BiasedMF):
     truth = df[df["user"] == 3].set_index("item")["rating"]
     np.testing.assert_allclose(c.set_index("item")["rating"], truth.reindex(c["item"]), rtol=1e-6)
     assert e.ratings_source == "ratings" and "predicted" in str(e)
-    assert explain(exact, 3, 5).ratings_source == "predicted"
+    # without data the ratings stored in the model answer; a model without them, its own fit
+    stored = explain(exact, 3, 5)
+    assert stored.ratings_source == "ratings"
+    with_data = explain(exact, 3, 5, data=data).contributions
+    pd.testing.assert_frame_equal(stored.contributions, with_data)
+    saved, exact.seen_ratings_ = exact.seen_ratings_, None
+    try:
+        assert explain(exact, 3, 5).ratings_source == "predicted"
+    finally:
+        exact.seen_ratings_ = saved
 
 
 def test_explain_folded_user_and_other_models(planted, exact: BiasedMF):

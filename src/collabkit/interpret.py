@@ -399,9 +399,21 @@ def explain(model: Any, user: Any, item: Any, *, data: Any = None) -> Explanatio
 
 def _user_ratings(model: Any, u: int, rated_idx: np.ndarray,
                   data: Any) -> tuple[np.ndarray, str]:
-    """The user's training ratings of ``rated_idx`` from ``data``, else the model's fit."""
+    """The user's training ratings of ``rated_idx``: from ``data`` when given, else the ratings
+    stored in the model (``seen_ratings_``), else the model's fit."""
     if data is None:
-        return model._predict_idx(np.full(len(rated_idx), u), rated_idx), "predicted"
+        stored = getattr(model, "seen_ratings_", None)
+        if stored is None:
+            return model._predict_idx(np.full(len(rated_idx), u), rated_idx), "predicted"
+        start, end = model.seen_indptr_[u], model.seen_indptr_[u + 1]
+        items, ratings = model.seen_indices_[start:end], stored[start:end]
+        pos = np.clip(np.searchsorted(items, rated_idx), 0, max(len(items) - 1, 0))
+        found = (len(items) > 0) & (items[pos] == rated_idx)
+        got = np.where(found, ratings[pos], np.nan).astype(np.float64)
+        if not found.all():
+            got[~found] = model._predict_idx(np.full(int((~found).sum()), u),
+                                             rated_idx[~found])
+        return got, "ratings"
     if hasattr(data, "to_dataframe"):
         data = data.to_dataframe()
     if not isinstance(data, pd.DataFrame) or not {"user", "item", "rating"} <= set(data.columns):

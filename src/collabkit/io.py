@@ -61,6 +61,7 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
         "base.item_bias": torch.as_tensor(model.item_bias_base_),
         "seen.indptr": torch.as_tensor(model.seen_indptr_),
         "seen.indices": torch.as_tensor(model.seen_indices_),
+        "seen.ratings": torch.as_tensor(model.seen_ratings_),
         **model._state_tensors(),
     }
     params = {k: _jsonable(v) for k, v in model.get_params().items() if k not in _NOT_SAVED}
@@ -146,6 +147,8 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         model.item_bias_base_ = tensors["base.item_bias"].numpy()
         model.seen_indptr_ = tensors["seen.indptr"].numpy()
         model.seen_indices_ = tensors["seen.indices"].numpy()
+        sr = tensors.get("seen.ratings")  # absent in files from before 0.1.0's release
+        model.seen_ratings_ = None if sr is None else sr.numpy()
         im = meta.get("item_meta")
         model.item_meta_ = None if im is None else pd.DataFrame(
             im, index=pd.Index(model.item_vocab_.all_ids, name="item"))

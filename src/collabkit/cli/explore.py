@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 import click
-import numpy as np
 import pandas as pd
 
 from collabkit.cli import output as out
@@ -205,12 +204,7 @@ def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n
     model = load_model(model_dir)
     if genres:
         folded = genre_start(model, [g.strip() for g in genres.split(",") if g.strip()])
-        scores = np.asarray(folded.scores(), dtype=np.float64)
-        top = np.argsort(-scores, kind="stable")[:n]
-        items = model.item_vocab_.ids(top)
-        df = pd.DataFrame({"user": "new", "rank": np.arange(1, len(top) + 1), "item": items,
-                           "score": scores[top], "title": model._titles(items),
-                           "tier": "genres"})
+        df = folded.recommend(n, tier="genres", min_count=20)
     else:
         df = recommend_new_user(model, parse_rates(model, rates), n=n)
         if not (as_json or quiet) and set(df["tier"]) != {"personal"}:

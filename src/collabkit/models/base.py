@@ -40,8 +40,9 @@ class Recommender(ABC):
         Mean training rating.
     user_bias_base_, item_bias_base_ : numpy.ndarray
         Damped-mean biases of the baseline used for fallbacks.
-    seen_indptr_, seen_indices_ : numpy.ndarray
-        CSR of the items each user rated in training (for ``exclude_seen``).
+    seen_indptr_, seen_indices_, seen_ratings_ : numpy.ndarray
+        CSR of the items each user rated in training and the ratings (for ``exclude_seen``
+        and explanations).
     rating_range_ : tuple of float
     item_meta_ : pandas.DataFrame or None
         Titles, genres and years of the training items, indexed by raw id.
@@ -107,6 +108,7 @@ class Recommender(ABC):
             u, i, r, len(self.user_vocab_), len(self.item_vocab_), self.global_mean_)
         order = np.lexsort((i, u))
         self.seen_indices_ = i[order].astype(np.int64)
+        self.seen_ratings_ = data.ratings[order].astype(np.float32)
         self.seen_indptr_ = np.concatenate(
             [[0], np.cumsum(np.bincount(u, minlength=len(self.user_vocab_)))]).astype(np.int64)
         self.rating_range_ = tuple(float(x) for x in data.rating_range)
