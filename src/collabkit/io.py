@@ -129,8 +129,9 @@ def load_model(path: str | os.PathLike[str]) -> Any:
     meta = _read_meta(folder)
     cls = Recommender._registry.get(meta.get("kind", ""))
     if cls is None:
+        known = sorted(Recommender._registry)
         raise ModelFileError(f"{str(folder)!r} holds a model of kind {meta.get('kind')!r}, "
-                             f"which this collabkit does not know ({sorted(Recommender._registry)})")
+                             f"which this collabkit does not know ({known})")
     try:
         tensors = load_file(str(folder / WEIGHTS))
     except Exception as e:  # safetensors raises its own error type for a corrupt header

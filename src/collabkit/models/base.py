@@ -86,7 +86,8 @@ class Recommender(ABC):
         """Learn from ``data``; ``valid`` (or a slice carved from ``data``) is monitored."""
         if not isinstance(data, Interactions):
             raise DataError(f"fit expects an Interactions table, got {type(data).__name__}; "
-                            "build one with collabkit.load_ratings(...) or Interactions.from_dataframe")
+                            "build one with collabkit.load_ratings(...) or "
+                            "Interactions.from_dataframe")
         if len(data) == 0:
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
