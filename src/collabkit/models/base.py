@@ -212,6 +212,35 @@ class Recommender(ABC):
         return recommend_topk(self, np.atleast_1d(np.asarray(users)), int(n),
                               exclude_seen=exclude_seen, exclude=exclude, candidates=candidates)
 
+    # -------------------------------------------------------------- cold start, interpretation
+    def recommend_new_user(self, ratings: Any = None, n: int = 10, **kw: Any) -> pd.DataFrame:
+        """Top-``n`` for a user the model never saw, from ``{item: rating}`` (no retraining).
+
+        See :func:`collabkit.recommend.coldstart.recommend_new_user`: popularity with no
+        ratings, bias-adjusted popularity with few, fold-in (``tier="personal"``) with enough.
+        """
+        from collabkit.recommend.coldstart import recommend_new_user
+
+        return recommend_new_user(self, ratings, n, **kw)
+
+    def fold_in(self, ratings: Any, **kw: Any) -> Any:
+        """A new user's vector and bias from ``{item: rating}``, in milliseconds.
+
+        See :func:`collabkit.recommend.foldin.fold_in_user`.
+        """
+        from collabkit.recommend.foldin import fold_in_user
+
+        return fold_in_user(self, ratings, **kw)
+
+    def similar_items(self, item: Any, n: int = 10, **kw: Any) -> pd.DataFrame:
+        """Items nearest to ``item`` by cosine of the factors.
+
+        See :func:`collabkit.interpret.similar_items`.
+        """
+        from collabkit.interpret import similar_items
+
+        return similar_items(self, item, n, **kw)
+
     # -------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
         """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle)."""
