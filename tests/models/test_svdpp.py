@@ -12,7 +12,7 @@ from collabkit.models.svdpp import SVDpp
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 # little regularisation: the planted data has noise 0.1 and no outliers
-FAST = {"n_factors": 3, "reg": 1e-3, "lr": 0.02, "epochs": 40, "batch_size": 512}
+FAST = {"n_factors": 3, "reg": 1e-3, "lr": 0.05, "epochs": 30, "batch_size": 2048}
 
 
 @pytest.fixture(scope="module")
