@@ -151,10 +151,13 @@ def fit_predict_surprise(algo, trainset, testset) -> dict:
 
 def run_surprise(name, fold, train, test, seed, curve_epochs) -> dict:
     load_before = os.getloadavg()
+    t0 = time.perf_counter()
     trainset, testset = surprise_sets(train, test)
+    prep_s = time.perf_counter() - t0
     algo, desc = make_surprise(name, seed)
     res = fit_predict_surprise(algo, trainset, testset)
     out = {"model": name, "fold": fold, "library": "surprise", **desc, **res}
+    out["prepare_seconds"] = prep_s  # Dataset.load_from_df + build_full_trainset, not in fit
     out["n_train"] = len(train)
     out["n_test"] = len(test)
     out.update(unseen_counts(train, test))
@@ -190,6 +193,7 @@ def run_fastai(name, fold, train, test, seed, epochs, lr, wd, bs, valid_pct) -> 
 
     train_mean = float(train["rating"].mean())
     set_seed(seed, reproducible=True)
+    t_prep = time.perf_counter()
     dls = CollabDataLoaders.from_df(
         train[["user", "item", "rating"]],
         user_name="user",
@@ -204,6 +208,7 @@ def run_fastai(name, fold, train, test, seed, epochs, lr, wd, bs, valid_pct) -> 
     else:
         params = {"use_nn": True, "layers": [100, 50], "y_range": (0, 5.5)}
     learn = collab_learner(dls, **params)
+    prep_s = time.perf_counter() - t_prep  # from_df + collab_learner, not in fit_seconds
 
     # Map the test ids through fastai's vocab (built on its 80% training split).
     u_o2i = dls.classes["user"].o2i
@@ -273,13 +278,14 @@ def run_fastai(name, fold, train, test, seed, epochs, lr, wd, bs, valid_pct) -> 
             "valid_pct": valid_pct,
             "seed": seed,
             "fit_one_cycle": {"epochs": epochs, "lr_max": lr, "wd": wd},
-            "num_workers": int(dls.train.num_workers),
+            "num_workers": int(dls.train.fake_l.num_workers),
         },
         "rmse": rmse,
         "mae": mae,
         "fit_seconds": fit_s,
         "fit_cpu_seconds": fit_cpu,
         "predict_seconds": pred_s,
+        "prepare_seconds": prep_s,
         "eval_seconds_excluded": clock["eval"],
         "loadavg_1min_before_after": [load_before[0], load_after[0]],
         "n_train": len(train),
@@ -294,7 +300,8 @@ def run_fastai(name, fold, train, test, seed, epochs, lr, wd, bs, valid_pct) -> 
     }
     out.update(unseen_counts(train, test))
     log(
-        f"{fold} {name}: rmse {rmse:.4f} mae {mae:.4f} fit {fit_s:.1f}s predict {pred_s:.3f}s "
+        f"{fold} {name}: rmse {rmse:.4f} mae {mae:.4f} fit {fit_s:.1f}s (cpu {fit_cpu:.0f}s) "
+        f"predict {pred_s:.3f}s "
         f"(fallback {out['test_pairs_fallback_mean']} pairs; per-epoch rmse "
         + " ".join(f"{p['rmse']:.3f}" for p in curve)
         + ")"
@@ -371,8 +378,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="JSON file to write")
     ap.add_argument("--only", default=None, help="comma-separated: " + ",".join(ALL_MODELS))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
-    ap.add_argument("--svd-curve-epochs", type=int, default=20, help="0 disables the SVD curve")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch.set_num_threads (default 2; use 1 on a busy machine, see README)",
+    )
+    ap.add_argument("--svd-curve-epochs", type=int, default=30, help="0 disables the SVD curve")
     ap.add_argument("--fastai-epochs", type=int, default=5)
     args = ap.parse_args(argv)
 
@@ -436,7 +448,18 @@ def main(argv=None) -> int:
             "cpus_usable": len(os.sched_getaffinity(0)),
             "torch_threads": threads,
             "platform": platform.platform(),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "env": {
+                k: os.environ.get(k)
+                for k in (
+                    "OMP_NUM_THREADS",
+                    "OMP_WAIT_POLICY",
+                    "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS",
+                    "OPENBLAS_CORETYPE",
+                )
+                if os.environ.get(k) is not None
+            },
+            "loadavg_at_end": list(os.getloadavg()),
         },
         "versions": versions(models),
         "seed": args.seed,

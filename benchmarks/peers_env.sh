@@ -30,9 +30,9 @@ pin() { grep -iE "^$1==" "$req" | head -n1; }
 
 echo "peers_env: torch ($(pin torch))"
 "${pip[@]}" "$(pin torch)" -c "$req"
-echo "peers_env: fastai --no-deps ($(pin fastai))"
+echo "peers_env: fastai --no-deps ($(pin fastai)) [+$((SECONDS - t0)) s]"
 "${pip[@]}" --no-deps "$(pin fastai)"
-echo "peers_env: the rest of $(basename "$req") --no-deps"
+echo "peers_env: the rest of $(basename "$req") --no-deps [+$((SECONDS - t0)) s]"
 "${pip[@]}" --no-deps -r "$req"
 
 # Smoke test: everything peers.py imports must be there (a lock missing a package shows here).
