@@ -211,7 +211,7 @@ class BayesianMF(Recommender):
         vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
         ok = (vu >= 0) & (vi >= 0)
         return (torch.as_tensor(vu[ok]), torch.as_tensor(vi[ok]),
-                torch.as_tensor(valid.ratings[ok], dtype=torch.float64))
+                torch.tensor(valid.ratings[ok], dtype=torch.float64))
 
     # ------------------------------------------------------------------ scoring
     def _finish(self, raw: torch.Tensor) -> torch.Tensor:
@@ -289,7 +289,7 @@ class _Chain:
         self.beta0, self.fixed_alpha = float(model.beta0), model.noise_precision
         self.alpha = 2.0 if self.fixed_alpha is None else float(self.fixed_alpha)
         self.n = len(u)
-        r = torch.as_tensor(data.ratings, dtype=torch.float64) - model.global_mean_
+        r = torch.tensor(data.ratings, dtype=torch.float64) - model.global_mean_
         ut, it = torch.as_tensor(u), torch.as_tensor(i)
         self.by_user = _Side(ut, it, r, nu, ni, _DTYPE)
         self.by_item = _Side(it, ut, r, ni, nu, _DTYPE)
@@ -297,10 +297,12 @@ class _Chain:
         self.Y = torch.as_tensor(rng.normal(0.0, 0.1, (ni, k + 1)))  # rows [q_i, b_i]
         self.X[:, k] = torch.as_tensor(model.user_bias_base_)
         self.Y[:, k] = torch.as_tensor(model.item_bias_base_)
-        self.link_u = _link(ut, it, nu, ni, k + 1, model.implicit, model.side_info and
-                            side_matrix(data.user_meta, model.user_vocab_.all_ids))
-        self.link_i = _link(it, ut, ni, nu, k + 1, model.implicit, model.side_info and
-                            side_matrix(data.item_meta, model.item_vocab_.all_ids))
+        side_u = side_i = None
+        if model.side_info:
+            side_u = side_matrix(data.user_meta, model.user_vocab_.all_ids)
+            side_i = side_matrix(data.item_meta, model.item_vocab_.all_ids)
+        self.link_u = _link(ut, it, nu, ni, k + 1, model.implicit, side_u)
+        self.link_i = _link(it, ut, ni, nu, k + 1, model.implicit, side_i)
         self.robust = None if model.robust is None else float(model.robust)
         self.n_u = torch.bincount(ut, minlength=nu).double()
         self.n_i = torch.bincount(it, minlength=ni).double()
@@ -344,9 +346,8 @@ class _Chain:
 
 
 def _link(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, d: int,
-          implicit: bool, side: np.ndarray | None | bool) -> _Link | None:
+          implicit: bool, side: np.ndarray | None) -> _Link | None:
     """The feature regression of one side, or ``None`` when it has no features."""
-    side = side if isinstance(side, np.ndarray) else None
     if not implicit and side is None:
         return None
     return _Link(*_features(rows, cols, n_rows, n_cols, implicit, side), d)

@@ -193,6 +193,8 @@ class Ensemble(Recommender):
                     "base.item_bias": torch.as_tensor(m.item_bias_base_),
                     "seen.indptr": torch.as_tensor(m.seen_indptr_),
                     "seen.indices": torch.as_tensor(m.seen_indices_), **m._state_tensors()}
+            if getattr(m, "seen_ratings_", None) is not None:
+                base["seen.ratings"] = torch.as_tensor(m.seen_ratings_)
             out.update({f"member{j}.{k}": v for k, v in base.items()})
         return out
 
@@ -237,6 +239,8 @@ class Ensemble(Recommender):
         m.item_bias_base_ = own.pop("base.item_bias").numpy()
         m.seen_indptr_ = own.pop("seen.indptr").numpy()
         m.seen_indices_ = own.pop("seen.indices").numpy()
+        ratings = own.pop("seen.ratings", None)
+        m.seen_ratings_ = None if ratings is None else ratings.numpy()
         m.item_meta_, m.data_fingerprint_, m.n_train_ = None, None, None
         m._load_state(own, spec["extra"])
         return m

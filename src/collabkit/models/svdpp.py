@@ -167,7 +167,7 @@ class SVDpp(Recommender):
         self._build_implicit()
         F, Ft = self.implicit_matrix_, self.implicit_matrix_t_
         ut, it = torch.as_tensor(u), torch.as_tensor(i)
-        y = torch.as_tensor(data.ratings, dtype=torch.float32)
+        y = torch.tensor(data.ratings, dtype=torch.float32)
         check = None if valid is None else _valid_pairs(self, valid)
         n, bs, epochs = len(y), int(self.batch_size), int(self.epochs)
         opt = torch.optim.Adam(m.parameters(), lr=float(self.lr))
@@ -277,4 +277,4 @@ def _valid_pairs(model: Recommender, valid: Interactions) -> tuple[np.ndarray, .
     vu = model.user_vocab_.index(valid.user_vocab.ids(valid.users))
     vi = model.item_vocab_.index(valid.item_vocab.ids(valid.items))
     ok = (vu >= 0) & (vi >= 0)
-    return vu[ok], vi[ok], torch.as_tensor(valid.ratings[ok], dtype=torch.float64)
+    return vu[ok], vi[ok], torch.tensor(valid.ratings[ok], dtype=torch.float64)
