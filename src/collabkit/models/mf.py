@@ -246,7 +246,7 @@ class BiasedMF(TorchRecommender):
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
                 epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
                 batch_size=self.batch_size_, generator=torch_generator(self.seed_ + 1, dev),
-                valid=valid_t, callback=self._callback(), num_threads=1)
+                valid=valid_t, callback=self._callback())
         self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.auto_batch:
             self.batch_size_, self.lr_ = auto_batch_size(len(r), self.batch_size_, self.lr_)

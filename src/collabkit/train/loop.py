@@ -97,7 +97,7 @@ def fit_one_cycle(
     valid: tuple[tuple[torch.Tensor, ...], torch.Tensor] | None = None,
     decay_biases: bool = True,
     callback: Callable[[EpochStats], None] | None = None,
-    num_threads: int | None = None,
+    num_threads: int | None = 1,
 ) -> TrainResult:
     """Train ``model`` on MSE with AdamW and fastai's one-cycle schedule.
 
@@ -122,10 +122,12 @@ def fit_one_cycle(
         Validation rows; their RMSE is computed after every epoch.
     callback : callable or None
         Called with an :class:`EpochStats` after every epoch (progress bars use it).
-    num_threads : int or None
-        torch intra-op CPU threads while training, restored afterwards; ``None`` (default)
-        keeps torch's setting. One thread avoids stalls on a busy machine (see
-        :func:`intra_op_threads`).
+    num_threads : int or None, default 1
+        torch intra-op CPU threads while training, restored afterwards; ``None`` keeps
+        torch's setting. Minibatches of a few hundred rows gain nothing from a second thread,
+        and on a busy machine every parallel kernel waits for a descheduled thread: the
+        chapter's fit on MovieLens 100k u1 took 470 s with two threads and 13 s with one
+        (see :func:`intra_op_threads`).
 
     Raises
     ------
