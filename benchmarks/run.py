@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         import speed as speed_mod
 
         log("speed: 1M ratings, k = 64")
-        speed = speed_mod.run()
+        speed = speed_mod.run(compile_step=True)
     if not args.no_scale:
         import scale as scale_mod
 
