@@ -149,3 +149,21 @@ def test_side_information_is_used_when_the_data_has_metadata(planted) -> None:
     a = BayesianMF(**kw, random_state=0).fit(with_meta).predict_ratings(*_raw(test))[0]
     b = BayesianMF(**kw, side_info=False, random_state=0).fit(with_meta)
     assert not np.array_equal(a, b.predict_ratings(*_raw(test))[0])
+
+
+def test_fold_in_of_a_trained_user_predicts_like_the_trained_user(fitted: BayesianMF) -> None:
+    """fold_in treats the stored samples as one linear model of S k factors."""
+    user = fitted.user_vocab_.ids([0])[0]
+    rows = slice(fitted.seen_indptr_[0], fitted.seen_indptr_[1])
+    rated = dict(zip(fitted.item_vocab_.ids(fitted.seen_indices_[rows]).tolist(),
+                     fitted.seen_ratings_[rows].tolist(), strict=True))
+    items = fitted.item_vocab_.all_ids
+    folded = fitted.fold_in(rated).predict(items)["prediction"].to_numpy()
+    trained = fitted.predict_ratings(np.full(len(items), user), items)[0]
+    assert np.corrcoef(folded, trained)[0, 1] > 0.9
+
+
+def test_similar_items_uses_the_sampled_factors(fitted: BayesianMF) -> None:
+    item = fitted.item_vocab_.ids([0])[0]
+    out = fitted.similar_items(item, n=5)
+    assert len(out) == 5 and item not in out["item"].tolist()

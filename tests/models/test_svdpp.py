@@ -41,11 +41,11 @@ def test_recovers_planted_factors_near_the_noise_floor(fitted: SVDpp, planted) -
 
 
 def test_implicit_term_is_used(fitted: SVDpp) -> None:
-    z = fitted.user_vectors_ - fitted.module_.user_factors.detach()
+    z = fitted.user_factors_ - fitted.module_.p.detach()
     assert float(z.abs().max()) > 0.0
     # z_u = |N(u)|^-1/2 sum of y_j over the items u rated, checked for user 0
     items = fitted.seen_indices_[fitted.seen_indptr_[0] : fitted.seen_indptr_[1]]
-    y = fitted.module_.implicit_factors.detach()[items]
+    y = fitted.module_.y.detach()[items]
     np.testing.assert_allclose(z[0].numpy(), (y.sum(0) / len(items) ** 0.5).numpy(),
                                rtol=1e-5, atol=1e-6)
 
@@ -97,3 +97,15 @@ def test_recommend_excludes_seen_items(fitted: SVDpp) -> None:
 def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
     with pytest.raises(ConfigError):
         SVDpp(**bad).fit(planted[1])
+
+
+def test_fold_in_of_a_trained_user_predicts_like_the_trained_user(fitted: SVDpp) -> None:
+    """fold_in sees SVD++ as the linear model (p_u + z_u, q_i, b_u, b_i) and refits p_u + z_u."""
+    user = fitted.user_vocab_.ids([0])[0]
+    rows = slice(fitted.seen_indptr_[0], fitted.seen_indptr_[1])
+    rated = dict(zip(fitted.item_vocab_.ids(fitted.seen_indices_[rows]).tolist(),
+                     fitted.seen_ratings_[rows].tolist(), strict=True))
+    items = fitted.item_vocab_.all_ids
+    folded = fitted.fold_in(rated).predict(items)["prediction"].to_numpy()
+    trained = fitted.predict_ratings(np.full(len(items), user), items)[0]
+    assert np.corrcoef(folded, trained)[0, 1] > 0.9

