@@ -15,7 +15,17 @@ from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary
 from collabkit.io import load_model, save_model
 from collabkit.metrics.evaluate import EvalReport, evaluate
-from collabkit.models import BiasBaseline, BiasedMF, DotProductBias, GlobalMean, Recommender
+from collabkit.models import (
+    BayesianMF,
+    BiasBaseline,
+    BiasedALS,
+    BiasedMF,
+    DotProductBias,
+    Ensemble,
+    GlobalMean,
+    Recommender,
+    SVDpp,
+)
 
 __all__ = [
     "__version__",
@@ -24,6 +34,7 @@ __all__ = [
     "load_model", "save_model",
     "EvalReport", "evaluate",
     "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",
+    "BiasedALS", "BayesianMF", "SVDpp", "Ensemble",
     "model_kinds",
 ]
 

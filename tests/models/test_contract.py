@@ -9,8 +9,9 @@ from collabkit.io import load_model
 from collabkit.models.base import Recommender
 from collabkit.testing import planted_low_rank
 
-FAST = {"dot": {"epochs": 3, "batch_size": 256, "lr": 2e-2}, "nn": {"epochs": 2},
-        "hybrid": {"epochs": 2}}
+FAST = {"dot": {"epochs": 3}, "nn": {"epochs": 2}, "hybrid": {"epochs": 2},
+        "bpmf": {"n_samples": 10, "burn_in": 5}, "svdpp": {"epochs": 3},
+        "ensemble": {"members": ("dot", "als"), "member_params": {"dot": {"epochs": 2}}}}
 
 
 def _kinds() -> list[str]:

@@ -1,8 +1,17 @@
-"""Models: ``nn.Module`` definitions and the estimators around them."""
+"""Models: ``nn.Module`` definitions and the estimators around them.
 
+Importing this package registers every bundled kind, so ``collabkit.fit(data, kind)`` and
+``collabkit.load_model`` know them all.
+"""
+
+from collabkit.models.als import BiasedALS
 from collabkit.models.base import Recommender
 from collabkit.models.baseline import BiasBaseline, GlobalMean
+from collabkit.models.bpmf import BayesianMF
 from collabkit.models.dot import DotProductBias
+from collabkit.models.ensemble import Ensemble
 from collabkit.models.mf import BiasedMF
+from collabkit.models.svdpp import SVDpp
 
-__all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF"]
+__all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF",
+           "BiasedALS", "BayesianMF", "SVDpp", "Ensemble"]
