@@ -23,8 +23,11 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
 
+# Benchmarks, not tests: collabkit beside Surprise and fastai (installed into their own
+# .bench-venv), speed and scale. ~40 min on 2 cores; BENCH_ARGS=--quick for ~5.
 bench: $(VENV)/.installed
-	$(PY) benchmarks/run.py
+	bash benchmarks/peers_env.sh
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
