@@ -23,6 +23,8 @@ from collabkit.models import (
     DotProductBias,
     Ensemble,
     GlobalMean,
+    HybridMF,
+    MLPRecommender,
     Recommender,
     SVDpp,
 )
@@ -34,7 +36,7 @@ __all__ = [
     "load_model", "save_model",
     "EvalReport", "evaluate",
     "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",
-    "BiasedALS", "BayesianMF", "SVDpp", "Ensemble",
+    "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "HybridMF",
     "model_kinds",
 ]
 

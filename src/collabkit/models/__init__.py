@@ -10,8 +10,12 @@ from collabkit.models.baseline import BiasBaseline, GlobalMean
 from collabkit.models.bpmf import BayesianMF
 from collabkit.models.dot import DotProductBias
 from collabkit.models.ensemble import Ensemble
+from collabkit.models.hybrid import HybridMF
 from collabkit.models.mf import BiasedMF
+from collabkit.models.mlp import MLPRecommender
+from collabkit.models.nn import EmbeddingNN
 from collabkit.models.svdpp import SVDpp
 
 __all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF",
-           "BiasedALS", "BayesianMF", "SVDpp", "Ensemble"]
+           "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "EmbeddingNN",
+           "HybridMF"]

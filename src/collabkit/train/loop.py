@@ -152,8 +152,10 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         param_groups(model, wd, decay_biases=decay_biases), lr=lr_max, betas=(0.9, 0.99),
         eps=1e-5, foreach=True,
     )
+    # torch's OneCycleLR divides by zero for some tiny step counts (e.g. 4): schedule at least
+    # 8 steps; on such tiny data the last steps are simply never taken.
     sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr_max, total_steps=epochs * steps_per_epoch, pct_start=0.25,
+        opt, max_lr=lr_max, total_steps=max(8, epochs * steps_per_epoch), pct_start=0.25,
         div_factor=25.0, final_div_factor=4e3, base_momentum=0.85, max_momentum=0.95,
     )
     result = TrainResult()
