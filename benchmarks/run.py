@@ -149,8 +149,10 @@ def peers(mode: str, folds: tuple[str, ...]) -> tuple[dict[str, Any] | None, str
         log("running the peers: " + " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode == 0:
+            shown = " ".join(os.path.relpath(c, ROOT) if c.startswith(str(ROOT)) else c
+                             for c in cmd[1:])
             return json.loads(out.read_text()), (
-                f"measured now by `{' '.join(cmd[1:])}` in `.bench-venv` (same session)")
+                f"measured now by `{shown}` in `.bench-venv` (same session)")
         log(f"peers.py failed ({proc.returncode}): {proc.stderr[-300:]}")
     if mode == "run" and not PEERS_PY.exists():
         log(f"{PEERS_PY} does not exist; build it with `bash benchmarks/peers_env.sh`")
