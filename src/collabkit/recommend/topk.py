@@ -47,9 +47,12 @@ def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_see
     for s in range(0, len(u), _BLOCK):
         ub = u[s : s + _BLOCK]
         known = ub >= 0
-        scores = baseline_scores.expand(len(ub), n_items).clone()
-        if known.any():
-            scores[torch.as_tensor(known)] = model._score_users(ub[known]).float().cpu()
+        if known.all():  # the common case: no copy of the baseline rows
+            scores = model._score_users(ub).float().cpu()
+        else:
+            scores = baseline_scores.expand(len(ub), n_items).clone()
+            if known.any():
+                scores[torch.as_tensor(known)] = model._score_users(ub[known]).float().cpu()
         if base_mask is not None:
             scores[:, base_mask] = -torch.inf
         if exclude_seen and known.any():
