@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, FieldError
@@ -182,3 +183,11 @@ def test_feature_errors(world: GenreWorld) -> None:
         HybridMF(features=("demographics",), epochs=1).fit(no_users)
     with pytest.raises(ConfigError, match="n_factors"):
         HybridMF(n_factors=0, epochs=1).fit(world.data)
+
+
+def test_factor_tables_reproduce_the_scores(hybrid: HybridMF) -> None:
+    t = hybrid.factor_tables()
+    lo, hi = t["y_range"]
+    raw = t["P"] @ t["Q"].T + t["bu"][:, None] + t["bi"][None, :] + t["g"]
+    expect = hybrid._score_users(np.arange(len(hybrid.user_vocab_)))
+    torch.testing.assert_close(torch.sigmoid(raw) * (hi - lo) + lo, expect)

@@ -444,9 +444,13 @@ class HybridMF(SideFeatureRecommender):
         Feature groups among ``"genres"``, ``"year"``, ``"demographics"``, ``"time"``;
         ``"auto"`` uses every group the training data has metadata for, ``None`` none
         (then the model is BiasedMF).
-    id_dropout : float, default 0.1
+    id_dropout : float, default 0.05
         Share of training rows whose own user (item) terms are dropped so the feature terms
         learn to stand alone, as they must for cold ids (see :class:`HybridDotProductBias`).
+        A trade (``benchmarks/results/shallow_vs_deep.md``): on ml-100k u1–u5, 0 gives the
+        best test RMSE (mean 0.9053 against 0.9069 at 0.05); on the test rows of items held
+        out of training (u1, 20 % of the items) the RMSE is 1.052 at 0, 1.039 at 0.05 and
+        1.029 at 0.2, against 1.062 for the baseline fallback of plain MF.
     epochs : int, default 5
     lr : float, default 1e-2
         Peak learning rate of the one-cycle schedule.
@@ -459,15 +463,18 @@ class HybridMF(SideFeatureRecommender):
 
     Examples
     --------
-    >>> from collabkit.data.movielens import load_movielens, canonical_split  # doctest: +SKIP
-    >>> train, test = canonical_split(load_movielens("ml-100k"), "u1")        # doctest: +SKIP
-    >>> model = HybridMF(random_state=0).fit(train)                           # doctest: +SKIP
+    >>> import collabkit                                                    # doctest: +SKIP
+    >>> train, test = collabkit.load_split("ml-100k", "u1")                 # doctest: +SKIP
+    >>> model = HybridMF(random_state=0).fit(train)                         # doctest: +SKIP
+    >>> new_item = pd.DataFrame({"genres": ["Comedy|Romance"], "year": [1998]},
+    ...                         index=pd.Index([99999], name="item"))      # doctest: +SKIP
+    >>> model.register_items(new_item).predict([1, 2], [99999, 99999])     # doctest: +SKIP
     """
 
     kind = "hybrid"
 
     def __init__(self, *, n_factors: int = 50, features: str | tuple[str, ...] | None = "auto",
-                 id_dropout: float = 0.1, epochs: int = 5, lr: float = 1e-2, wd: float = 0.4,
+                 id_dropout: float = 0.05, epochs: int = 5, lr: float = 1e-2, wd: float = 0.4,
                  batch_size: int = 256,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
@@ -515,6 +522,31 @@ class HybridMF(SideFeatureRecommender):
         return m
 
     @torch.no_grad()
+    def factor_tables(self) -> dict[str, Any]:
+        r"""The effective tables of the training ids, features folded in.
+
+        Returns
+        -------
+        dict
+            ``P`` ``(n_users, k)`` = :math:`\tilde p_u`, ``bu`` = :math:`\tilde b_u`, ``Q``
+            ``(n_items, k)`` = :math:`\tilde q_i`, ``bi`` = :math:`\tilde b_i` plus the time
+            term at the mean training time, ``g`` the global bias (logit space) and
+            ``y_range``: :math:`\hat r_{ui} = \operatorname{sigmoid\_range}(P_u^\top Q_i
+            + bu_u + bi_i + g)`, the form of BiasedMF's tables (for fold-in and similar
+            items).
+        """
+        self._check_fitted()
+        m: HybridDotProductBias = self.module_  # type: ignore[assignment]
+        dev = self.device_
+        numbers, tn = self._item_side()
+        q, bi = m.item_repr(torch.arange(len(self.item_vocab_), device=dev), numbers)
+        nu = len(self.user_vocab_)
+        p, bu = m.user_repr(torch.arange(nu, device=dev),
+                            torch.as_tensor(self.user_cats_[:nu], device=dev))
+        return {"P": p, "bu": bu, "Q": q, "bi": bi + m.time_term(tn),
+                "g": float(m.global_bias), "y_range": m.y_range, "clip": None}
+
+    @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
         m: HybridDotProductBias = self.module_  # type: ignore[assignment]
         numbers, tn = self._item_side()
@@ -522,5 +554,6 @@ class HybridMF(SideFeatureRecommender):
         q, bi = m.item_repr(torch.arange(n_items, device=self.device_), numbers)
         p, bu = m.user_repr(torch.as_tensor(u, device=self.device_),
                             torch.as_tensor(self.user_cats_[u], device=self.device_))
-        raw = p @ q.T + bu[:, None] + (bi + m.time_term(tn))[None, :] + m.global_bias
+        raw = torch.addmm(bi + m.time_term(tn) + m.global_bias, p, q.T)
+        raw.add_(bu[:, None])
         return m._out(raw)
