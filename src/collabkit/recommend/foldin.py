@@ -540,10 +540,13 @@ _STATS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictiona
 def _factor_tables(model: Any) -> dict[str, Any] | None:
     """The four tables of a biased factor model as tensors, or None for other models.
 
+    A model with a ``factor_tables()`` method (HybridMF) gives its effective tables itself.
     BiasedMF keeps them in its DotProductBias ``module_`` (sigmoid range, global bias in
     logit space); BiasedALS (kind ``"als"``) as fitted attributes (linear, clipped to the
     rating range, global mean as offset).
     """
+    if callable(getattr(model, "factor_tables", None)):  # e.g. HybridMF: features folded in
+        return model.factor_tables()
     m = getattr(model, "module_", None)
     if m is not None and all(hasattr(m, a) for a in ("user_factors", "item_factors",
                                                       "user_bias", "item_bias")):
