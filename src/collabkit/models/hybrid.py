@@ -494,8 +494,6 @@ class HybridMF(SideFeatureRecommender):
 
     def _validate(self) -> None:
         super()._validate()
-        if not isinstance(self.n_factors, int | np.integer) or self.n_factors < 1:
-            raise ConfigError(f"n_factors must be a positive integer, got {self.n_factors!r}")
         if not 0 <= self.id_dropout < 1:
             raise ConfigError(f"id_dropout must be in [0, 1), got {self.id_dropout!r}")
 

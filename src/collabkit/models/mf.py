@@ -43,7 +43,9 @@ class TorchRecommender(Recommender):
         return (lo, hi)
 
     def _validate(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "n_factors"):
+            if not hasattr(self, name):  # n_factors: not every model has one
+                continue
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
@@ -226,8 +228,6 @@ class BiasedMF(TorchRecommender):
 
     def _validate(self) -> None:
         super()._validate()
-        if not isinstance(self.n_factors, int | np.integer) or self.n_factors < 1:
-            raise ConfigError(f"n_factors must be a positive integer, got {self.n_factors!r}")
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
                               f"(the chapter's), got {self.optimizer!r}")
