@@ -1,6 +1,8 @@
 """BiasedMF on known-answer data."""
 
 import numpy as np
+import pytest
+import torch
 
 import collabkit
 from collabkit.metrics.evaluate import evaluate
@@ -29,3 +31,22 @@ def test_same_seed_same_result_on_cpu():
     items = planted.data.item_vocab.ids(planted.data.items)
     np.testing.assert_array_equal(a.predict_ratings(users, items)[0],
                                   b.predict_ratings(users, items)[0])
+
+
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="no CUDA device on this machine")),
+])
+@pytest.mark.parametrize("kind", ["dot", "nn", "hybrid"])
+def test_fit_predict_recommend_save_on_device(device, kind, tmp_path):
+    planted = planted_low_rank(n_users=40, n_items=30, seed=8)
+    model = collabkit.fit(planted.data, kind, epochs=2, device=device, random_state=0)
+    assert model.device_.type == device
+    users = planted.data.user_vocab.ids(planted.data.users[:20])
+    items = planted.data.item_vocab.ids(planted.data.items[:20])
+    pred = model.predict_ratings(users, items)[0]
+    assert np.isfinite(pred).all()
+    assert len(model.recommend(users[0], n=3)) == 3
+    back = collabkit.load_model(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(back.predict_ratings(users, items)[0], pred, rtol=1e-5)
