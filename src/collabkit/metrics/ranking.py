@@ -42,11 +42,11 @@ Recall divides by all of :math:`|R|`, so it stays below 1 when :math:`|R| > k`; 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from numbers import Integral
-from typing import TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -373,138 +373,75 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros(num.shape, dtype=np.float64), where=den > 0)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+_BATCH_DOC = """Batch form of :func:`{name}_at_k`: one score per user, no loop over users.
+
+Parameters
+----------
+rec_items : numpy.ndarray
+    ``(n_users, K)`` integer item indices, best first; row ``u`` belongs to user ``u`` and
+    ``-1`` marks an empty slot.
+test_users, test_items : numpy.ndarray
+    The test rows: user index (in ``[0, n_users)``) and item index of each relevant pair.
+    A (user, item) pair may occur only once.
+k : int or None, default None
+    Number of columns to score, from 1 to ``K``; None scores all ``K``.
+
+Returns
+-------
+numpy.ndarray
+    ``(n_users,)`` float64 scores, equal to the per-user function on each row. Users with
+    no test rows score 0.0: average over ``np.unique(test_users)``.
+
+Raises
+------
+ConfigError
+    If ``k`` is outside ``[1, K]``.
+DataError
+    If an array has the wrong shape or dtype, lengths differ, a test user has no row in
+    ``rec_items``, an index is negative, or a (user, item) pair repeats.
+"""
+
+
+def _batch_doc(name: str) -> Callable[[F], F]:
+    """Give a batch metric the shared docstring (numpydoc, written once)."""
+
+    def deco(fn: F) -> F:
+        fn.__doc__ = _BATCH_DOC.format(name=name)
+        return fn
+
+    return deco
+
+
+@_batch_doc("precision")
 def precision_batch(
     rec_items: np.ndarray, test_users: np.ndarray, test_items: np.ndarray, k: int | None = None
 ) -> np.ndarray:
-    """Batch form of :func:`precision_at_k`: one score per user, no loop over users.
-
-    Parameters
-    ----------
-    rec_items : numpy.ndarray
-        ``(n_users, K)`` integer item indices, best first; row ``u`` belongs to user ``u`` and
-        ``-1`` marks an empty slot.
-    test_users, test_items : numpy.ndarray
-        The test rows: user index (in ``[0, n_users)``) and item index of each relevant pair.
-        A (user, item) pair may occur only once.
-    k : int or None, default None
-        Number of columns to score, from 1 to ``K``; None scores all ``K``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_users,)`` float64 scores, equal to the per-user function on each row. Users with
-        no test rows score 0.0: average over ``np.unique(test_users)``.
-
-    Raises
-    ------
-    ConfigError
-        If ``k`` is outside ``[1, K]``.
-    DataError
-        If an array has the wrong shape or dtype, lengths differ, a test user has no row in
-        ``rec_items``, an index is negative, or a (user, item) pair repeats.
-    """
     m = _batch(rec_items, test_users, test_items, k)
     return m.hits.sum(axis=1) / m.k
 
 
+@_batch_doc("recall")
 def recall_batch(
     rec_items: np.ndarray, test_users: np.ndarray, test_items: np.ndarray, k: int | None = None
 ) -> np.ndarray:
-    """Batch form of :func:`recall_at_k`: one score per user, no loop over users.
-
-    Parameters
-    ----------
-    rec_items : numpy.ndarray
-        ``(n_users, K)`` integer item indices, best first; row ``u`` belongs to user ``u`` and
-        ``-1`` marks an empty slot.
-    test_users, test_items : numpy.ndarray
-        The test rows: user index (in ``[0, n_users)``) and item index of each relevant pair.
-        A (user, item) pair may occur only once.
-    k : int or None, default None
-        Number of columns to score, from 1 to ``K``; None scores all ``K``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_users,)`` float64 scores, equal to the per-user function on each row. Users with
-        no test rows score 0.0: average over ``np.unique(test_users)``.
-
-    Raises
-    ------
-    ConfigError
-        If ``k`` is outside ``[1, K]``.
-    DataError
-        If an array has the wrong shape or dtype, lengths differ, a test user has no row in
-        ``rec_items``, an index is negative, or a (user, item) pair repeats.
-    """
     m = _batch(rec_items, test_users, test_items, k)
     return _safe_div(m.hits.sum(axis=1).astype(np.float64), m.n_relevant)
 
 
+@_batch_doc("hit_rate")
 def hit_rate_batch(
     rec_items: np.ndarray, test_users: np.ndarray, test_items: np.ndarray, k: int | None = None
 ) -> np.ndarray:
-    """Batch form of :func:`hit_rate_at_k`: one score per user, no loop over users.
-
-    Parameters
-    ----------
-    rec_items : numpy.ndarray
-        ``(n_users, K)`` integer item indices, best first; row ``u`` belongs to user ``u`` and
-        ``-1`` marks an empty slot.
-    test_users, test_items : numpy.ndarray
-        The test rows: user index (in ``[0, n_users)``) and item index of each relevant pair.
-        A (user, item) pair may occur only once.
-    k : int or None, default None
-        Number of columns to score, from 1 to ``K``; None scores all ``K``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_users,)`` float64 scores, equal to the per-user function on each row. Users with
-        no test rows score 0.0: average over ``np.unique(test_users)``.
-
-    Raises
-    ------
-    ConfigError
-        If ``k`` is outside ``[1, K]``.
-    DataError
-        If an array has the wrong shape or dtype, lengths differ, a test user has no row in
-        ``rec_items``, an index is negative, or a (user, item) pair repeats.
-    """
     m = _batch(rec_items, test_users, test_items, k)
     return m.hits.any(axis=1).astype(np.float64)
 
 
+@_batch_doc("average_precision")
 def average_precision_batch(
     rec_items: np.ndarray, test_users: np.ndarray, test_items: np.ndarray, k: int | None = None
 ) -> np.ndarray:
-    """Batch form of :func:`average_precision_at_k`, one score per user.
-
-    Parameters
-    ----------
-    rec_items : numpy.ndarray
-        ``(n_users, K)`` integer item indices, best first; row ``u`` belongs to user ``u`` and
-        ``-1`` marks an empty slot.
-    test_users, test_items : numpy.ndarray
-        The test rows: user index (in ``[0, n_users)``) and item index of each relevant pair.
-        A (user, item) pair may occur only once.
-    k : int or None, default None
-        Number of columns to score, from 1 to ``K``; None scores all ``K``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_users,)`` float64 scores, equal to the per-user function on each row. Users with
-        no test rows score 0.0: average over ``np.unique(test_users)``.
-
-    Raises
-    ------
-    ConfigError
-        If ``k`` is outside ``[1, K]``.
-    DataError
-        If an array has the wrong shape or dtype, lengths differ, a test user has no row in
-        ``rec_items``, an index is negative, or a (user, item) pair repeats.
-    """
     m = _batch(rec_items, test_users, test_items, k)
     precision_at_rank = np.cumsum(m.hits, axis=1) / np.arange(1, m.k + 1)
     total = np.where(m.hits, precision_at_rank, 0.0).sum(axis=1)
