@@ -75,6 +75,13 @@ import pandas as pd
 import torch
 
 from collabkit.errors import ConfigError, DataError, UnknownIdError
+from collabkit.train.rowsolve import (
+    FrozenSide,
+    population_prior,
+    solve_rows_gn,
+    train_noise_variance,
+)
+from collabkit.train.rowsolve import RowPenalty as _Penalty
 
 __all__ = [
     "FoldedUser",
@@ -88,9 +95,6 @@ __all__ = [
 
 #: calibration constant ``c`` of the AdamW-matched penalty (see the module docstring)
 ADAMW_REG_C = 2.0
-_EPS = 1e-3
-_FLOOR = 1e-6  # keeps the system solvable for a row with no usable ratings
-_BUDGET = 4_000_000  # float64 entries of one padded (rows, len, k+1) block
 
 Ratings = Mapping[Any, float] | pd.Series | pd.DataFrame
 Reg = float | Literal["matched", "population"]
@@ -443,9 +447,7 @@ def _n_fit(model: Any) -> float:
 
 def _train_sigma(model: Any) -> float:
     """The last training RMSE (√ of the mean batch MSE), 1.0 without a history."""
-    hist = getattr(model, "history_", None) or []
-    loss = hist[-1].get("train_loss") if hist else None
-    return math.sqrt(loss) if loss is not None and math.isfinite(loss) and loss > 0 else 1.0
+    return math.sqrt(train_noise_variance(getattr(model, "history_", None)))
 
 
 # --------------------------------------------------------------------------- input handling
@@ -577,49 +579,25 @@ def _frozen_side(model: Any, side: Literal["items", "users"]) -> _Side:
 
 def _row_stats(model: Any, side: str, own: tuple[torch.Tensor, torch.Tensor]
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and inverse covariance of the folded side's trained rows (cached per model)."""
+    """Mean and inverse covariance of the folded side's trained rows (cached per model).
+
+    A BiasedMF fitted with ``refit_users=True`` stores the user prior its final user pass
+    used (``user_prior_mean_``, ``user_prior_precision_``); folding users reads it, so a
+    trained user's training ratings fold back into exactly their row.
+    """
+    stored = getattr(model, "user_prior_mean_", None)
+    if side == "items" and stored is not None:
+        return (np.asarray(stored, dtype=np.float64),
+                np.asarray(model.user_prior_precision_, dtype=np.float64))
     version = tuple(x._version for x in own) + tuple(x.data_ptr() for x in own)
     cache = _STATS.setdefault(model, {})
     hit = cache.get(side)
     if hit is not None and hit[0] == version:
         return hit[1], hit[2]
-    rows = torch.cat([own[0].detach(), own[1].detach()[:, None]], 1).double().cpu().numpy()
-    mean = rows.mean(0)
-    cov = np.cov(rows.T) if len(rows) > 1 else np.eye(rows.shape[1])
-    cov = np.atleast_2d(cov) + 1e-6 * np.eye(rows.shape[1]) * max(float(np.trace(cov)), 1e-6)
-    precision = np.linalg.inv(cov)
+    mean, precision = population_prior(
+        torch.cat([own[0].detach(), own[1].detach()[:, None]], 1).double().cpu().numpy())
     cache[side] = (version, mean, precision)
     return mean, precision
-
-
-@dataclass(frozen=True)
-class _Penalty:
-    r""":math:`\Lambda` (diagonal or full) and the centre :math:`m` of the penalty.
-
-    ``kind`` ``"ridge"``: :math:`\lambda I`; ``"count"``: :math:`\lambda n_u^{power} I`
-    (the per-occurrence L2 of BiasedMF's ``"adam"`` optimizer); ``"adamw"``: the diagonal
-    AdamW match; ``"population"``: the fixed matrix ``matrix``.
-    """
-
-    kind: Literal["ridge", "count", "adamw", "population"]
-    value: float
-    center: np.ndarray
-    matrix: np.ndarray | None = None
-    power: float = 0.5
-
-    def at(self, J: np.ndarray, n: np.ndarray) -> np.ndarray:
-        r""":math:`\Lambda` for each row of a block (``n`` ratings each): ``(rows, K, K)``."""
-        K = J.shape[-1]
-        eye = np.eye(K)
-        if self.kind == "population":
-            return np.broadcast_to(self.matrix + _FLOOR * eye, (J.shape[0], K, K))
-        if self.kind == "ridge":
-            lam = np.full((J.shape[0], K), self.value)
-        elif self.kind == "count":
-            lam = np.repeat((self.value * n ** self.power)[:, None], K, axis=1)
-        else:
-            lam = self.value * np.sqrt((J * J).sum(1))
-        return (lam + _FLOOR)[:, :, None] * eye
 
 
 def _make_penalty(model: Any, side: _Side, reg: Reg, prior: Prior,
@@ -650,68 +628,15 @@ def _squash(side: _Side, s: np.ndarray) -> np.ndarray:
     return lo + (hi - lo) / (1.0 + np.exp(-s))
 
 
-def _blocks(counts: np.ndarray, width: int) -> list[np.ndarray]:
-    """Row groups (by ascending count) whose padded block stays under the size budget."""
-    order = np.argsort(counts, kind="stable")
-    out, start = [], 0
-    while start < len(order):
-        stop = start + 1
-        while stop < len(order) and (stop + 1 - start) * max(1, counts[order[stop]]) * width \
-                <= _BUDGET:
-            stop += 1
-        out.append(order[start:stop])
-        start = stop
-    return out
-
-
 def _solve_rows(side: _Side, rows: np.ndarray, idx: np.ndarray, values: np.ndarray,
                 n_rows: int, penalty: _Penalty, n_iter: int) -> np.ndarray:
     """``[vector, bias]`` for each of ``n_rows`` rows from (row, other-side index, rating)."""
-    out = np.tile(penalty.center, (n_rows, 1))
-    if len(idx) == 0:
-        return out  # nothing to fit: every row is the centre of the penalty
     order = np.argsort(rows, kind="stable")
-    rows, idx, values = rows[order], idx[order], values[order]
-    counts = np.bincount(rows, minlength=n_rows)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    for block in _blocks(counts, side.factors.shape[1] + 1):
-        pos = np.arange(max(1, int(counts[block].max())))
-        mask = pos[None, :] < counts[block][:, None]
-        take = np.where(mask, starts[block][:, None] + pos[None, :], 0)
-        out[block] = _solve_block(side, idx[take], values[take], mask, penalty, n_iter)
-    return out
-
-
-def _solve_block(side: _Side, idx: np.ndarray, r: np.ndarray, mask: np.ndarray,
-                 penalty: _Penalty, n_iter: int) -> np.ndarray:
-    w = mask.astype(np.float64)
-    A = np.concatenate([side.factors[idx].astype(np.float64), np.ones(idx.shape + (1,))], -1)
-    A *= w[..., None]
-    off = side.bias[idx].astype(np.float64) + side.global_bias
-    c = penalty.center[None, :, None]
-    if side.y_range is None:
-        d, z = w, (r - off) * w
-    else:
-        lo, hi = side.y_range
-        t = np.clip((r - lo) / (hi - lo), _EPS, 1 - _EPS)
-        z = (np.log(t / (1 - t)) - off) * w
-        d = (hi - lo) * t * (1 - t) * w
-    n = w.sum(1)
-    J = A * d[..., None]
-    Jt = J.transpose(0, 2, 1)
-    L = penalty.at(J, n)
-    x = np.linalg.solve(Jt @ J + L, Jt @ (d * z)[..., None] + L @ c)
-    if side.y_range is None:
-        return x[..., 0]
-    lo, hi = side.y_range
-    for _ in range(n_iter):
-        p = 1.0 / (1.0 + np.exp(-((A @ x)[..., 0] + off)))
-        resid = (r - lo - (hi - lo) * p) * w
-        J = A * ((hi - lo) * p * (1 - p) * w)[..., None]
-        Jt = J.transpose(0, 2, 1)
-        L = penalty.at(J, n)
-        x = x + np.linalg.solve(Jt @ J + L, Jt @ resid[..., None] - L @ (x - c))
-    return x[..., 0]
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
+    frozen = FrozenSide(torch.from_numpy(side.factors), torch.from_numpy(side.bias),
+                        side.global_bias, side.y_range, side.clip)
+    return solve_rows_gn(frozen, indptr, idx[order], values[order], penalty, n_iter,
+                         dtype=torch.float64).numpy()
 
 
 def _score_user_rows(model: Any, vectors: np.ndarray, biases: np.ndarray) -> np.ndarray:

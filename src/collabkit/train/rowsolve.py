@@ -1,0 +1,239 @@
+r"""Closed-form rows of a biased factor model against a frozen other side, many at once.
+
+Fold-in (:mod:`collabkit.recommend.foldin`) and BiasedMF's final user pass
+(``BiasedMF(refit_users=True)``) both solve, for every row ``u`` (a user, or an item when
+folding items) with ratings :math:`r_i` of other-side rows :math:`i \in R_u`,
+
+.. math::
+
+    \min_x \; \tfrac12 \sum_{i \in R_u} (r_i - \hat r_i(x))^2
+             + \tfrac12 (x - m)^\top \Lambda_u (x - m),
+    \qquad \hat r_i(x) = y_{lo} + (y_{hi} - y_{lo})\,\sigma(a_i^\top x + b_i + g)
+
+with :math:`x = [p_u; b_u]`, :math:`a_i = [q_i; 1]` and the other side's factors
+:math:`q_i`, biases :math:`b_i` and global bias :math:`g` frozen (without a ``y_range`` the
+model is linear, :math:`\hat r_i = a_i^\top x + b_i + g`).
+
+1. *Logit-space start*: targets mapped through the inverse squashing,
+   :math:`z_i = \operatorname{logit}(\operatorname{clip}(t_i, \epsilon, 1 - \epsilon)) - b_i - g`
+   with :math:`t_i = (r_i - y_{lo}) / (y_{hi} - y_{lo})`, weighted by the squashing's slope
+   :math:`d_i = (y_{hi} - y_{lo})\,t_i (1 - t_i)` (delta method):
+   :math:`x_0 = (A^\top D^2 A + \Lambda)^{-1}(A^\top D^2 z + \Lambda m)`.
+2. *Gauss-Newton* (``n_iter`` steps): :math:`x \leftarrow x + (J^\top J + \Lambda)^{-1}
+   (J^\top (r - \hat r) - \Lambda (x - m))`, :math:`J_{ik} = \hat d_i a_{ik}`.
+
+Rows are grouped by rating count into padded blocks of at most ``cells`` (rows x ratings)
+cells, so one block is a handful of batched matrix products (``torch.bmm``) and one batched
+Cholesky solve; nothing of size (rows x other side) is ever formed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+__all__ = ["FrozenSide", "RowPenalty", "padded_blocks", "population_prior", "solve_rows_gn",
+           "train_noise_variance"]
+
+#: Clip of the scaled targets before the logit (step 1).
+EPS = 1e-3
+#: Added to the penalty's diagonal: keeps a row with no usable ratings solvable.
+FLOOR = 1e-6
+#: Padded (rows x ratings) cells per block.
+BLOCK_CELLS = 1 << 15
+
+
+@dataclass(frozen=True)
+class FrozenSide:
+    """The fixed side of the model: ``factors`` (n, k) and ``bias`` (n,) as tensors.
+
+    ``y_range`` is the sigmoid range (None: linear); ``clip`` clips a linear model's
+    predictions to the rating range.
+    """
+
+    factors: torch.Tensor
+    bias: torch.Tensor
+    global_bias: float
+    y_range: tuple[float, float] | None
+    clip: tuple[float, float] | None = None
+
+    def squash(self, s: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings from raw scores :math:`a_i^\\top x + b_i + g`."""
+        if self.y_range is None:
+            return s if self.clip is None else s.clamp(*self.clip)
+        lo, hi = self.y_range
+        return torch.sigmoid(s) * (hi - lo) + lo
+
+
+@dataclass(frozen=True)
+class RowPenalty:
+    r""":math:`\Lambda_u` and the centre :math:`m` of the penalty.
+
+    ``kind``:
+
+    * ``"ridge"``: :math:`\lambda I` (``value`` is :math:`\lambda`);
+    * ``"count"``: :math:`\lambda n_u^{p} I` (``power`` is :math:`p`; the per-occurrence L2 of
+      BiasedMF's ``"adam"`` optimizer and of BiasedALS);
+    * ``"adamw"``: diagonal, :math:`\lambda_k = c \sqrt{\sum_i J_{ik}^2}` (``value`` is
+      :math:`c`);
+    * ``"population"``: the fixed matrix ``matrix`` (a Gaussian prior's precision scaled by
+      the noise variance).
+    """
+
+    kind: Literal["ridge", "count", "adamw", "population"]
+    value: float
+    center: np.ndarray
+    matrix: np.ndarray | None = None
+    power: float = 0.5
+
+    def at(self, J: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """:math:`\\Lambda` of each row of a block (``n`` ratings each): ``(rows, K, K)``."""
+        rows, K = J.shape[0], J.shape[-1]
+        eye = torch.eye(K, dtype=J.dtype, device=J.device)
+        if self.kind == "population":
+            assert self.matrix is not None
+            M = torch.as_tensor(self.matrix, dtype=J.dtype, device=J.device) + FLOOR * eye
+            return M.expand(rows, K, K)
+        if self.kind == "ridge":
+            lam = J.new_full((rows, K), float(self.value))
+        elif self.kind == "count":
+            lam = (float(self.value) * n.to(J.dtype) ** float(self.power))[:, None].expand(rows, K)
+        else:
+            lam = float(self.value) * J.square().sum(1).sqrt()
+        return torch.diag_embed(lam + FLOOR)
+
+
+def population_prior(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and inverse covariance of trained rows ``(n, K)`` (float64, jittered)."""
+    rows = np.asarray(rows, dtype=np.float64)
+    mean = rows.mean(0)
+    cov = np.cov(rows.T) if len(rows) > 1 else np.eye(rows.shape[1])
+    cov = np.atleast_2d(cov) + 1e-6 * np.eye(rows.shape[1]) * max(float(np.trace(cov)), 1e-6)
+    return mean, np.linalg.inv(cov)
+
+
+def train_noise_variance(history: list[dict[str, Any]] | None) -> float:
+    """Rating noise variance of the population prior: the last epoch's training MSE.
+
+    1.0 when there is no history or the loss is not a positive finite number.
+    """
+    loss = history[-1].get("train_loss") if history else None
+    return float(loss) if loss is not None and math.isfinite(loss) and loss > 0 else 1.0
+
+
+def padded_blocks(counts: np.ndarray, cells: int = BLOCK_CELLS) -> list[np.ndarray]:
+    """Rows with ratings, sorted by count, cut so each padded block has at most ``cells``.
+
+    A row with more than ``cells`` ratings gets a block of its own.
+    """
+    order = np.argsort(counts, kind="stable")
+    order = order[counts[order] > 0]
+    c = counts[order]
+    out, start = [], 0
+    while start < len(order):
+        # largest stop with (stop - start) * c[stop - 1] <= cells (c ascends): bisect
+        lo, hi = start + 1, min(len(order), start + max(1, cells // int(c[start])))
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if (mid - start) * int(c[mid - 1]) <= cells:
+                lo = mid
+            else:
+                hi = mid - 1
+        out.append(order[start:lo])
+        start = lo
+    return out
+
+
+def _spd_solve(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    chol, info = torch.linalg.cholesky_ex(M)
+    if bool((info == 0).all()):
+        return torch.cholesky_solve(b, chol)
+    return torch.linalg.solve(M, b)  # e.g. no penalty and fewer ratings than factors
+
+
+@torch.no_grad()
+def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, values: np.ndarray,
+                  penalty: RowPenalty, n_iter: int = 3, *, dtype: torch.dtype = torch.float64,
+                  cells: int = BLOCK_CELLS) -> torch.Tensor:
+    """``[vector, bias]`` of every row from its ratings (CSR), see the module docstring.
+
+    Parameters
+    ----------
+    side : FrozenSide
+    indptr : ndarray (n_rows + 1,)
+        Row ``u`` owns entries ``indptr[u]:indptr[u + 1]`` of ``other`` and ``values``.
+    other : ndarray (nnz,)
+        Dense indices into ``side``.
+    values : ndarray (nnz,)
+        Ratings.
+    penalty : RowPenalty
+    n_iter : int
+        Gauss-Newton steps after the start (ignored for a linear model: the start is exact).
+    dtype : torch dtype
+        Of the computation (float32 is about twice as fast; float64 for exact answers).
+    cells : int
+        Padded cells per block.
+
+    Returns
+    -------
+    Tensor (n_rows, k + 1)
+        On ``side.factors``' device; rows without ratings are the penalty's centre.
+    """
+    dev = side.factors.device
+    indptr = np.asarray(indptr, dtype=np.int64)
+    counts = np.diff(indptr)
+    K = side.factors.shape[1] + 1
+    center = torch.as_tensor(penalty.center, dtype=dtype, device=dev)
+    out = center.repeat(len(counts), 1)
+    if counts.sum() == 0:
+        return out
+    nnz = int(indptr[-1])
+    F = torch.cat([side.factors.to(dtype), side.factors.new_ones(len(side.factors), 1)
+                   .to(dtype)], 1)
+    F = torch.cat([F, F.new_zeros(1, K)])  # padded slots read this zero row
+    off_all = torch.cat([side.bias.to(dtype) + float(side.global_bias),
+                         side.bias.new_zeros(1).to(dtype)])
+    other_t = torch.as_tensor(np.append(other, len(side.factors)), dtype=torch.long, device=dev)
+    r_all = torch.as_tensor(np.append(values, 0.0), dtype=dtype, device=dev)
+    ptr_t = torch.as_tensor(indptr[:-1], device=dev)
+    counts_t = torch.as_tensor(counts, device=dev)
+    c = center[None, :, None]
+    for block_np in padded_blocks(counts, cells):
+        block = torch.as_tensor(block_np, device=dev)
+        n = counts_t[block]
+        L = int(n.max())
+        pos = torch.arange(L, device=dev)
+        valid = pos[None, :] < n[:, None]
+        take = torch.where(valid, ptr_t[block][:, None] + pos[None, :], nnz)
+        idx = other_t[take]
+        A = F[idx]                                   # (rows, L, K), zero on padding
+        off = off_all[idx]
+        r = r_all[take]
+        w = valid.to(dtype)
+        if side.y_range is None:
+            d, z = w, (r - off) * w
+        else:
+            lo, hi = side.y_range
+            t = ((r - lo) / (hi - lo)).clamp(EPS, 1 - EPS)
+            z = (torch.log(t / (1 - t)) - off) * w
+            d = (hi - lo) * t * (1 - t) * w
+        J = A * d[..., None]
+        Lam = penalty.at(J, n)
+        Jt = J.transpose(1, 2)
+        x = _spd_solve(torch.baddbmm(Lam, Jt, J), Jt @ (d * z)[..., None] + Lam @ c)
+        if side.y_range is not None:
+            lo, hi = side.y_range
+            for _ in range(n_iter):
+                p = torch.sigmoid((A @ x)[..., 0] + off)
+                resid = (r - lo - (hi - lo) * p) * w
+                J = A * ((hi - lo) * p * (1 - p) * w)[..., None]
+                Lam = penalty.at(J, n)
+                Jt = J.transpose(1, 2)
+                x = x + _spd_solve(torch.baddbmm(Lam, Jt, J),
+                                   Jt @ resid[..., None] - Lam @ (x - c))
+        out[block] = x[..., 0]
+    return out
