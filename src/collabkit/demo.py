@@ -29,7 +29,7 @@ def main(user: int = 1, seed: int = 42) -> int:
     model.callback = None
     report = collabkit.evaluate(model, test)
     o.print(f"trained on {len(train)} ratings in {fit_s:.1f} s "
-            f"(validation RMSE {model.history_[-1]['valid_rmse']:.4f}, carved from training rows)")
+            f"(validation RMSE {model.valid_rmse_:.4f}, carved from training rows)")
     title = f"held-out test: {report.n} ratings (20%, seed {seed})"
     o.print(out.metrics_table(report.table, title))
 

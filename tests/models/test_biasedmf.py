@@ -50,3 +50,45 @@ def test_fit_predict_recommend_save_on_device(device, kind, tmp_path):
     assert len(model.recommend(users[0], n=3)) == 3
     back = collabkit.load_model(model.save(tmp_path / "m"))
     np.testing.assert_allclose(back.predict_ratings(users, items)[0], pred, rtol=1e-5)
+
+
+def test_user_pass_makes_trained_users_their_own_fold_in(tmp_path):
+    """refit_users=True: a trained user's training ratings fold back into their exact row,
+    before and after save/load; without the pass they do not."""
+    from collabkit.recommend.foldin import fold_in_users
+
+    planted = planted_low_rank(n_users=120, n_items=80, k=3, seed=4)
+    df = planted.data.to_dataframe()
+
+    def gap(model) -> float:
+        folded = fold_in_users(model, df)
+        trained = model._score_users(model.user_vocab_.index(folded.users)).double().numpy()
+        return float(np.sqrt(np.mean((folded.scores() - trained) ** 2)))
+
+    kw = dict(n_factors=4, epochs=3, valid_frac=0.0, random_state=0, device="cpu")
+    with_pass = collabkit.BiasedMF(**kw).fit(planted.data)
+    assert with_pass.user_prior_mean_.shape == (5,)
+    assert gap(with_pass) < 1e-4
+    back = collabkit.load_model(with_pass.save(tmp_path / "m"))
+    np.testing.assert_array_equal(back.user_prior_precision_, with_pass.user_prior_precision_)
+    assert gap(back) < 1e-4
+    without = collabkit.BiasedMF(refit_users=False, **kw).fit(planted.data)
+    assert without.user_prior_mean_ is None
+    assert gap(without) > 0.01
+
+
+def test_valid_rmse_is_of_the_final_model():
+    planted = planted_low_rank(n_users=80, n_items=60, seed=5)
+    train, valid = collabkit.split(planted.data, "random", test_frac=0.2, seed=1)
+    model = collabkit.BiasedMF(n_factors=4, epochs=2, random_state=0).fit(train, valid)
+    users = valid.user_vocab.ids(valid.users)
+    items = valid.item_vocab.ids(valid.items)
+    pred, fb = model.predict_ratings(users, items)
+    expect = np.sqrt(np.mean((pred[~fb] - valid.ratings[~fb]) ** 2))
+    assert model.valid_rmse_ == pytest.approx(expect, rel=1e-5)
+
+
+def test_refit_users_must_be_a_bool():
+    planted = planted_low_rank(n_users=20, n_items=20, seed=6)
+    with pytest.raises(collabkit.errors.ConfigError, match="refit_users"):
+        collabkit.BiasedMF(refit_users="yes").fit(planted.data)

@@ -291,6 +291,10 @@ def _value(raw: str) -> Any:
 
 
 def _last_valid(model: Any) -> float | None:
+    """Validation RMSE of the final model (after BiasedMF's user pass), else the last epoch's."""
+    final = getattr(model, "valid_rmse_", None)
+    if final is not None:
+        return final
     hist = getattr(model, "history_", None)
     return hist[-1].get("valid_rmse") if hist else None
 

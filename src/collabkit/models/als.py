@@ -40,6 +40,7 @@ from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.base import Recommender
 from collabkit.random import resolve_device, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, intra_op_threads
+from collabkit.train.rowsolve import padded_blocks
 
 __all__ = ["BiasedALS", "solve_rows"]
 
@@ -65,22 +66,7 @@ class _Side:
 
 def _blocks(counts: np.ndarray) -> list[np.ndarray]:
     """Rows sorted by count, cut so each padded block has at most ``_BLOCK_CELLS`` cells."""
-    order = np.argsort(counts, kind="stable")
-    order = order[counts[order] > 0]
-    c = counts[order]
-    out, start = [], 0
-    while start < len(order):
-        # largest stop with (stop - start) * c[stop - 1] <= budget (c ascends): bisect
-        lo, hi = start + 1, min(len(order), start + max(1, _BLOCK_CELLS // int(c[start])))
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if (mid - start) * int(c[mid - 1]) <= _BLOCK_CELLS:
-                lo = mid
-            else:
-                hi = mid - 1
-        out.append(order[start:lo])
-        start = lo
-    return out
+    return padded_blocks(counts, _BLOCK_CELLS)
 
 
 def solve_rows(side: _Side, Z: torch.Tensor, offset: torch.Tensor, lam: torch.Tensor,
