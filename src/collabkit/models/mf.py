@@ -225,6 +225,11 @@ class BiasedMF(TorchRecommender):
         (u1: see ``benchmarks/coldstart.py``). It costs about as much as one or two epochs.
     callback : callable or None
         Called with :class:`~collabkit.train.loop.EpochStats` after each epoch.
+    kernel : {"auto", "numba", "torch"}, default "auto"
+        ``"adam"`` only: the batch gradient. ``"auto"`` uses the fused numba CPU kernel on CPU
+        (one BiasedMF epoch over 1M ratings at k = 64: ~0.1 s against ~0.25 s) and torch on
+        CUDA or when numba is missing; ``"torch"`` forces the torch kernel. Both compute the
+        same gradient (:func:`~collabkit.train.sparse.fit_biased_mf`).
 
     Examples
     --------
@@ -243,7 +248,8 @@ class BiasedMF(TorchRecommender):
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
                  refit_users: bool = True,
-                 callback: Callable[[EpochStats], None] | None = None) -> None:
+                 callback: Callable[[EpochStats], None] | None = None,
+                 kernel: Literal["auto", "numba", "torch"] = "auto") -> None:
         self.n_factors = n_factors
         self.epochs = epochs
         self.lr = lr
@@ -257,11 +263,14 @@ class BiasedMF(TorchRecommender):
         self.random_state = random_state
         self.refit_users = refit_users
         self.callback = callback
+        self.kernel = kernel
 
     def _validate(self) -> None:
         super()._validate()
         if not isinstance(self.refit_users, bool | np.bool_):
             raise ConfigError(f"refit_users must be True or False, got {self.refit_users!r}")
+        if self.kernel not in ("auto", "numba", "torch"):
+            raise ConfigError(f"kernel must be 'auto', 'numba' or 'torch', got {self.kernel!r}")
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
                               f"(the chapter's), got {self.optimizer!r}")
@@ -293,7 +302,7 @@ class BiasedMF(TorchRecommender):
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=float(self.wd), batch_size=self.batch_size_,
             generator=torch_generator(self.seed_ + 1, dev), valid=valid_t,
-            callback=self._callback())
+            callback=self._callback(), kernel=self.kernel)
 
     @torch.no_grad()
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
