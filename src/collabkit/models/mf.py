@@ -320,9 +320,12 @@ class BiasedMF(TorchRecommender):
                           float(m.global_bias), m.y_range)
         order = np.argsort(u, kind="stable")
         indptr = np.concatenate([[0], np.cumsum(np.bincount(u, minlength=len(rows)))])
+        other = i[order].astype(np.int32 if len(self.item_vocab_) < 2**31 else np.int64)
+        values = r[order]
+        del order
         threads = 1 if self.device_.type == "cpu" else None
         with intra_op_threads(threads):
-            X = solve_rows_gn(side, indptr, i[order], r[order], penalty, dtype=torch.float32)
+            X = solve_rows_gn(side, indptr, other, values, penalty, dtype=torch.float32)
         m.user_factors.weight.copy_(X[:, :-1])
         m.user_bias.weight.copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision

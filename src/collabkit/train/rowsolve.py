@@ -186,19 +186,16 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
     dev = side.factors.device
     indptr = np.asarray(indptr, dtype=np.int64)
     counts = np.diff(indptr)
-    K = side.factors.shape[1] + 1
     center = torch.as_tensor(penalty.center, dtype=dtype, device=dev)
     out = center.repeat(len(counts), 1)
     if counts.sum() == 0:
         return out
-    nnz = int(indptr[-1])
     F = torch.cat([side.factors.to(dtype), side.factors.new_ones(len(side.factors), 1)
                    .to(dtype)], 1)
-    F = torch.cat([F, F.new_zeros(1, K)])  # padded slots read this zero row
-    off_all = torch.cat([side.bias.to(dtype) + float(side.global_bias),
-                         side.bias.new_zeros(1).to(dtype)])
-    other_t = torch.as_tensor(np.append(other, len(side.factors)), dtype=torch.long, device=dev)
-    r_all = torch.as_tensor(np.append(values, 0.0), dtype=dtype, device=dev)
+    off_all = side.bias.to(dtype) + float(side.global_bias)
+    # no copies of the (possibly huge) rating arrays: padded slots read entry 0, masked by w
+    other_t = torch.as_tensor(np.asarray(other), device=dev)
+    r_all = torch.as_tensor(np.asarray(values), device=dev)
     ptr_t = torch.as_tensor(indptr[:-1], device=dev)
     counts_t = torch.as_tensor(counts, device=dev)
     c = center[None, :, None]
@@ -208,12 +205,12 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
         L = int(n.max())
         pos = torch.arange(L, device=dev)
         valid = pos[None, :] < n[:, None]
-        take = torch.where(valid, ptr_t[block][:, None] + pos[None, :], nnz)
-        idx = other_t[take]
-        A = F[idx]                                   # (rows, L, K), zero on padding
-        off = off_all[idx]
-        r = r_all[take]
+        take = torch.where(valid, ptr_t[block][:, None] + pos[None, :], 0)
+        idx = other_t[take].long()
         w = valid.to(dtype)
+        A = F[idx] * w[..., None]                    # (rows, L, K), zero on padding
+        off = off_all[idx] * w
+        r = r_all[take].to(dtype) * w
         if side.y_range is None:
             d, z = w, (r - off) * w
         else:
