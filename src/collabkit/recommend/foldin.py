@@ -39,9 +39,14 @@ Choosing the penalty (``reg``)
 :math:`x \sim N(m, \Sigma)` fitted to the trained rows (their mean and covariance) and
 Gaussian rating noise of variance :math:`\sigma^2` (the training MSE from ``history_``), so
 :math:`\Lambda = \sigma^2 \Sigma^{-1}` (a full matrix), :math:`m` is the mean trained row and
-the fold-in is the MAP estimate. It predicts new users best after a handful of ratings, and
-for BiasedMF's default (early-stopped) training it is also the closest to the trained rows
-(docs/coldstart.md).
+the fold-in is the MAP estimate. It predicts new users best after a handful of ratings
+(docs/coldstart.md). BiasedMF's final user pass (``refit_users=True``, the default) solves
+exactly this problem for every trained user and stores the prior it used
+(``user_prior_mean_``, ``user_prior_precision_``), which folding users then reads: a
+trained user's training ratings fold back into their row.
+
+The solver itself (blocks, batched Cholesky, float64 here) is
+:func:`collabkit.train.rowsolve.solve_rows_gn`.
 
 ``"matched"`` solves the problem training solved, so for a model trained to convergence a
 trained user's own ratings give back their trained row:
