@@ -171,7 +171,8 @@ def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]
     """The solver's loop (1 thread) with a timer around the shuffle, the gradient and Adam.
 
     Same arithmetic as :func:`collabkit.train.sparse.fit_biased_mf`; the timers add two
-    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds.
+    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
+    (each part's own median, so the parts need not add up to the epoch's).
     """
     n, nu = len(data), data.n_users
     bs, lr = auto_batch_size(n, 1024, 1e-2)
@@ -186,7 +187,8 @@ def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]
     work = torch.empty(2 * bs * W.shape[1])
     g = torch.Generator().manual_seed(0)
     total, step = epochs * -(-n // bs), 0
-    parts: dict[str, list[float]] = {"shuffle": [], "gradient": [], "adam": [], "epoch": []}
+    parts: dict[str, list[float]] = {"shuffle": [], "gradient": [], "adam": [], "other": [],
+                                     "epoch": []}
     with intra_op_threads(1), torch.no_grad():
         for _ in range(epochs):
             t_ep = time.perf_counter()
@@ -212,8 +214,8 @@ def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]
             parts["gradient"].append(t_gr)
             parts["adam"].append(t_ad)
             parts["epoch"].append(time.perf_counter() - t_ep)
+            parts["other"].append(parts["epoch"][-1] - t_sh - t_gr - t_ad)
     med = {key: statistics.median(v) for key, v in parts.items()}
-    med["other"] = med["epoch"] - med["shuffle"] - med["gradient"] - med["adam"]
     return {"kernel": kernel, "steps": -(-n // bs), **med}
 
 

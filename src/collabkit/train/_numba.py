@@ -17,15 +17,18 @@ same arithmetic in two loops over the batch:
 
 ``G`` is zeroed first (the whole table: at 1M ratings nearly every row is touched by every
 batch, and a row touched only by the previous batch must not keep its gradient; the zeroing
-costs ~4 ms of a ~90 ms epoch).
+costs ~4 ms of a ~100 ms epoch).
 
-One thread. Two-thread variants were measured on the project's 2-core machine and lost to it:
-``numba.prange`` under the OpenMP threading layer took 0.24 s per epoch and its spinning
-workers slowed torch's Adam step tenfold afterwards; under the workqueue layer the kernel took
-0.092 s against 0.079 s; splitting the work between two Python threads (one writes the user
-rows, the other the item rows) took 0.097-0.11 s per epoch against 0.089 s. The kernel is
-compiled on first use and cached on disk (``cache=True``, in ``__pycache__``).
-:func:`kernel` returns it, or ``None`` when numba cannot be imported.
+One thread. Two-thread variants were measured on the project's shared 2-core machine (1M
+ratings, k = 64, seconds per epoch with the Adam step; the serial kernel: 0.09-0.10) and none
+was worth its second core: ``numba.prange`` under the OpenMP threading layer took 0.24 s and
+its spinning workers then slowed torch's Adam step tenfold; under the workqueue layer the
+gradient alone took 0.092 s against 0.079 s for the same two-phase code on one thread;
+splitting it between two Python threads (one writes the user rows of ``G``, the other the
+item rows; ``benchmarks/speed.py --split-threads``) took 0.11-0.12 s against 0.10. The kernel
+is compiled on first use (~2 s) and cached on disk (``cache=True``, in ``__pycache__``; a
+process then loads it in ~0.1 s). :func:`kernel` returns it, or ``None`` when numba cannot be
+imported.
 """
 
 from __future__ import annotations

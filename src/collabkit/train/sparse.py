@@ -51,8 +51,8 @@ the gradient, selected by ``kernel`` (:func:`resolve_kernel`):
   not importable.
 
 One epoch over 1M synthetic ML-25M-shaped ratings at k = 64 (batch 16,384, 62 steps) on the
-project's 2-core machine: ~0.10 s with the numba kernel (kernel ~65 %, Adam ~22 %, the
-shuffle ~7 %) against ~0.25 s with the torch kernel (``benchmarks/speed.py``).
+project's 2-core machine, one thread: 0.10 s with the numba kernel (gradient ~70 %, Adam
+~24 %, the shuffle ~7 %) against 0.25 s with the torch kernel (``benchmarks/speed.py``).
 """
 
 from __future__ import annotations
@@ -364,9 +364,11 @@ def fit_biased_mf(
         Share of the steps spent warming up.
     num_threads : int or None
         torch intra-op threads while training (see :func:`intra_op_threads`); ``None`` keeps
-        torch's setting. The numba kernel always runs on one thread (two measured slower on
-        the project's 2-core machine, see :mod:`collabkit.train._numba`); the setting then
-        applies to the Adam step.
+        torch's setting. The numba kernel always runs on one thread (the two-thread variants
+        measured no faster on the project's 2-core machine, see
+        :mod:`collabkit.train._numba`), so with it the setting only reaches the Adam step: 2
+        measured 0.096 s per 1M-rating epoch against 0.100 s for 1 on a quiet machine, and
+        0.30 s under load.
     callback : callable or None
         Called with an :class:`~collabkit.train.loop.EpochStats` after every epoch.
     kernel : {"auto", "numba", "torch"}
