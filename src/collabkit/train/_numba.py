@@ -26,7 +26,7 @@ its spinning workers then slowed torch's Adam step tenfold; under the workqueue 
 gradient alone took 0.092 s against 0.079 s for the same two-phase code on one thread;
 splitting it between two Python threads (one writes the user rows of ``G``, the other the
 item rows; ``benchmarks/speed.py --split-threads``) took 0.11-0.12 s against 0.10. The kernel
-is compiled on first use (~2 s) and cached on disk (``cache=True``, in ``__pycache__``; a
+is compiled on first use (~0.5 s) and cached on disk (``cache=True``, in ``__pycache__``; a
 process then loads it in ~0.1 s). :func:`kernel` returns it, or ``None`` when numba cannot be
 imported.
 """

@@ -44,7 +44,7 @@ the gradient, selected by ``kernel`` (:func:`resolve_kernel`):
   loop over the batch that reads the two rows of each rating, forms the dot product, the
   sigmoid and :math:`g_b`, and adds :math:`g_b w_{n_U+i}` plus the row's penalty into ``G[u]``
   (and the mirror into the item row) directly, without materialising the gathered batch.
-  It runs on one thread; compiled on first use and cached on disk (about 2 s once, then
+  It runs on one thread; compiled on first use and cached on disk (about 0.5 s once, then
   ~0.1 s to load per process).
 * **torch**: :func:`mf_batch_grad`, one gather of the ``2B`` rows, one batched dot product,
   one scaling and one ``index_add_`` into the gradient table. Used on CUDA and when numba is
