@@ -405,7 +405,7 @@ def _warn_fallback(why: str) -> None:
     if not _warned_fallback:
         _warned_fallback = True
         warnings.warn(f"collabkit: {why}; training BiasedMF with the torch kernel (slower)",
-                      RuntimeWarning, stacklevel=4)
+                      RuntimeWarning, stacklevel=3)
 
 
 def resolve_kernel(kernel: str, device: torch.device | str) -> str:
