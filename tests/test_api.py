@@ -22,7 +22,7 @@ def test_bundled_dataset_has_titles(small):
 def test_split_partitions_rows(small, how):
     train, test = collabkit.split(small, how, test_frac=0.2, seed=1)
     assert len(train) + len(test) == len(small)
-    pairs = lambda d: set(zip(d.users.tolist(), d.items.tolist()))  # noqa: E731
+    pairs = lambda d: set(zip(d.users.tolist(), d.items.tolist(), strict=True))  # noqa: E731
     assert not pairs(train) & pairs(test)
     if how == "last":  # each user's latest rating is held out
         assert len(test) == np.unique(small.users).size

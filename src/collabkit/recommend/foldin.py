@@ -26,7 +26,7 @@ The fold-in minimises the model's own loss plus a quadratic penalty around a cen
    :math:`D = \operatorname{diag}(d_i)`, :math:`d_i = (y_{hi}-y_{lo})\,t_i(1-t_i)` the slope of
    the squashing at the target :math:`t_i` (the delta method: an error of :math:`\delta` in
    logit space costs :math:`d_i\delta` in rating space).
-2. *Gauss-Newton refinement* (``n_iter`` steps, 3 by default, each again one batched solve):
+2. *Gauss-Newton refinement* (``n_iter`` steps, 2 by default, each again one batched solve):
    :math:`x \leftarrow x + (J^\top J + \Lambda)^{-1}\big(J^\top (r - \hat r)
    - \Lambda (x - m)\big)` with :math:`J_{ik} = \hat d_i a_{ik}` and
    :math:`\hat d_i = (y_{hi}-y_{lo})\,\sigma(s_i)(1-\sigma(s_i))`.
@@ -81,6 +81,7 @@ import torch
 
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.train.rowsolve import (
+    GN_STEPS,
     FrozenSide,
     population_prior,
     solve_rows_gn,
@@ -296,7 +297,7 @@ def top_frame(model: Any, scores: np.ndarray, n: int, user: Any, tier: str) -> p
 
 # --------------------------------------------------------------------------- public API
 def fold_in_user(model: Any, ratings: Ratings, *, reg: Reg = "population",
-                 prior: Prior = "zero", n_iter: int = 3) -> FoldedUser:
+                 prior: Prior = "zero", n_iter: int = GN_STEPS) -> FoldedUser:
     """Fold a new user into a fitted model from their ratings.
 
     Parameters
@@ -349,7 +350,7 @@ def fold_in_user(model: Any, ratings: Ratings, *, reg: Reg = "population",
 def fold_in_users(model: Any, ratings: pd.DataFrame, *, user_col: str = "user",
                   item_col: str = "item", rating_col: str = "rating",
                   reg: Reg = "population", prior: Prior = "zero",
-                  n_iter: int = 3) -> FoldedUsers:
+                  n_iter: int = GN_STEPS) -> FoldedUsers:
     """Fold in many new users at once; one batched solve per block of users.
 
     Parameters
@@ -397,7 +398,7 @@ def _fold_grouped(model: Any, grouped: tuple[np.ndarray, ...], reg: Reg, prior: 
 
 
 def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
-                 prior: Prior = "zero", n_iter: int = 3) -> FoldedItem:
+                 prior: Prior = "zero", n_iter: int = GN_STEPS) -> FoldedItem:
     """Fold a new item into a fitted BiasedMF from the ratings some known users gave it.
 
     The mirror image of :func:`fold_in_user`: the user factors and biases are frozen and

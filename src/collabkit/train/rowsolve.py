@@ -36,8 +36,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-__all__ = ["FrozenSide", "RowPenalty", "padded_blocks", "population_prior", "solve_rows_gn",
-           "train_noise_variance"]
+#: Gauss-Newton steps of fold-in and of BiasedMF's user pass (which must agree). Two leave the
+#: predictions within 0.001 RMSE of the exact optimum on ml-100k (one: 0.009, three: 0.0001),
+#: and each step costs one batched Gram and Cholesky solve.
+GN_STEPS = 2
+
+__all__ = ["GN_STEPS", "FrozenSide", "RowPenalty", "padded_blocks", "population_prior",
+           "solve_rows_gn", "train_noise_variance"]
 
 #: Clip of the scaled targets before the logit (step 1).
 EPS = 1e-3
@@ -157,8 +162,8 @@ def _spd_solve(M: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, values: np.ndarray,
-                  penalty: RowPenalty, n_iter: int = 3, *, dtype: torch.dtype = torch.float64,
-                  cells: int = BLOCK_CELLS) -> torch.Tensor:
+                  penalty: RowPenalty, n_iter: int = GN_STEPS, *,
+                  dtype: torch.dtype = torch.float64, cells: int = BLOCK_CELLS) -> torch.Tensor:
     """``[vector, bias]`` of every row from its ratings (CSR), see the module docstring.
 
     Parameters
