@@ -192,14 +192,14 @@ def run_coldstart(df: pd.DataFrame, meta: pd.DataFrame, seed: int, holdout: floa
 
 # ----------------------------------------------------------------------------- fidelity
 def _fidelity_models() -> list[tuple[str, dict[str, object]]]:
-    """BiasedMF settings to check: the default (with its final user pass), without the pass,
-    trained to convergence, the chapter's AdamW."""
-    return [("default (5 epochs + user pass)", {}),
-            ("5 epochs, no user pass", {"refit_users": False}),
-            ("50 epochs (converged), no user pass", {"epochs": 50, "refit_users": False}),
-            ("chapter: AdamW, lr 5e-3, batch 64 (+ user pass)",
+    """BiasedMF settings to check: the default (with its closed-form item and user passes),
+    without the passes, trained to convergence, the chapter's AdamW."""
+    return [("default (5 epochs + passes)", {}),
+            ("5 epochs, no passes", {"refit_users": False}),
+            ("50 epochs (converged), no passes", {"epochs": 50, "refit_users": False}),
+            ("chapter: AdamW, lr 5e-3, batch 64 (+ passes)",
              {"optimizer": "adamw", "lr": 5e-3, "batch_size": 64}),
-            ("chapter: AdamW, lr 5e-3, batch 64, no user pass",
+            ("chapter: AdamW, lr 5e-3, batch 64, no passes",
              {"optimizer": "adamw", "lr": 5e-3, "batch_size": 64, "refit_users": False})]
 
 
