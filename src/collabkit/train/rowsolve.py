@@ -95,21 +95,44 @@ class RowPenalty:
     matrix: np.ndarray | None = None
     power: float = 0.5
 
-    def at(self, J: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        """:math:`\\Lambda` of each row of a block (``n`` ratings each): ``(rows, K, K)``."""
+    def at(self, J: torch.Tensor, n: torch.Tensor) -> _Lambda:
+        r""":math:`\Lambda` of each row of a block (``n`` ratings each), :data:`FLOOR` included."""
         rows, K = J.shape[0], J.shape[-1]
-        eye = torch.eye(K, dtype=J.dtype, device=J.device)
         if self.kind == "population":
             assert self.matrix is not None
-            M = torch.as_tensor(self.matrix, dtype=J.dtype, device=J.device) + FLOOR * eye
-            return M.expand(rows, K, K)
+            eye = torch.eye(K, dtype=J.dtype, device=J.device)
+            return _Lambda(matrix=torch.as_tensor(self.matrix, dtype=J.dtype, device=J.device)
+                           + FLOOR * eye)
         if self.kind == "ridge":
             lam = J.new_full((rows, K), float(self.value))
         elif self.kind == "count":
             lam = (float(self.value) * n.to(J.dtype) ** float(self.power))[:, None].expand(rows, K)
         else:
             lam = float(self.value) * J.square().sum(1).sqrt()
-        return torch.diag_embed(lam + FLOOR)
+        return _Lambda(diag=lam + FLOOR)
+
+
+@dataclass(frozen=True)
+class _Lambda:
+    """A block's penalty: one ``(K, K)`` matrix shared by its rows, or ``(rows, K)`` diagonals."""
+
+    matrix: torch.Tensor | None = None
+    diag: torch.Tensor | None = None
+
+    def normal(self, J: torch.Tensor) -> torch.Tensor:
+        r""":math:`J^\top J + \Lambda`, ``(rows, K, K)``."""
+        Jt = J.transpose(1, 2)
+        if self.matrix is not None:
+            return torch.baddbmm(self.matrix.expand(J.shape[0], -1, -1), Jt, J)
+        H = torch.bmm(Jt, J)
+        H.diagonal(dim1=1, dim2=2).add_(self.diag)
+        return H
+
+    def times(self, v: torch.Tensor) -> torch.Tensor:
+        r""":math:`\Lambda v` for ``v`` of shape ``(rows, K, 1)`` (or broadcastable)."""
+        if self.matrix is not None:
+            return (v[..., 0] @ self.matrix.T)[..., None]
+        return self.diag[..., None] * v
 
 
 def population_prior(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -213,9 +236,10 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
         take = torch.where(valid, ptr_t[block][:, None] + pos[None, :], 0)
         idx = other_t[take].long()
         w = valid.to(dtype)
-        A = F[idx] * w[..., None]                    # (rows, L, K), zero on padding
-        off = off_all[idx] * w
-        r = r_all[take].to(dtype) * w
+        # padded slots read real entries: they are zeroed through w in d, z and the residual
+        A = F[idx]                                   # (rows, L, K)
+        off = off_all[idx]
+        r = r_all[take].to(dtype)
         if side.y_range is None:
             d, z = w, (r - off) * w
         else:
@@ -225,8 +249,7 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
             d = (hi - lo) * t * (1 - t) * w
         J = A * d[..., None]
         Lam = penalty.at(J, n)
-        Jt = J.transpose(1, 2)
-        x = _spd_solve(torch.baddbmm(Lam, Jt, J), Jt @ (d * z)[..., None] + Lam @ c)
+        x = _spd_solve(Lam.normal(J), J.transpose(1, 2) @ (d * z)[..., None] + Lam.times(c))
         if side.y_range is not None:
             lo, hi = side.y_range
             for _ in range(n_iter):
@@ -234,8 +257,7 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
                 resid = (r - lo - (hi - lo) * p) * w
                 J = A * ((hi - lo) * p * (1 - p) * w)[..., None]
                 Lam = penalty.at(J, n)
-                Jt = J.transpose(1, 2)
-                x = x + _spd_solve(torch.baddbmm(Lam, Jt, J),
-                                   Jt @ resid[..., None] - Lam @ (x - c))
+                x = x + _spd_solve(Lam.normal(J),
+                                   J.transpose(1, 2) @ resid[..., None] - Lam.times(x - c))
         out[block] = x[..., 0]
     return out
