@@ -21,7 +21,8 @@ def main(user: int = 1, seed: int = 42) -> int:
     o.print(f"[bold]collabkit {collabkit.__version__}[/] demo on the bundled {data!r}")
     train, test = collabkit.split(data, "random", test_frac=0.2, seed=seed)
     model = collabkit.BiasedMF(random_state=seed)
-    with out.EpochProgress(model.epochs, enabled=True) as bar:
+    with out.EpochProgress(model.epochs, enabled=True,
+                           then="closed-form passes") as bar:
         model.callback = bar
         t0 = time.perf_counter()
         model.fit(train)

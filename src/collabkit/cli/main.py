@@ -210,7 +210,9 @@ def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, 
 def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
     from collabkit.api import fit
 
-    with out.EpochProgress(int(params.get("epochs", 5)), show) as bar:
+    passes = kind == "dot" and params.get("refit_users", True) is not False
+    then = "closed-form passes" if passes else None
+    with out.EpochProgress(int(params.get("epochs", 5)), show, then=then) as bar:
         t0 = time.perf_counter()
         model = fit(data, kind, **_accepted(kind, {**params, "callback": bar}))
         fit_s = time.perf_counter() - t0

@@ -39,17 +39,23 @@ def emit_json(obj: dict[str, Any]) -> None:
 
 
 class EpochProgress:
-    """A live bar over epochs showing training loss and validation RMSE; silent if disabled."""
+    """A live bar over epochs showing training loss and validation RMSE; silent if disabled.
 
-    def __init__(self, epochs: int, enabled: bool) -> None:
+    ``then`` names work the model does after its last epoch (BiasedMF's closed-form passes,
+    which take as long as the epochs on big data): the bar says so while it runs.
+    """
+
+    def __init__(self, epochs: int, enabled: bool, then: str | None = None) -> None:
         self.enabled = enabled
+        self.epochs = epochs
+        self.then = then
         self._progress = Progress(
             TextColumn("[bold]training"), BarColumn(),
             TextColumn("epoch {task.completed}/{task.total}"),
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=stderr,
             disable=not enabled, transient=False)
         self._task = self._progress.add_task("fit", total=epochs, info="")
-
+        self._info = ""
         self._started = False
 
     def __enter__(self) -> EpochProgress:
@@ -57,6 +63,8 @@ class EpochProgress:
 
     def __exit__(self, *exc: object) -> None:
         if self._started:
+            if exc[0] is None and self.then:
+                self._progress.update(self._task, info=f"{self._info}  {self.then} done")
             self._progress.__exit__(*exc)
 
     def __call__(self, s: EpochStats) -> None:
@@ -66,6 +74,9 @@ class EpochProgress:
         info = f"loss {s.train_loss:.4f}"
         if s.valid_rmse is not None:
             info += f"  valid RMSE {s.valid_rmse:.4f}"
+        self._info = info
+        if self.then and s.epoch >= self.epochs:
+            info += f"  {self.then}..."
         self._progress.update(self._task, completed=s.epoch, info=info)
 
 
