@@ -167,13 +167,10 @@ def time_configurations(data: Any, k: int, epochs: int, rounds: int, default_ker
     return rows
 
 
-def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]:
-    """The solver's loop (1 thread) with a timer around the shuffle, the gradient and Adam.
-
-    Same arithmetic as :func:`collabkit.train.sparse.fit_biased_mf`; the timers add two
-    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
-    (each part's own median, so the parts need not add up to the epoch's).
-    """
+def _solver_state(data: Any, k: int) -> tuple[Any, ...]:
+    """What the default solver sets up for ``data`` at k factors: sizes, the auto batch and
+    learning rate, the packed table, its gradient, the int32 pairs, ratings, penalty weights
+    and the Adam state (``n, n_users, batch, lr, W, G, pairs, y, coef, adam``)."""
     n, nu = len(data), data.n_users
     bs, lr = auto_batch_size(n, 1024, 1e-2)
     m = DotProductBias(nu, data.n_items, k, (0.0, 5.5))
@@ -182,7 +179,17 @@ def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]
     G = torch.zeros_like(W)
     pairs = torch.stack([u.to(torch.int32), i.to(torch.int32) + nu], 1)
     coef = row_penalty_weights(pairs, nu, data.n_items, 0.5).mul_(0.1)
-    adam = _Adam(W, (0.9, 0.99), 1e-8)
+    return n, nu, bs, lr, W, G, pairs, y, coef, _Adam(W, (0.9, 0.99), 1e-8)
+
+
+def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]:
+    """The solver's loop (1 thread) with a timer around the shuffle, the gradient and Adam.
+
+    Same arithmetic as :func:`collabkit.train.sparse.fit_biased_mf`; the timers add two
+    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
+    (each part's own median, so the parts need not add up to the epoch's).
+    """
+    n, nu, bs, lr, W, G, pairs, y, coef, adam = _solver_state(data, k)
     ng = _NumbaGrad(W, G, pairs, y, coef, (0.0, 5.5), 0.0, bs) if kernel == "numba" else None
     work = torch.empty(2 * bs * W.shape[1])
     g = torch.Generator().manual_seed(0)
@@ -275,15 +282,7 @@ def time_split_threads(data: Any, k: int, epochs: int) -> dict[str, Any]:
             G[a, k + side] += g * W[o, k + side] + pa * W[a, k + side]
         return sse
 
-    n, nu = len(data), data.n_users
-    bs, lr = auto_batch_size(n, 1024, 1e-2)
-    m = DotProductBias(nu, data.n_items, k, (0.0, 5.5))
-    u, i, y = _tensors(data)
-    W = pack_tables(m)
-    G = torch.zeros_like(W)
-    pairs = torch.stack([u.to(torch.int32), i.to(torch.int32) + nu], 1)
-    coef = row_penalty_weights(pairs, nu, data.n_items, 0.5).mul_(0.1)
-    adam = _Adam(W, (0.9, 0.99), 1e-8)
+    n, nu, bs, lr, W, G, pairs, y, coef, adam = _solver_state(data, k)
     Wn, Gn, pn, yn, cn = W.numpy(), G.numpy(), pairs.numpy(), y.numpy(), coef.numpy()
     R, sc = W.shape[0], np.float32(5.5)
     bufs = [(np.empty((bs, 2), np.int32), np.empty(bs, np.float32)) for _ in range(2)]
