@@ -15,14 +15,7 @@ from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
 from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle, intra_op_threads
-from collabkit.train.rowsolve import (
-    GN_STEPS,
-    FrozenSide,
-    RowPenalty,
-    population_prior,
-    solve_rows_gn,
-    train_noise_variance,
-)
+from collabkit.train.rowsolve import GN_STEPS, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
 __all__ = ["BiasedMF", "TorchRecommender"]
@@ -133,7 +126,11 @@ class TorchRecommender(Recommender):
         return torch.cat(out).double().numpy()
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"module.{k}": v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        out = {f"module.{k}": v.detach().cpu() for k, v in self.module_.state_dict().items()}
+        if getattr(self, "user_prior_mean_", None) is not None:  # from a final user pass
+            out["fold.user_prior_mean"] = torch.as_tensor(self.user_prior_mean_)
+            out["fold.user_prior_precision"] = torch.as_tensor(self.user_prior_precision_)
+        return out
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         self.device_ = resolve_device(self.device)
@@ -142,6 +139,10 @@ class TorchRecommender(Recommender):
         self.fit_seconds_ = extra.get("fit_seconds")
         self.n_valid_ = extra.get("n_valid", 0)
         self.valid_rmse_ = extra.get("valid_rmse")
+        self.user_prior_mean_ = self.user_prior_precision_ = None
+        if "fold.user_prior_mean" in tensors:
+            self.user_prior_mean_ = tensors["fold.user_prior_mean"].double().numpy()
+            self.user_prior_precision_ = tensors["fold.user_prior_precision"].double().numpy()
         module = self._build_module(torch_generator(0))
         state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
         module.load_state_dict(state)
@@ -320,21 +321,18 @@ class BiasedMF(TorchRecommender):
         threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
         users = (m.user_factors.weight, m.user_bias.weight)
+        g = float(m.global_bias)
         with intra_op_threads(threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
-            _population_pass(items, users, i, u, r, float(m.global_bias), m.y_range, noise,
-                             n_iter=1)
-            self.user_prior_mean_, self.user_prior_precision_ = _population_pass(
-                users, items, u, i, r, float(m.global_bias), m.y_range, noise,
-                n_iter=GN_STEPS)
+            X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
+            items[0].copy_(X[:, :-1])
+            items[1].copy_(X[:, -1:])
+            X, mean, precision = population_pass(users, items, u, i, r, g, m.y_range, noise,
+                                                 n_iter=GN_STEPS)
+            users[0].copy_(X[:, :-1])
+            users[1].copy_(X[:, -1:])
+        self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
-
-    def _state_tensors(self) -> dict[str, torch.Tensor]:
-        out = super()._state_tensors()
-        if getattr(self, "user_prior_mean_", None) is not None:
-            out["fold.user_prior_mean"] = torch.as_tensor(self.user_prior_mean_)
-            out["fold.user_prior_precision"] = torch.as_tensor(self.user_prior_precision_)
-        return out
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),
@@ -344,10 +342,6 @@ class BiasedMF(TorchRecommender):
         super()._load_state(tensors, extra)
         self.batch_size_ = extra.get("batch_size_used", self.batch_size)
         self.lr_ = extra.get("lr_used", self.lr)
-        self.user_prior_mean_ = self.user_prior_precision_ = None
-        if "fold.user_prior_mean" in tensors:
-            self.user_prior_mean_ = tensors["fold.user_prior_mean"].double().numpy()
-            self.user_prior_precision_ = tensors["fold.user_prior_precision"].double().numpy()
 
     def _build_module(self, generator: torch.Generator) -> DotProductBias:
         m = DotProductBias(len(self.user_vocab_), len(self.item_vocab_), int(self.n_factors),
@@ -370,29 +364,3 @@ class BiasedMF(TorchRecommender):
         lo, hi = m.y_range
         return raw.sigmoid_().mul_(hi - lo).add_(lo)
 
-
-def _population_pass(rows: tuple[torch.Tensor, torch.Tensor],
-                     other: tuple[torch.Tensor, torch.Tensor], row_idx: np.ndarray,
-                     other_idx: np.ndarray, r: np.ndarray, global_bias: float,
-                     y_range: tuple[float, float] | None, noise: float,
-                     n_iter: int) -> tuple[np.ndarray, np.ndarray]:
-    """Replace every row of ``rows`` (factors, bias) by its population fold-in, in place.
-
-    The prior (mean, precision) is fitted to the rows as they are; the noise variance is
-    ``noise``; the other side is frozen. Returns the prior used.
-    """
-    factors, bias = rows
-    mean, precision = population_prior(torch.cat([factors, bias], 1).double().cpu().numpy())
-    order = np.argsort(row_idx, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_idx, minlength=len(factors)))])
-    n_other = len(other[0])
-    cols = other_idx[order].astype(np.int32 if n_other < 2**31 else np.int64)
-    values = r[order]
-    del order  # 25M ratings: the order is 200 MB
-    side = FrozenSide(other[0], other[1][:, 0], global_bias, y_range)
-    X = solve_rows_gn(side, indptr, cols, values,
-                      RowPenalty("population", 0.0, mean, noise * precision), n_iter,
-                      dtype=torch.float32)
-    factors.copy_(X[:, :-1])
-    bias.copy_(X[:, -1:])
-    return mean, precision

@@ -41,8 +41,8 @@ import torch
 #: and each step costs one batched Gram and Cholesky solve.
 GN_STEPS = 2
 
-__all__ = ["GN_STEPS", "FrozenSide", "RowPenalty", "padded_blocks", "population_prior",
-           "solve_rows_gn", "train_noise_variance"]
+__all__ = ["GN_STEPS", "FrozenSide", "RowPenalty", "padded_blocks", "population_pass",
+           "population_prior", "solve_rows_gn", "train_noise_variance"]
 
 #: Clip of the scaled targets before the logit (step 1).
 EPS = 1e-3
@@ -261,3 +261,44 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
                                    J.transpose(1, 2) @ resid[..., None] - Lam.times(x - c))
         out[block] = x[..., 0]
     return out
+
+
+@torch.no_grad()
+def population_pass(rows: tuple[torch.Tensor, torch.Tensor],
+                    other: tuple[torch.Tensor, torch.Tensor], row_idx: np.ndarray,
+                    other_idx: np.ndarray, r: np.ndarray, global_bias: float,
+                    y_range: tuple[float, float] | None, noise: float,
+                    n_iter: int = GN_STEPS) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Every row's MAP estimate from its ratings, the other side frozen (float32).
+
+    Parameters
+    ----------
+    rows, other : (factors (n, k), bias (n, 1) or (n,))
+        The side being solved (its current rows give the prior) and the frozen side.
+    row_idx, other_idx, r : ndarray (N,)
+        The ratings: dense row and other-side indices, values.
+    global_bias : float
+    y_range : (low, high) or None
+    noise : float
+        Rating noise variance; the penalty is ``noise`` times the prior's precision.
+    n_iter : int
+
+    Returns
+    -------
+    (Tensor (n, k + 1), mean, precision)
+        The new ``[vector, bias]`` rows and the prior used (fitted to ``rows`` as given).
+    """
+    factors, bias = rows
+    bias = bias.reshape(-1, 1)
+    mean, precision = population_prior(torch.cat([factors, bias], 1).double().cpu().numpy())
+    order = np.argsort(row_idx, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row_idx, minlength=len(factors)))])
+    n_other = len(other[0])
+    cols = other_idx[order].astype(np.int32 if n_other < 2**31 else np.int64)
+    values = r[order]
+    del order  # 25M ratings: the order is 200 MB
+    side = FrozenSide(other[0], other[1].reshape(-1), global_bias, y_range)
+    X = solve_rows_gn(side, indptr, cols, values,
+                      RowPenalty("population", 0.0, mean, noise * precision), n_iter,
+                      dtype=torch.float32)
+    return X, mean, precision
