@@ -19,7 +19,7 @@ from torch import nn
 
 from collabkit.data.features import FeatureEncoder
 from collabkit.data.interactions import Interactions
-from collabkit.data.vocab import Vocabulary
+from collabkit.data.vocab import Vocabulary, as_id_array
 from collabkit.errors import ConfigError, DataError
 from collabkit.models.dot import sigmoid_range
 from collabkit.models.mf import TorchRecommender
@@ -228,24 +228,24 @@ class SideFeatureRecommender(TorchRecommender):
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         return self._predict_rows(u, i, u, i, None, cold=False)
 
-    def predict_ratings(self, users: Any, items: Any, timestamps: Any = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_ratings(self, users: Any, items: Any, timestamps: Any = None, *,
+                        clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Predictions for raw id pairs and a mask of those the baseline answered.
 
         Pairs whose ids are known, or unknown but with registered features on a side the
         model has features for, are scored by the model. ``timestamps`` (seconds since the
         epoch, one per pair) feed the rating-time features; without them the mean training
-        time is used.
+        time is used. ``clip`` as in :meth:`Recommender.predict_ratings`.
         """
         self._check_fitted()
-        users_a, items_a = np.atleast_1d(np.asarray(users)), np.atleast_1d(np.asarray(items))
+        users_a, items_a = as_id_array(users), as_id_array(items)
         ts = None
         if timestamps is not None:
             ts = np.atleast_1d(np.asarray(timestamps, dtype=np.float64))
             if ts.shape != users_a.shape:
                 raise DataError(f"give one timestamp per pair: got {ts.size} timestamps for "
                                 f"{users_a.size} pairs")
-        out, fb = super().predict_ratings(users_a, items_a)
+        out, fb = super().predict_ratings(users_a, items_a, clip=False)
         uf = self.feat_user_vocab_.index(users_a)
         itf = self.feat_item_vocab_.index(items_a)
         ue = np.where(uf < len(self.user_vocab_), uf, -1)
@@ -259,13 +259,14 @@ class SideFeatureRecommender(TorchRecommender):
             out[cold] = self._predict_rows(ue[cold], ie[cold], uf[cold], itf[cold],
                                            None if ts is None else ts[cold], cold=True)
             fb = fb & ~cold
-        return out, fb
+        return (self._clip_scores(out) if clip else out), fb
 
-    def predict(self, users: Any, items: Any, timestamps: Any = None) -> pd.DataFrame:
+    def predict(self, users: Any, items: Any, timestamps: Any = None, *,
+                clip: bool = True) -> pd.DataFrame:
         """Like :meth:`Recommender.predict`, optionally at given rating ``timestamps``."""
-        pred, fb = self.predict_ratings(users, items, timestamps)
-        items_a = np.atleast_1d(np.asarray(items))
-        return pd.DataFrame({"user": np.atleast_1d(np.asarray(users)), "item": items_a,
+        pred, fb = self.predict_ratings(users, items, timestamps, clip=clip)
+        items_a = as_id_array(items)
+        return pd.DataFrame({"user": as_id_array(users), "item": items_a,
                              "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
 
     def _item_side(self) -> tuple[torch.Tensor, torch.Tensor]:
