@@ -118,3 +118,35 @@ def test_kfold_reports_mean_and_saves_each_fold(ratings_file, tmp_path, capsys):
     assert [f["fold"] for f in res["folds"]] == [1, 2, 3]
     assert res["rmse"] == pytest.approx(np.mean([f["rmse"] for f in res["folds"]]))
     assert all(os.path.isdir(p) for p in res["models"])
+
+
+def test_issue12_evaluate_on_training_rows_warns_once_and_flags_json(trained, ratings_file,
+                                                                      capsys):
+    n = len(pd.read_csv(ratings_file))
+    code, out, err = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
+    res = json.loads(out)
+    # the model trained on 90% of the 80% random split of this very file
+    assert code == 0 and 0 < res["overlap_with_training"] < n
+    assert len(res["warnings"]) == 1 and f"of {n} test rows" in res["warnings"][0]
+    assert [line for line in err.splitlines() if line.startswith("warning: ")] == \
+        [f"warning: {res['warnings'][0]}"]
+    code, out, err = run(capsys, "evaluate", trained, "--ratings", ratings_file)
+    assert code == 0 and err.count("warning: ") == 1 and "not held-out" in err
+
+
+def test_issue8_predict_and_recommend_match_ids_per_row(trained, capsys):
+    code, out, _ = run(capsys, "predict", trained, 1, 5, "alice", 5, 1, 6, "--json")
+    preds = json.loads(out)["predictions"]
+    assert code == 0 and [p["fallback"] for p in preds] == [False, True, False]
+    code, out, _ = run(capsys, "predict", trained, 1, 5, 1, 6, "--json")
+    alone = json.loads(out)["predictions"]
+    assert [preds[0]["prediction"], preds[2]["prediction"]] == \
+        [alone[0]["prediction"], alone[1]["prediction"]]
+    code, out, _ = run(capsys, "recommend", trained, 1, "alice", "-n", 3, "--json")
+    recs = json.loads(out)["recommendations"]
+    mine = [r for r in recs if r["user"] == 1]
+    assert code == 0 and len(mine) == 3 and {r["tier"] for r in mine} == {"model"}
+    code, out, _ = run(capsys, "recommend", trained, 1, "alice", "-n", 3)
+    user1, alice = out.split("top 3 for user alice")
+    assert "top 3 for user 1\n" in user1 and "│    3 │" in user1  # not an empty table
+    assert "unknown user" in alice

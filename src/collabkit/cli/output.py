@@ -32,8 +32,15 @@ def _clean(v: Any) -> Any:
     return v
 
 
+#: collabkit warnings issued during this command (filled by the CLI's warning hook)
+warnings_seen: list[str] = []
+
+
 def emit_json(obj: dict[str, Any]) -> None:
-    """Print exactly one JSON object on stdout."""
+    """Print exactly one JSON object on stdout, with this command's warnings under "warnings"."""
+    if warnings_seen or "warnings" in obj:
+        known = list(obj.get("warnings", []))
+        obj = {**obj, "warnings": known + [w for w in warnings_seen if w not in known]}
     sys.stdout.write(json.dumps(_clean(obj)) + "\n")
     sys.stdout.flush()
 
