@@ -150,3 +150,9 @@ def test_issue8_predict_and_recommend_match_ids_per_row(trained, capsys):
     user1, alice = out.split("top 3 for user alice")
     assert "top 3 for user 1\n" in user1 and "│    3 │" in user1  # not an empty table
     assert "unknown user" in alice
+
+
+def test_issue8_rate_outside_the_rating_range_is_refused(trained, capsys):
+    code, out, err = run(capsys, "recommend", trained, "--rate", "1=100", "--rate", "2=-40")
+    assert code != 0 and out == "" and len(err.strip().splitlines()) == 1
+    assert "rating 100 for item 1 is outside the model's rating range 1 to 5" in err
