@@ -61,3 +61,10 @@ def test_bad_json_record():
 def test_scalar_lookup():
     v = Vocabulary.from_values(np.array([4, 2]))
     assert v.index(4).tolist() == [1]
+
+
+def test_issue8_uint64_ids_beyond_int64_survive_json_exactly():
+    v = Vocabulary(np.array([5, 2**64 - 1], dtype=np.uint64))
+    w = Vocabulary.from_json(v.to_json())
+    assert w.all_ids.tolist() == ["5", str(2**64 - 1)]
+    assert w.index([2**64 - 1, 5]).tolist() == [1, 0]

@@ -175,9 +175,13 @@ class Vocabulary:
         return self._index.to_numpy()
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready description: ``{"kind": "int" | "str", "ids": [...]}``."""
+        """A JSON-ready description: ``{"kind": "int" | "str", "ids": [...]}``.
+
+        Unsigned ids beyond int64 are written as exact strings, never wrapped (issue 8).
+        """
         arr = self._index.to_numpy()
-        if arr.dtype.kind in "iu":
+        if arr.dtype.kind == "i" or (arr.dtype.kind == "u" and (not arr.size
+                                                                or int(arr.max()) < 2**63)):
             return {"kind": "int", "ids": arr.astype(np.int64).tolist()}
         return {"kind": "str", "ids": [str(x) for x in arr.tolist()]}
 
