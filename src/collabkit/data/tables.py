@@ -112,11 +112,11 @@ def read_ratings(
         (without leading zeros) in a text file become int64, other ids strings; ids from a
         DataFrame or Parquet file keep their type (integers as int64). Integer ids that do not
         fit int64 (such as uint64 ids at or above 2**63) become exact decimal strings, never
-        wrapped numbers; a model still finds them when asked with the number. When a (user, item) pair
-        occurs more than once only its last row is kept, with a :class:`DataWarning`. Without
-        ``rating_range``, ratings far outside the others (more than 10 interquartile ranges
-        beyond the middle half, such as ``1e9`` among stars) also get a :class:`DataWarning`
-        naming the first one's line.
+        wrapped numbers; a model still finds them when asked with the number. When a
+        (user, item) pair occurs more than once only its last row is kept, with a
+        :class:`DataWarning`. Without ``rating_range``, ratings far outside the others (more
+        than 10 interquartile ranges beyond the middle half, such as ``1e9`` among stars) also
+        get a :class:`DataWarning` naming the first one's line.
         Messages locate text rows by line number (1-based, header included) and DataFrame or
         Parquet rows by 0-based position.
 
