@@ -5,13 +5,15 @@ import pytest
 import torch
 
 import collabkit
+from collabkit.errors import ModelFitWarning
 from collabkit.testing import planted_low_rank
 
 
 @pytest.fixture(scope="module")
 def model():
     planted = planted_low_rank(n_users=40, n_items=30, k=2, density=0.4, seed=8)
-    return collabkit.BiasedMF(n_factors=4, epochs=2, random_state=0).fit(planted.data)
+    with pytest.warns(ModelFitWarning):  # two epochs on 480 ratings do not beat the biases
+        return collabkit.BiasedMF(n_factors=4, epochs=2, random_state=0).fit(planted.data)
 
 
 def test_issue8_one_string_id_does_not_send_the_batch_to_the_baseline(model):
@@ -67,3 +69,33 @@ def test_issue8_recommend_scores_clipped_and_ranked_like_predict(overshooting):
     assert recs["score"].max() <= hi and raw["score"].iloc[0] > hi
     pred = overshooting.predict([1] * 5, recs["item"].tolist())["prediction"]
     np.testing.assert_allclose(recs["score"], pred, rtol=1e-6)
+
+
+def test_issue8_constant_ratings_warn():
+    import pandas as pd
+
+    from collabkit.data.interactions import Interactions
+    from collabkit.errors import DataWarning
+
+    df = pd.DataFrame({"user": [1, 1, 2, 3], "item": [1, 2, 2, 3], "rating": [4.0] * 4})
+    with pytest.warns(DataWarning, match="every training rating is 4: the model can learn "
+                      "nothing beyond predicting 4"):
+        collabkit.BiasBaseline().fit(Interactions.from_dataframe(df))
+
+
+@pytest.mark.parametrize("kind", ["dot", "hybrid"])
+def test_issue8_learning_rate_too_high_warns_worse_than_baseline(kind):
+    import warnings
+
+    from collabkit.errors import ModelFitWarning
+
+    planted = planted_low_rank(n_users=100, n_items=60, k=2, density=0.3, seed=1)
+    with pytest.warns(ModelFitWarning, match=r"scores worse than the damped-bias baseline on "
+                      r"its 179 validation rows \(RMSE .* vs .*\).*Lower the learning rate "
+                      r"\(lr=50\)"):
+        collabkit.fit(planted.data, kind, epochs=3, lr=50.0, random_state=0)
+    if kind == "dot":  # the default rate learns the planted factors: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ModelFitWarning)
+            model = collabkit.fit(planted.data, kind, epochs=3, random_state=0)
+        assert model.valid_rmse_ < 0.5

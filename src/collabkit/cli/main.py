@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
 
 #: API words in warning messages and the CLI flags that say the same
 _CLI_WORDS = (("rating_range=(low, high)", "--rating-range LOW,HIGH"),
-              ("rating_range=", "--rating-range "), ("clip=False", "--raw"))
+              ("rating_range=", "--rating-range "), ("clip=False", "--raw"), ("(lr=", "(--lr "))
 
 
 def _show_warning(message: Warning | str, category: type[Warning], *args: Any,

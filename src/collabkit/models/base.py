@@ -13,6 +13,7 @@ baseline and says so in the ``tier`` column. Nothing raises for an unknown id.
 from __future__ import annotations
 
 import inspect
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
@@ -22,7 +23,13 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary, as_id_array
-from collabkit.errors import ConfigError, DataError, NotFittedError
+from collabkit.errors import (
+    ConfigError,
+    DataError,
+    DataWarning,
+    ModelFitWarning,
+    NotFittedError,
+)
 
 __all__ = ["Recommender", "FallbackTier"]
 
@@ -91,6 +98,11 @@ class Recommender(ABC):
         if len(data) == 0:
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
+        lo, hi = float(data.ratings.min()), float(data.ratings.max())
+        if lo == hi:  # issue 8: nothing to learn, and no warning used to say so
+            warnings.warn(f"every training rating is {lo:g}: the model can learn nothing beyond "
+                          f"predicting {lo:g} for every pair. Check the rating column.",
+                          DataWarning, stacklevel=2)
         u = self.user_vocab_.index(data.user_vocab.ids(data.users))
         i = self.item_vocab_.index(data.item_vocab.ids(data.items))
         self._fit(data, u, i, valid)
@@ -118,6 +130,33 @@ class Recommender(ABC):
             self.item_meta_ = data.item_meta.reindex(items_raw)
         self.data_fingerprint_ = data.fingerprint()
         self.n_train_ = len(data)
+
+    def _check_beats_baseline(self, train: tuple[np.ndarray, np.ndarray, np.ndarray],
+                              valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                              model_rmse: float | None) -> None:
+        """Warn when the fitted model scores worse on the validation rows than the damped-bias
+        baseline fitted to the same training rows (issue 8: a too-high learning rate)."""
+        if valid is None or model_rmse is None or not len(valid[2]) \
+                or float(np.ptp(train[2])) == 0.0:
+            return
+        u, i, r = (np.asarray(a) for a in train)
+        r = r.astype(np.float64)
+        mu = float(r.mean())
+        bu, bi = damped_biases(u, i, r, len(self.user_vocab_), len(self.item_vocab_), mu)
+        lo, hi = self.rating_range_
+        vu, vi, vr = valid
+        base = np.clip(mu + bu[vu] + bi[vi], lo, hi)
+        base_rmse = float(np.sqrt(np.mean((base - np.asarray(vr, dtype=np.float64)) ** 2)))
+        if model_rmse > base_rmse:
+            lr = getattr(self, "lr", None)
+            hint = f" (lr={lr:g})" if isinstance(lr, int | float) else ""
+            warnings.warn(
+                f"the trained {type(self).__name__} scores worse than the damped-bias baseline "
+                f"on its {len(vr)} validation rows (RMSE {model_rmse:.4f} vs "
+                f"{base_rmse:.4f}): it learned nothing useful beyond the biases. Lower the "
+                f"learning rate{hint} if the training loss jumped around, train for more "
+                "epochs if it was still falling, or raise weight decay.",
+                ModelFitWarning, stacklevel=4)
 
     @abstractmethod
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,

@@ -181,18 +181,21 @@ class SideFeatureRecommender(TorchRecommender):
         ts = data.timestamps if self.encoder_.n_time else None
         rows = np.arange(len(r))
         vx = vy = None
+        vdense: tuple[np.ndarray, np.ndarray] | None = None
         if valid is not None:
             vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
             vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
             ok = (vu >= 0) & (vi >= 0)
             vts = None if ts is None or valid.timestamps is None else valid.timestamps[ok]
             vx, vy = self._inputs(vu[ok], vi[ok], vts), valid.ratings[ok]
+            vdense = (vu[ok], vi[ok])
         elif self.valid_frac > 0:
             perm = rng.permutation(len(r))
             n_valid = int(round(self.valid_frac * len(r)))
             rows, vrows = np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
             vx = self._inputs(u[vrows], i[vrows], None if ts is None else ts[vrows])
             vy = r[vrows]
+            vdense = (u[vrows], i[vrows])
         valid_t = None if vx is None else (vx, torch.as_tensor(vy, device=self.device_))
         x = self._inputs(u[rows], i[rows], None if ts is None else ts[rows])
         # module constructors and dropout draw from torch's global generator: seed it inside a
@@ -212,6 +215,9 @@ class SideFeatureRecommender(TorchRecommender):
         self.fit_seconds_ = result.fit_seconds
         self.n_valid_ = 0 if vy is None else int(len(vy))
         self.module_.eval()
+        last = self.history_[-1].get("valid_rmse") if self.history_ else None
+        self._check_beats_baseline((u[rows], i[rows], r[rows]),
+                                   None if vdense is None or vy is None else (*vdense, vy), last)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
