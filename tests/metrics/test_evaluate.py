@@ -107,3 +107,19 @@ def test_issue8_other_films_behind_the_same_ids_are_warned():
                       "titles than in training \\(item 2: 'GoldenEye' in the test data, "
                       "'Jumanji' in the model\\)"), pytest.warns(DataWarning, match="6 of 6"):
         evaluate(model, other)
+
+
+def test_issue12_random_split_model_scored_on_u1_is_flagged(data_dir):
+    if not (data_dir / "ml-100k").is_dir():
+        pytest.skip(f"ml-100k is not in {data_dir} (set COLLABKIT_DATA)")
+    full = collabkit.load_dataset("ml-100k", progress=False)
+    _, u1_test = collabkit.load_split("ml-100k", "u1", progress=False)
+    train, held_out = collabkit.split(full, "random", test_frac=0.2, seed=1)
+    model = collabkit.BiasBaseline().fit(train)
+    with pytest.warns(DataWarning, match="of 20000 test rows .* are \\(user, item\\) pairs"):
+        report = evaluate(model, u1_test)
+    # a random 80% of ml-100k holds about 80% of u1.test's rows
+    assert 15000 < report.overlap_with_training < 17000
+    honest = evaluate(model, held_out)
+    assert honest.overlap_with_training == 0 and honest.warnings == ()
+    assert honest.rmse > report.rmse  # the overlap flattered the score
