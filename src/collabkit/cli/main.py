@@ -440,23 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     out.warnings_seen.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("always", DataWarning)  # every run reports its own warnings
-        warnings.showwarning = _show_warning
+        warnings.showwarning = out.show_warning
         return _run(argv)
-
-
-#: API words in warning messages and the CLI flags that say the same
-_CLI_WORDS = (("rating_range=(low, high)", "--rating-range LOW,HIGH"),
-              ("rating_range=", "--rating-range "), ("clip=False", "--raw"), ("(lr=", "(--lr "))
-
-
-def _show_warning(message: Warning | str, category: type[Warning], *args: Any,
-                  **kw: Any) -> None:
-    text = str(message)
-    for api, flag in _CLI_WORDS:
-        text = text.replace(api, flag)
-    print(f"warning: {text}", file=sys.stderr)
-    if issubclass(category, DataWarning):
-        out.warnings_seen.append(text)
 
 
 def _run(argv: list[str] | None) -> int:

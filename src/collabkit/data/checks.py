@@ -1,4 +1,7 @@
-"""Plausibility checks on accepted ratings: values far outside the others (issue 8).
+"""Plausibility checks on ratings and ids that would otherwise give silently wrong answers.
+
+Issue 8: ratings far outside the others (:func:`far_ratings`), ratings outside a model's
+scale (:func:`refuse_outside_range`), integer ids beyond int64 (:func:`exact_int_ids`).
 
 A rating of ``1e9`` among stars is a typo, and a model trained on it recommends items that all
 "score" in the millions. Without an explicit ``rating_range`` nothing says which values are
@@ -13,8 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["FAR_IQR", "FarRatings", "far_ratings", "far_ratings_message"]
+from collabkit.errors import DataError
+
+__all__ = ["FAR_IQR", "FarRatings", "exact_int_ids", "far_ratings", "far_ratings_message",
+           "refuse_outside_range"]
 
 #: how many interquartile ranges beyond the quartiles make a rating "far"
 FAR_IQR = 10.0
@@ -63,3 +70,33 @@ def far_ratings_message(label: str, found: FarRatings, row: Callable[[int], str]
         f"trained on it predicts nonsense. If it is a typo, fix it; if your scale really "
         f"reaches it, pass rating_range=(low, high) to say so (and to silence this warning)."
     )
+
+
+def refuse_outside_range(values: np.ndarray, ids: np.ndarray, what: str,
+                         rating_range: tuple[float, float]) -> None:
+    """Raise :class:`DataError` naming the first rating outside the model's ``rating_range``.
+
+    A fold-in rating of 100 on a 1-5 scale would push every prediction to the top.
+    """
+    lo, hi = rating_range
+    outside = (values < lo) | (values > hi)
+    if outside.any():
+        bad = int(np.flatnonzero(outside)[0])
+        more = f" ({int(outside.sum()) - 1} more like it)" if outside.sum() > 1 else ""
+        key = ids[bad].item() if isinstance(ids[bad], np.generic) else ids[bad]
+        raise DataError(f"rating {values[bad]:g} for {what} {key!r} is outside the model's "
+                        f"rating range {lo:g} to {hi:g}{more}; give ratings on the scale the "
+                        "model was trained on")
+
+
+def exact_int_ids(series: pd.Series) -> pd.Series:
+    """Integer ids as int64, or, when some lie outside int64 (uint64 ids at or above 2**63,
+    which a cast would wrap to negative numbers), all as exact decimal strings."""
+    if series.dtype == np.int64:
+        return series
+    try:
+        if series.dtype.kind == "u" and int(series.max()) >= 2**63:
+            raise OverflowError
+        return series.astype("int64")
+    except OverflowError:
+        return series.map(lambda v: str(int(v))).astype("str")

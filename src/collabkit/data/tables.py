@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from collabkit.data.checks import far_ratings, far_ratings_message
+from collabkit.data.checks import exact_int_ids, far_ratings, far_ratings_message
 from collabkit.errors import ConfigError, DataError, DataWarning, FieldError
 
 __all__ = ["read_ratings"]
@@ -587,7 +587,7 @@ def _ids(series: pd.Series, role: str, where: _Where, infer: bool) -> pd.Series:
             "rating needs a user and an item: fill it in or delete that line."
         )
     if pd.api.types.is_integer_dtype(series.dtype):
-        return _int_ids(series)
+        return exact_int_ids(series)
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy()
         if np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53):
@@ -597,7 +597,7 @@ def _ids(series: pd.Series, role: str, where: _Where, infer: bool) -> pd.Series:
         return series.astype("str")
     if not infer:
         if pd.api.types.infer_dtype(series, skipna=False) == "integer":
-            return _int_ids(series)
+            return exact_int_ids(series)
         return series.astype("str")
     text = series.astype("str").str.strip()
     if text.str.fullmatch(_PLAIN_INT_RE.pattern).all():
@@ -606,19 +606,6 @@ def _ids(series: pd.Series, role: str, where: _Where, infer: bool) -> pd.Series:
         except (OverflowError, ValueError):
             pass
     return text
-
-
-def _int_ids(series: pd.Series) -> pd.Series:
-    """Integer ids as int64, or, when some lie outside int64 (uint64 ids at or above 2**63,
-    which a cast would wrap to negative numbers), all as exact decimal strings (issue 8)."""
-    if series.dtype == np.int64:
-        return series
-    try:
-        if series.dtype.kind == "u" and int(series.max()) >= 2**63:
-            raise OverflowError
-        return series.astype("int64")
-    except OverflowError:
-        return series.map(lambda v: str(int(v))).astype("str")
 
 
 def _ratings(

@@ -77,6 +77,9 @@ class EvalReport:
 def evaluate(model, test: Interactions | pd.DataFrame, *, name: str | None = None) -> EvalReport:
     """RMSE and MAE of ``model`` on ``test``, with the global-mean and damped-bias baselines.
 
+    The model is scored on the predictions :meth:`~collabkit.models.base.Recommender.predict`
+    returns (clipped to the training rating range). Ids are matched row by row.
+
     Both baselines come from the model's own training rows (stored in the model), so a saved
     model is scored against the same baselines without its training data. Held-out users or
     items the model never saw are answered by the bias baseline and counted in

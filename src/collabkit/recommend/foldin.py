@@ -79,6 +79,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from collabkit.data.checks import refuse_outside_range
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.train.rowsolve import (
     GN_STEPS,
@@ -515,33 +516,20 @@ def _group(vocab: Any, frame: pd.DataFrame, key_col: str, id_col: str, rating_co
                          rating_range=rating_range)
 
 
-def _plain(x: Any) -> Any:
-    """A numpy scalar as the plain Python value, so messages read ``50``, not ``np.int64(50)``."""
-    return x.item() if isinstance(x, np.generic) else x
-
-
 def _group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarray,
                   values: np.ndarray, *, what: str,
                   rating_range: tuple[float, float] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(keys, row number per known rating, dense ids, ratings, unknown count per key).
 
-    Ratings must be finite and, given the model's ``rating_range``, inside it (issue 8: a
-    rating of 100 on a 1-5 scale must not quietly push every prediction to the top).
+    Ratings must be finite and, given the model's ``rating_range``, inside it (issue 8).
     """
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise DataError(f"rating {values[bad]!r} for {what} {_plain(ids[bad])!r} is not a "
-                        "finite number; drop or fix it before folding in")
+        raise DataError(f"rating {values[bad]!r} for {what} {ids[bad]!r} is not a finite "
+                        "number; drop or fix it before folding in")
     if rating_range is not None:
-        lo, hi = rating_range
-        outside = (values < lo) | (values > hi)
-        if outside.any():
-            bad = int(np.flatnonzero(outside)[0])
-            more = f" ({int(outside.sum()) - 1} more like it)" if outside.sum() > 1 else ""
-            raise DataError(f"rating {values[bad]:g} for {what} {_plain(ids[bad])!r} is outside "
-                            f"the model's rating range {lo:g} to {hi:g}{more}; give ratings on "
-                            "the scale the model was trained on")
+        refuse_outside_range(values, ids, what, rating_range)
     idx = vocab.index(ids)
     known = idx >= 0
     codes = np.asarray(codes, dtype=np.int64)
