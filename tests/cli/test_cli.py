@@ -156,3 +156,17 @@ def test_issue8_rate_outside_the_rating_range_is_refused(trained, capsys):
     code, out, err = run(capsys, "recommend", trained, "--rate", "1=100", "--rate", "2=-40")
     assert code != 0 and out == "" and len(err.strip().splitlines()) == 1
     assert "rating 100 for item 1 is outside the model's rating range 1 to 5" in err
+
+
+def test_issue8_far_rating_warned_in_cli_words(ratings_file, tmp_path, capsys):
+    df = pd.read_csv(ratings_file)
+    df.loc[4, "rating"] = 1e9
+    path = tmp_path / "typo.csv"
+    df.to_csv(path, index=False)
+    code, out, err = run(capsys, "train", "--ratings", path, "--epochs", 1, "--out",
+                         tmp_path / "m", "--json")
+    assert code == 0, err
+    far = [w for w in json.loads(out)["warnings"] if "far outside" in w]
+    assert far and far[0].startswith(f"{path}, line 6: rating 1e+09 is far outside")
+    assert "pass --rating-range LOW,HIGH" in far[0] and "rating_range=" not in far[0]
+    assert f"warning: {far[0]}" in err.splitlines()
