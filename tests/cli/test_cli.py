@@ -170,3 +170,16 @@ def test_issue8_far_rating_warned_in_cli_words(ratings_file, tmp_path, capsys):
     assert far and far[0].startswith(f"{path}, line 6: rating 1e+09 is far outside")
     assert "pass --rating-range LOW,HIGH" in far[0] and "rating_range=" not in far[0]
     assert f"warning: {far[0]}" in err.splitlines()
+
+
+def test_issue8_one_alice_row_does_not_send_the_test_file_to_the_baseline(trained, ratings_file,
+                                                                          tmp_path, capsys):
+    with_alice = tmp_path / "with_alice.csv"
+    with_alice.write_text(ratings_file.read_text() + "alice,1,3\n")  # user ids now read as text
+    code, out, _ = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
+    plain = json.loads(out)
+    code, out, _ = run(capsys, "evaluate", trained, "--ratings", with_alice, "--json")
+    res = json.loads(out)
+    assert code == 0 and res["n"] == plain["n"] + 1
+    assert res["n_fallback"] == plain["n_fallback"] + 1 and res["n_unknown_users"] == 1
+    assert res["overlap_with_training"] == plain["overlap_with_training"]
