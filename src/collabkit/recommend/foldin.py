@@ -80,6 +80,7 @@ import pandas as pd
 import torch
 
 from collabkit.data.checks import refuse_outside_range
+from collabkit.data.vocab import as_id_array
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.train.rowsolve import (
     GN_STEPS,
@@ -156,7 +157,7 @@ class FoldedUser:
         pandas.DataFrame
             Columns ``item``, ``prediction``, ``fallback``, ``title``.
         """
-        items_a = np.atleast_1d(np.asarray(items))
+        items_a = as_id_array(items)
         idx = self.model.item_vocab_.index(items_a)
         known = idx >= 0
         out = np.full(len(items_a), self.baseline_rating())
@@ -196,7 +197,7 @@ class FoldedUser:
         banned = np.bincount(m.seen_indices_, minlength=len(scores)) < min_count
         for ids, on in ((self.rated_items, exclude_rated), (exclude, exclude is not None)):
             if on:
-                idx = m.item_vocab_.index(np.atleast_1d(np.asarray(ids)))
+                idx = m.item_vocab_.index(ids)
                 banned[idx[idx >= 0]] = True
         return top_frame(m, np.where(banned, -np.inf, scores), int(n), user, tier)
 
@@ -239,7 +240,7 @@ class FoldedItem:
 
     def predict(self, users: Any) -> np.ndarray:
         """Predicted ratings by raw user ids; NaN for users the model never saw."""
-        idx = self.model.user_vocab_.index(np.atleast_1d(np.asarray(users)))
+        idx = self.model.user_vocab_.index(users)
         s = self.scores()
         return np.where(idx >= 0, s[np.maximum(idx, 0)], np.nan)
 
