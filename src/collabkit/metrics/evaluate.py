@@ -155,9 +155,10 @@ def _warnings(model: Any, test: Any, users: np.ndarray, items: np.ndarray, u: np
         if len(distinct) and len(unknown) / len(distinct) > UNKNOWN_SHARE_WARN:
             notes.append(
                 f"{len(unknown)} of {len(distinct)} test {what} are unknown to the model (e.g. "
-                f"{_plain(unknown[0])!r}); their rows are scored by the bias baseline, so the "
-                "scores say little about the model. Is this data from the dataset the model was "
-                "trained on?")
+                f"{_plain(unknown[0])!r}): the bias baseline answers their rows, so these "
+                "scores say little about the model itself. Expected when the split holds out "
+                "new users or items (e.g. temporal); otherwise check that the test data comes "
+                "from the dataset the model was trained on.")
     title_note = _title_mismatch(model, test, items, i)
     if title_note:
         notes.append(title_note)
