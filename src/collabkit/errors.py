@@ -17,6 +17,7 @@ __all__ = [
     "ModelFileError",
     "ConfigError",
     "DataWarning",
+    "ModelFitWarning",
 ]
 
 
@@ -76,3 +77,7 @@ class ModelFileError(CollabkitError, OSError):
 
 class DataWarning(UserWarning):
     """Input data was accepted but changed (for example duplicate rows dropped)."""
+
+
+class ModelFitWarning(DataWarning):
+    """Training finished but the model is no better than the bias baseline (lower ``lr``)."""

@@ -118,3 +118,68 @@ def test_kfold_reports_mean_and_saves_each_fold(ratings_file, tmp_path, capsys):
     assert [f["fold"] for f in res["folds"]] == [1, 2, 3]
     assert res["rmse"] == pytest.approx(np.mean([f["rmse"] for f in res["folds"]]))
     assert all(os.path.isdir(p) for p in res["models"])
+
+
+def test_issue12_evaluate_on_training_rows_warns_once_and_flags_json(trained, ratings_file,
+                                                                      capsys):
+    n = len(pd.read_csv(ratings_file))
+    code, out, err = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
+    res = json.loads(out)
+    # the model trained on 90% of the 80% random split of this very file
+    assert code == 0 and 0 < res["overlap_with_training"] < n
+    assert len(res["warnings"]) == 1 and f"of {n} test rows" in res["warnings"][0]
+    assert [line for line in err.splitlines() if line.startswith("warning: ")] == \
+        [f"warning: {res['warnings'][0]}"]
+    code, out, err = run(capsys, "evaluate", trained, "--ratings", ratings_file)
+    assert code == 0 and err.count("warning: ") == 1 and "not held-out" in err
+
+
+def test_issue8_predict_and_recommend_match_ids_per_row(trained, capsys):
+    code, out, _ = run(capsys, "predict", trained, 1, 5, "alice", 5, 1, 6, "--json")
+    preds = json.loads(out)["predictions"]
+    assert code == 0 and [p["fallback"] for p in preds] == [False, True, False]
+    code, out, _ = run(capsys, "predict", trained, 1, 5, 1, 6, "--json")
+    alone = json.loads(out)["predictions"]
+    assert [preds[0]["prediction"], preds[2]["prediction"]] == \
+        [alone[0]["prediction"], alone[1]["prediction"]]
+    code, out, _ = run(capsys, "recommend", trained, 1, "alice", "-n", 3, "--json")
+    recs = json.loads(out)["recommendations"]
+    mine = [r for r in recs if r["user"] == 1]
+    assert code == 0 and len(mine) == 3 and {r["tier"] for r in mine} == {"model"}
+    code, out, _ = run(capsys, "recommend", trained, 1, "alice", "-n", 3)
+    user1, alice = out.split("top 3 for user alice")
+    assert "top 3 for user 1\n" in user1 and "│    3 │" in user1  # not an empty table
+    assert "unknown user" in alice
+
+
+def test_issue8_rate_outside_the_rating_range_is_refused(trained, capsys):
+    code, out, err = run(capsys, "recommend", trained, "--rate", "1=100", "--rate", "2=-40")
+    assert code != 0 and out == "" and len(err.strip().splitlines()) == 1
+    assert "rating 100 for item 1 is outside the model's rating range 1 to 5" in err
+
+
+def test_issue8_far_rating_warned_in_cli_words(ratings_file, tmp_path, capsys):
+    df = pd.read_csv(ratings_file)
+    df.loc[4, "rating"] = 1e9
+    path = tmp_path / "typo.csv"
+    df.to_csv(path, index=False)
+    code, out, err = run(capsys, "train", "--ratings", path, "--epochs", 1, "--out",
+                         tmp_path / "m", "--json")
+    assert code == 0, err
+    far = [w for w in json.loads(out)["warnings"] if "far outside" in w]
+    assert far and far[0].startswith(f"{path}, line 6: rating 1e+09 is far outside")
+    assert "pass --rating-range LOW,HIGH" in far[0] and "rating_range=" not in far[0]
+    assert f"warning: {far[0]}" in err.splitlines()
+
+
+def test_issue8_one_alice_row_does_not_send_the_test_file_to_the_baseline(trained, ratings_file,
+                                                                          tmp_path, capsys):
+    with_alice = tmp_path / "with_alice.csv"
+    with_alice.write_text(ratings_file.read_text() + "alice,1,3\n")  # user ids now read as text
+    code, out, _ = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
+    plain = json.loads(out)
+    code, out, _ = run(capsys, "evaluate", trained, "--ratings", with_alice, "--json")
+    res = json.loads(out)
+    assert code == 0 and res["n"] == plain["n"] + 1
+    assert res["n_fallback"] == plain["n_fallback"] + 1 and res["n_unknown_users"] == 1
+    assert res["overlap_with_training"] == plain["overlap_with_training"]

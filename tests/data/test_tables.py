@@ -374,3 +374,46 @@ def test_dataframe_errors_name_rows() -> None:
 def test_bad_parameters(tmp_path: Path, kwargs: dict[str, object]) -> None:
     with pytest.raises(ConfigError):
         read_ratings(write(tmp_path / "r.csv", "1,2,3\n"), **kwargs)  # type: ignore[arg-type]
+
+
+def test_issue8_far_rating_warned_with_line_and_hint(tmp_path):
+    path = tmp_path / "r.csv"
+    rows = [f"{u},{i},{(u + i) % 5 + 1}" for u in range(1, 6) for i in range(1, 6)]
+    rows[6] = "2,2,1e9"  # line 8 with the header
+    path.write_text("user,item,rating\n" + "\n".join(rows) + "\n")
+    with pytest.warns(DataWarning, match=r"r.csv, line 8: rating 1e\+09 is far outside the "
+                      r"other ratings \(half of them lie between 2 and 4\).*rating_range="):
+        frame = read_ratings(path)
+    assert frame["rating"].max() == 1e9  # accepted, but said
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        with pytest.raises(DataError, match="outside rating_range"):
+            read_ratings(path, rating_range=(1, 5))
+        assert read_ratings(path, rating_range=(0, 1e9))["rating"].max() == 1e9
+
+
+def test_issue8_star_scales_are_never_far():
+    rng = np.random.default_rng(0)
+    for scale in (np.arange(1, 6), np.arange(1, 11) / 2, np.array([1.0, 1.0, 1.0, 1.0, 10.0])):
+        df = pd.DataFrame({"user": np.arange(200), "item": 1,
+                           "rating": rng.choice(scale, 200)})
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DataWarning)
+            read_ratings(df)
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "parquet"])
+def test_issue8_ids_at_or_above_2_63_stay_exact(kind, tmp_path):
+    big = np.array([2**63, 2**64 - 1, 7], dtype=np.uint64)
+    df = pd.DataFrame({"user": big, "item": np.array([1, 2, 3], dtype=np.uint64),
+                       "rating": [4.0, 3.0, 5.0]})
+    source = df
+    if kind == "parquet":
+        source = tmp_path / "r.parquet"
+        df.to_parquet(source)
+    frame = read_ratings(source)
+    assert frame["user"].tolist() == [str(2**63), str(2**64 - 1), "7"]  # never negative
+    assert frame["item"].tolist() == [1, 2, 3] and frame["item"].dtype == np.int64
+    objects = pd.DataFrame({"user": [2**63, 1], "item": [1, 2], "rating": [1.0, 2.0]},
+                           dtype=object)
+    assert read_ratings(objects)["user"].tolist() == [str(2**63), "1"]

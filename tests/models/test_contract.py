@@ -116,7 +116,7 @@ def test_cold_start_methods_on_the_model():
     planted = planted_low_rank(n_users=80, n_items=40, k=2, density=0.4, seed=6)
     m = collabkit.BiasedMF(epochs=5, random_state=0).fit(planted.data)
     items = m.item_vocab_.ids([0, 1, 2, 3, 4, 5]).tolist()
-    recs = m.recommend_new_user(dict.fromkeys(items, 5.0), n=4)
+    recs = m.recommend_new_user(dict.fromkeys(items, m.rating_range_[1]), n=4)
     assert recs["tier"].unique().tolist() == ["personal"] and not set(items) & set(recs["item"])
     assert m.recommend_new_user(None, n=3)["tier"].unique().tolist() == ["popularity"]
     assert np.isfinite(m.fold_in({items[0]: 4.0}).bias)

@@ -50,7 +50,10 @@ def test_no_ratings_is_popularity(model: BiasedMF):
     assert list(out.columns) == COLUMNS
     assert (out["tier"] == "popularity").all() and out["rank"].tolist() == [1, 2, 3, 4, 5]
     counts = item_counts(model)
-    assert out["score"].tolist() == sorted(counts.astype(float), reverse=True)[:5]
+    assert out["item"].tolist() == np.argsort(-counts, kind="stable")[:5].tolist()
+    # issue 8: the score is a predicted rating (the average user's), never a rating count
+    expected = model.global_mean_ + model.item_bias_base_[model.item_vocab_.index(out["item"])]
+    np.testing.assert_allclose(out["score"], np.clip(expected, 1.0, 5.0))
     assert out["title"].iloc[0] == f"item {out['item'].iloc[0]}"
     assert (recommend_new_user(model, {}, 5)["tier"] == "popularity").all()
 
@@ -96,7 +99,8 @@ def test_models_without_fold_in_stop_at_the_bias_tier(model: BiasedMF):
     rows = []
     for u in model.user_vocab_.all_ids[:10]:
         rows += [(u, int(j), 3.0 + 0.1 * j) for j in range(5)]
-    data = Interactions.from_dataframe(pd.DataFrame(rows, columns=["user", "item", "rating"]))
+    data = Interactions.from_dataframe(pd.DataFrame(rows, columns=["user", "item", "rating"]),
+                                       rating_range=(1.0, 5.0))
     base = BiasBaseline().fit(data)
     out = recommend_new_user(base, {0: 5.0, 1: 4.0, 2: 3.0, 3: 2.0}, 1, min_count=1)
     assert out["tier"].tolist() == ["bias"] and out["item"].tolist() == [4]
@@ -109,3 +113,12 @@ def test_errors(model: BiasedMF):
         recommend_new_user(model, None, 3, min_personal=0)
     with pytest.raises(DataError):
         recommend_new_user(model, {0: float("inf")}, 3)
+
+
+def test_issue8_ratings_outside_the_models_range_are_refused(model: BiasedMF):
+    with pytest.raises(DataError, match="rating 100 for item 3 is outside the model's rating "
+                       "range 1 to 5 \\(1 more like it\\)"):
+        recommend_new_user(model, {0: 4.0, 3: 100.0, 4: -40.0}, 3)
+    with pytest.raises(DataError, match="rating -40 for item 4"):
+        fold_in_user(model, {4: -40.0})
+    assert len(recommend_new_user(model, {0: 1.0, 3: 5.0}, 3)) == 3  # the bounds are allowed

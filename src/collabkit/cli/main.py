@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from collabkit.cli import output as out
-from collabkit.errors import CollabkitError, ConfigError
+from collabkit.errors import CollabkitError, ConfigError, DataWarning
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -354,9 +354,12 @@ def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, seed: int, a
 @cli.command()
 @click.argument("model_dir", metavar="MODEL")
 @click.argument("pairs", nargs=-1, metavar="USER ITEM [USER ITEM ...]")
+@click.option("--raw", is_flag=True,
+              help="The model's raw output, not clipped to the training rating range.")
 @common
-def predict(model_dir: str, pairs: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Predict ratings for (USER, ITEM) pairs of raw ids."""
+def predict(model_dir: str, pairs: tuple[str, ...], raw: bool, as_json: bool,
+            quiet: bool) -> None:
+    """Predict ratings for (USER, ITEM) pairs of raw ids (clipped to the rating range)."""
     from collabkit.io import load_model
 
     if not pairs or len(pairs) % 2:
@@ -364,7 +367,7 @@ def predict(model_dir: str, pairs: tuple[str, ...], as_json: bool, quiet: bool) 
     model = load_model(model_dir)
     users = [_raw_id(model.user_vocab_, p) for p in pairs[0::2]]
     items = [_raw_id(model.item_vocab_, p) for p in pairs[1::2]]
-    df = model.predict(users, items)
+    df = model.predict(users, items, clip=not raw)
     if as_json:
         out.emit_json({"model": model_dir, "predictions": df.to_dict(orient="records")})
     else:
@@ -388,12 +391,14 @@ def _raw_id(vocab: Any, text: str) -> Any:
 @click.argument("users", nargs=-1, metavar="USER [USER ...]")
 @click.option("-n", "n", default=10, show_default=True, help="Items per user.")
 @click.option("--include-seen", is_flag=True, help="Also recommend items the user rated.")
+@click.option("--raw", is_flag=True,
+              help="Show raw scores, not clipped to the training rating range.")
 @click.option("--rate", "rates", multiple=True, metavar="ITEM=RATING",
               help="A new user's rating (repeatable): recommend without retraining.")
 @click.option("--genres", default=None, metavar="G1,G2",
               help="A new user's liked genres, e.g. Sci-Fi,Comedy.")
 @common
-def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool,
+def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool, raw: bool,
               rates: tuple[str, ...], genres: str | None, as_json: bool, quiet: bool) -> None:
     """Top-N items for each USER (raw ids), with titles when known.
 
@@ -412,12 +417,12 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
     if not users:
         raise ConfigError("give at least one USER id, e.g. `collabkit recommend MODEL 1`")
     model = load_model(model_dir)
-    raw = [_raw_id(model.user_vocab_, u) for u in users]
-    df = model.recommend(raw, n=n, exclude_seen=not include_seen)
+    ids = [_raw_id(model.user_vocab_, u) for u in users]
+    df = model.recommend(ids, n=n, exclude_seen=not include_seen, clip=not raw)
     if as_json:
         out.emit_json({"model": model_dir, "recommendations": df.to_dict(orient="records")})
         return
-    for u in raw:
+    for u in ids:
         part = df[df["user"] == u].drop(columns=["user"])
         tier = part["tier"].iloc[0] if len(part) else "model"
         note = "" if tier == "model" else f" (unknown user: {tier} ranking)"
@@ -427,13 +432,16 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
 
 # ---------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; map errors to one stderr line and an exit code."""
-    saved_format = warnings.formatwarning
-    warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"  # type: ignore[assignment]
-    try:
+    """Run the CLI; map errors to one stderr line and an exit code.
+
+    Warnings print as one ``warning: ...`` line each on stderr; collabkit's own
+    (:class:`~collabkit.errors.DataWarning`) are also listed under ``"warnings"`` in ``--json``.
+    """
+    out.warnings_seen.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DataWarning)  # every run reports its own warnings
+        warnings.showwarning = out.show_warning
         return _run(argv)
-    finally:
-        warnings.formatwarning = saved_format
 
 
 def _run(argv: list[str] | None) -> int:

@@ -32,8 +32,32 @@ def _clean(v: Any) -> Any:
     return v
 
 
+#: collabkit warnings issued during this command (filled by :func:`show_warning`)
+warnings_seen: list[str] = []
+#: API words in warning messages and the CLI flags that say the same
+_CLI_WORDS = (("rating_range=(low, high)", "--rating-range LOW,HIGH"),
+              ("rating_range=", "--rating-range "), ("clip=False", "--raw"), ("(lr=", "(--lr "))
+
+
+def show_warning(message: Warning | str, category: type[Warning], *args: Any,
+                 **kw: Any) -> None:
+    """``warnings.showwarning`` for the CLI: one ``warning:`` line on stderr, in CLI words;
+    collabkit's own warnings are also kept for ``--json``."""
+    from collabkit.errors import DataWarning
+
+    text = str(message)
+    for api, flag in _CLI_WORDS:
+        text = text.replace(api, flag)
+    print(f"warning: {text}", file=sys.stderr)
+    if issubclass(category, DataWarning):
+        warnings_seen.append(text)
+
+
 def emit_json(obj: dict[str, Any]) -> None:
-    """Print exactly one JSON object on stdout."""
+    """Print exactly one JSON object on stdout, with this command's warnings under "warnings"."""
+    if warnings_seen or "warnings" in obj:
+        known = list(obj.get("warnings", []))
+        obj = {**obj, "warnings": known + [w for w in warnings_seen if w not in known]}
     sys.stdout.write(json.dumps(_clean(obj)) + "\n")
     sys.stdout.flush()
 

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from collabkit.data.checks import exact_int_ids, far_ratings, far_ratings_message
 from collabkit.errors import ConfigError, DataError, DataWarning, FieldError
 
 __all__ = ["read_ratings"]
@@ -109,8 +110,13 @@ def read_ratings(
         Columns ``user``, ``item``, ``rating`` (float64) and, when the source has one,
         ``timestamp`` (int64), in source order with a fresh RangeIndex. Ids that are all integers
         (without leading zeros) in a text file become int64, other ids strings; ids from a
-        DataFrame or Parquet file keep their type (integers as int64). When a (user, item) pair
-        occurs more than once only its last row is kept, with a :class:`DataWarning`.
+        DataFrame or Parquet file keep their type (integers as int64). Integer ids that do not
+        fit int64 (such as uint64 ids at or above 2**63) become exact decimal strings, never
+        wrapped numbers; a model still finds them when asked with the number. When a
+        (user, item) pair occurs more than once only its last row is kept, with a
+        :class:`DataWarning`. Without ``rating_range``, ratings far outside the others (more
+        than 10 interquartile ranges beyond the middle half, such as ``1e9`` among stars) also
+        get a :class:`DataWarning` naming the first one's line.
         Messages locate text rows by line number (1-based, header included) and DataFrame or
         Parquet rows by 0-based position.
 
@@ -154,6 +160,11 @@ def read_ratings(
             raw, where = _from_text(path, specs, sep, header, encoding or "utf-8")
             infer_ids = True
     frame = _finish(raw, where, rating_range, infer_ids)
+    if rating_range is None:  # issue 8: a 1e9 among stars is a typo, not a rating
+        far = far_ratings(frame["rating"].to_numpy())
+        if far is not None:
+            warnings.warn(far_ratings_message(where.label, far, where.row), DataWarning,
+                          stacklevel=2)
     return _drop_duplicates(frame, where, stacklevel=2)
 
 
@@ -576,7 +587,7 @@ def _ids(series: pd.Series, role: str, where: _Where, infer: bool) -> pd.Series:
             "rating needs a user and an item: fill it in or delete that line."
         )
     if pd.api.types.is_integer_dtype(series.dtype):
-        return series.astype("int64")
+        return exact_int_ids(series)
     if pd.api.types.is_float_dtype(series.dtype):
         values = series.to_numpy()
         if np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53):
@@ -586,7 +597,7 @@ def _ids(series: pd.Series, role: str, where: _Where, infer: bool) -> pd.Series:
         return series.astype("str")
     if not infer:
         if pd.api.types.infer_dtype(series, skipna=False) == "integer":
-            return series.astype("int64")
+            return exact_int_ids(series)
         return series.astype("str")
     text = series.astype("str").str.strip()
     if text.str.fullmatch(_PLAIN_INT_RE.pattern).all():

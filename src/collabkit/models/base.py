@@ -13,6 +13,7 @@ baseline and says so in the ``tier`` column. Nothing raises for an unknown id.
 from __future__ import annotations
 
 import inspect
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
@@ -21,8 +22,14 @@ import pandas as pd
 import torch
 
 from collabkit.data.interactions import Interactions
-from collabkit.data.vocab import Vocabulary
-from collabkit.errors import ConfigError, DataError, NotFittedError
+from collabkit.data.vocab import Vocabulary, as_id_array
+from collabkit.errors import (
+    ConfigError,
+    DataError,
+    DataWarning,
+    ModelFitWarning,
+    NotFittedError,
+)
 
 __all__ = ["Recommender", "FallbackTier"]
 
@@ -91,6 +98,11 @@ class Recommender(ABC):
         if len(data) == 0:
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
+        lo, hi = float(data.ratings.min()), float(data.ratings.max())
+        if lo == hi:  # issue 8: nothing to learn, and no warning used to say so
+            warnings.warn(f"every training rating is {lo:g}: the model can learn nothing beyond "
+                          f"predicting {lo:g} for every pair. Check the rating column.",
+                          DataWarning, stacklevel=2)
         u = self.user_vocab_.index(data.user_vocab.ids(data.users))
         i = self.item_vocab_.index(data.item_vocab.ids(data.items))
         self._fit(data, u, i, valid)
@@ -119,6 +131,33 @@ class Recommender(ABC):
         self.data_fingerprint_ = data.fingerprint()
         self.n_train_ = len(data)
 
+    def _check_beats_baseline(self, train: tuple[np.ndarray, np.ndarray, np.ndarray],
+                              valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                              model_rmse: float | None) -> None:
+        """Warn when the fitted model scores worse on the validation rows than the damped-bias
+        baseline fitted to the same training rows (issue 8: a too-high learning rate)."""
+        if valid is None or model_rmse is None or not len(valid[2]) \
+                or float(np.ptp(train[2])) == 0.0:
+            return
+        u, i, r = (np.asarray(a) for a in train)
+        r = r.astype(np.float64)
+        mu = float(r.mean())
+        bu, bi = damped_biases(u, i, r, len(self.user_vocab_), len(self.item_vocab_), mu)
+        lo, hi = self.rating_range_
+        vu, vi, vr = valid
+        base = np.clip(mu + bu[vu] + bi[vi], lo, hi)
+        base_rmse = float(np.sqrt(np.mean((base - np.asarray(vr, dtype=np.float64)) ** 2)))
+        if model_rmse > base_rmse:
+            lr = getattr(self, "lr", None)
+            hint = f" (lr={lr:g})" if isinstance(lr, int | float) else ""
+            warnings.warn(
+                f"the trained {type(self).__name__} scores worse than the damped-bias baseline "
+                f"on its {len(vr)} validation rows (RMSE {model_rmse:.4f} vs "
+                f"{base_rmse:.4f}): it learned nothing useful beyond the biases. Lower the "
+                f"learning rate{hint} if the training loss jumped around, train for more "
+                "epochs if it was still falling, or raise weight decay.",
+                ModelFitWarning, stacklevel=4)
+
     @abstractmethod
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:
@@ -146,10 +185,17 @@ class Recommender(ABC):
         return np.clip(self.global_mean_ + bu + bi, lo, hi)
 
     # -------------------------------------------------------------- public API
-    def predict_ratings(self, users: Any, items: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions for raw id pairs and a boolean mask of those that fell back."""
+    def predict_ratings(self, users: Any, items: Any, *, clip: bool = True
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions for raw id pairs and a boolean mask of those that fell back.
+
+        Each pair is matched on its own: an unknown id sends only its own row to the baseline.
+        ``clip=True`` (the default) clips predictions to the training ``rating_range_``;
+        ``clip=False`` returns the model's raw output (a sigmoid ``y_range`` such as (0, 5.5)
+        can leave the rating scale).
+        """
         self._check_fitted()
-        users_a, items_a = np.atleast_1d(np.asarray(users)), np.atleast_1d(np.asarray(items))
+        users_a, items_a = as_id_array(users), as_id_array(items)
         if users_a.shape != items_a.shape:
             raise DataError(f"users and items must pair up: got {users_a.size} users and "
                             f"{items_a.size} items")
@@ -159,10 +205,23 @@ class Recommender(ABC):
         out = self._baseline_idx(u, i)
         if known.any():
             out[known] = self._predict_idx(u[known], i[known])
-        return out, ~known
+        return (self._clip_scores(out) if clip else out), ~known
 
-    def predict(self, users: Any, items: Any) -> pd.DataFrame:
+    def _clip_scores(self, scores: np.ndarray) -> np.ndarray:
+        """Scores clipped to the training rating range."""
+        lo, hi = self.rating_range_
+        return np.clip(scores, lo, hi)
+
+    def predict(self, users: Any, items: Any, *, clip: bool = True) -> pd.DataFrame:
         """Predicted ratings for raw ``(user, item)`` pairs.
+
+        Parameters
+        ----------
+        users, items : id or sequence of ids
+            Raw ids, paired up; ``42`` and ``"42"`` name the same id.
+        clip : bool, default True
+            Clip predictions to the rating range seen in training (``rating_range_``).
+            ``clip=False`` gives the model's raw output, which may leave the scale.
 
         Returns
         -------
@@ -170,9 +229,9 @@ class Recommender(ABC):
             Columns ``user``, ``item``, ``prediction``, ``fallback`` (True where the user or
             the item was unknown and the damped-bias baseline answered) and ``title``.
         """
-        pred, fb = self.predict_ratings(users, items)
-        items_a = np.atleast_1d(np.asarray(items))
-        return pd.DataFrame({"user": np.atleast_1d(np.asarray(users)), "item": items_a,
+        pred, fb = self.predict_ratings(users, items, clip=clip)
+        items_a = as_id_array(items)
+        return pd.DataFrame({"user": as_id_array(users), "item": items_a,
                              "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
 
     def _titles(self, raw_items: np.ndarray) -> list[str | None]:
@@ -182,7 +241,8 @@ class Recommender(ABC):
         return [None if pd.isna(t) else str(t) for t in s.tolist()]
 
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
-                  exclude: Any = None, candidates: Any = None) -> pd.DataFrame:
+                  exclude: Any = None, candidates: Any = None, clip: bool = True
+                  ) -> pd.DataFrame:
         """Top-``n`` items for each raw user id.
 
         Parameters
@@ -196,6 +256,10 @@ class Recommender(ABC):
             Items never to recommend.
         candidates : sequence of item ids, optional
             Only rank these items.
+        clip : bool, default True
+            Report scores clipped to ``rating_range_``, as :meth:`predict` does; ``clip=False``
+            reports the raw scores. Items are ranked by the raw scores either way, which is
+            the clipped order with ties broken by the raw value.
 
         Returns
         -------
@@ -209,8 +273,8 @@ class Recommender(ABC):
         self._check_fitted()
         if int(n) < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
-        return recommend_topk(self, np.atleast_1d(np.asarray(users)), int(n),
-                              exclude_seen=exclude_seen, exclude=exclude, candidates=candidates)
+        return recommend_topk(self, as_id_array(users), int(n), exclude_seen=exclude_seen,
+                              exclude=exclude, candidates=candidates, clip=clip)
 
     # -------------------------------------------------------------- cold start, interpretation
     def recommend_new_user(self, ratings: Any = None, n: int = 10, **kw: Any) -> pd.DataFrame:

@@ -147,7 +147,7 @@ class Ensemble(Recommender):
         part, held = data.take(fit_rows), data.take(valid_rows)
         users, items = held.user_vocab.ids(held.users), held.item_vocab.ids(held.items)
         self.members_ = [m.fit(part) for m in self._new_members(self.seed_)]
-        X = np.column_stack([m.predict_ratings(users, items)[0] for m in self.members_])
+        X = np.column_stack([m.predict_ratings(users, items, clip=False)[0] for m in self.members_])
         y = held.ratings.astype(np.float64)
         self.weights_ = _ridge(X, y, float(self.ridge))
         self.history_ = [{

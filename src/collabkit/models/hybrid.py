@@ -19,7 +19,7 @@ from torch import nn
 
 from collabkit.data.features import FeatureEncoder
 from collabkit.data.interactions import Interactions
-from collabkit.data.vocab import Vocabulary
+from collabkit.data.vocab import Vocabulary, as_id_array
 from collabkit.errors import ConfigError, DataError
 from collabkit.models.dot import sigmoid_range
 from collabkit.models.mf import TorchRecommender
@@ -181,18 +181,21 @@ class SideFeatureRecommender(TorchRecommender):
         ts = data.timestamps if self.encoder_.n_time else None
         rows = np.arange(len(r))
         vx = vy = None
+        vdense: tuple[np.ndarray, np.ndarray] | None = None
         if valid is not None:
             vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
             vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
             ok = (vu >= 0) & (vi >= 0)
             vts = None if ts is None or valid.timestamps is None else valid.timestamps[ok]
             vx, vy = self._inputs(vu[ok], vi[ok], vts), valid.ratings[ok]
+            vdense = (vu[ok], vi[ok])
         elif self.valid_frac > 0:
             perm = rng.permutation(len(r))
             n_valid = int(round(self.valid_frac * len(r)))
             rows, vrows = np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
             vx = self._inputs(u[vrows], i[vrows], None if ts is None else ts[vrows])
             vy = r[vrows]
+            vdense = (u[vrows], i[vrows])
         valid_t = None if vx is None else (vx, torch.as_tensor(vy, device=self.device_))
         x = self._inputs(u[rows], i[rows], None if ts is None else ts[rows])
         # module constructors and dropout draw from torch's global generator: seed it inside a
@@ -212,6 +215,9 @@ class SideFeatureRecommender(TorchRecommender):
         self.fit_seconds_ = result.fit_seconds
         self.n_valid_ = 0 if vy is None else int(len(vy))
         self.module_.eval()
+        last = self.history_[-1].get("valid_rmse") if self.history_ else None
+        self._check_beats_baseline((u[rows], i[rows], r[rows]),
+                                   None if vdense is None or vy is None else (*vdense, vy), last)
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
@@ -228,24 +234,24 @@ class SideFeatureRecommender(TorchRecommender):
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         return self._predict_rows(u, i, u, i, None, cold=False)
 
-    def predict_ratings(self, users: Any, items: Any, timestamps: Any = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+    def predict_ratings(self, users: Any, items: Any, timestamps: Any = None, *,
+                        clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Predictions for raw id pairs and a mask of those the baseline answered.
 
         Pairs whose ids are known, or unknown but with registered features on a side the
         model has features for, are scored by the model. ``timestamps`` (seconds since the
         epoch, one per pair) feed the rating-time features; without them the mean training
-        time is used.
+        time is used. ``clip`` as in :meth:`Recommender.predict_ratings`.
         """
         self._check_fitted()
-        users_a, items_a = np.atleast_1d(np.asarray(users)), np.atleast_1d(np.asarray(items))
+        users_a, items_a = as_id_array(users), as_id_array(items)
         ts = None
         if timestamps is not None:
             ts = np.atleast_1d(np.asarray(timestamps, dtype=np.float64))
             if ts.shape != users_a.shape:
                 raise DataError(f"give one timestamp per pair: got {ts.size} timestamps for "
                                 f"{users_a.size} pairs")
-        out, fb = super().predict_ratings(users_a, items_a)
+        out, fb = super().predict_ratings(users_a, items_a, clip=False)
         uf = self.feat_user_vocab_.index(users_a)
         itf = self.feat_item_vocab_.index(items_a)
         ue = np.where(uf < len(self.user_vocab_), uf, -1)
@@ -259,13 +265,14 @@ class SideFeatureRecommender(TorchRecommender):
             out[cold] = self._predict_rows(ue[cold], ie[cold], uf[cold], itf[cold],
                                            None if ts is None else ts[cold], cold=True)
             fb = fb & ~cold
-        return out, fb
+        return (self._clip_scores(out) if clip else out), fb
 
-    def predict(self, users: Any, items: Any, timestamps: Any = None) -> pd.DataFrame:
+    def predict(self, users: Any, items: Any, timestamps: Any = None, *,
+                clip: bool = True) -> pd.DataFrame:
         """Like :meth:`Recommender.predict`, optionally at given rating ``timestamps``."""
-        pred, fb = self.predict_ratings(users, items, timestamps)
-        items_a = np.atleast_1d(np.asarray(items))
-        return pd.DataFrame({"user": np.atleast_1d(np.asarray(users)), "item": items_a,
+        pred, fb = self.predict_ratings(users, items, timestamps, clip=clip)
+        items_a = as_id_array(items)
+        return pd.DataFrame({"user": as_id_array(users), "item": items_a,
                              "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
 
     def _item_side(self) -> tuple[torch.Tensor, torch.Tensor]:

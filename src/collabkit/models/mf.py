@@ -92,6 +92,7 @@ class TorchRecommender(Recommender):
         if valid_idx is not None and len(valid_idx[2]):
             err = self._predict_idx(valid_idx[0], valid_idx[1]) - valid_idx[2]
             self.valid_rmse_ = float(np.sqrt(np.mean(err * err)))
+        self._check_beats_baseline((u, i, r), valid_idx, self.valid_rmse_)
 
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
         """Work after the last epoch on the training rows (none here); returns its seconds."""

@@ -3,7 +3,9 @@
 =============  =====================================  ==========================================
 tier           when                                   score
 =============  =====================================  ==========================================
-popularity     no ratings of known items              number of training ratings of the item
+popularity     no ratings of known items              damped-bias prediction for an average
+                                                      user ``global_mean_ + item_bias_base_``;
+                                                      ranked by number of training ratings
 bias           fewer than ``min_personal`` ratings    damped-bias prediction
                                                       ``global_mean_ + b_u + item_bias_base_``
 personal       ``min_personal`` or more ratings       fold-in prediction (:mod:`.foldin`,
@@ -11,7 +13,8 @@ personal       ``min_personal`` or more ratings       fold-in prediction (:mod:`
 =============  =====================================  ==========================================
 
 Only ratings of items the model knows count toward the tier. Items the user rated are never
-recommended.
+recommended. In every tier ``score`` is a predicted rating on the model's scale, clipped to its
+rating range (issue 8: it never holds rating counts).
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
     ConfigError
         If ``n`` or ``min_personal`` is below 1.
     DataError
-        If a rating is not a finite number or an item is rated twice.
+        If a rating is not a finite number, lies outside the model's ``rating_range_`` or an
+        item is rated twice.
     """
     model._check_fitted()
     if int(n) < 1:
@@ -94,7 +98,7 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
         ratings, key="item")
     _, _, idx, vals, n_unknown = _group_arrays(model.item_vocab_, np.array([user]),
                                                np.zeros(len(ids), np.int64), ids, values,
-                                               what="item")
+                                               what="item", rating_range=model.rating_range_)
     counts = item_counts(model).astype(np.float64)
     banned = np.zeros(len(counts), dtype=bool)
     banned[idx] = True
@@ -102,8 +106,10 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
         ex = model.item_vocab_.index(np.atleast_1d(np.asarray(exclude)))
         banned[ex[ex >= 0]] = True
     tier: Tier
+    shown = None
     if len(idx) == 0:
         tier, scores = "popularity", counts.copy()
+        shown = model.global_mean_ + model.item_bias_base_
     elif len(idx) < min_personal or not _can_fold(model):
         tier = "bias"
         bi = model.item_bias_base_
@@ -116,7 +122,7 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
         raw = model.item_vocab_.ids(idx)
         scores = fold_in_user(model, dict(zip(raw.tolist(), vals.tolist(), strict=True)),
                               reg=reg).scores()
-    out = top_frame(model, np.where(banned, -np.inf, scores), int(n), user, tier)
+    out = top_frame(model, np.where(banned, -np.inf, scores), int(n), user, tier, shown)
     out.attrs["n_unknown_items_ignored"] = int(n_unknown[0])
     return out
 

@@ -79,6 +79,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from collabkit.data.checks import refuse_outside_range
+from collabkit.data.vocab import as_id_array
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.train.rowsolve import (
     GN_STEPS,
@@ -147,20 +149,23 @@ class FoldedUser:
 
         Items the model never saw get the damped-bias baseline of this user
         (``global_mean_`` plus the damped mean of their rating offsets), flagged in
-        ``fallback``, as :meth:`Recommender.predict` does.
+        ``fallback``, as :meth:`Recommender.predict` does. Predictions are clipped to the
+        model's rating range, as there; :meth:`scores` gives the raw values.
 
         Returns
         -------
         pandas.DataFrame
             Columns ``item``, ``prediction``, ``fallback``, ``title``.
         """
-        items_a = np.atleast_1d(np.asarray(items))
+        items_a = as_id_array(items)
         idx = self.model.item_vocab_.index(items_a)
         known = idx >= 0
         out = np.full(len(items_a), self.baseline_rating())
         if known.any():
             out[known] = self.scores()[idx[known]]
-        return pd.DataFrame({"item": items_a, "prediction": out, "fallback": ~known,
+        lo, hi = self.model.rating_range_
+        return pd.DataFrame({"item": items_a, "prediction": np.clip(out, lo, hi),
+                             "fallback": ~known,
                              "title": self.model._titles(items_a)})
 
     def recommend(self, n: int = 10, *, exclude_rated: bool = True, exclude: Any = None,
@@ -192,7 +197,7 @@ class FoldedUser:
         banned = np.bincount(m.seen_indices_, minlength=len(scores)) < min_count
         for ids, on in ((self.rated_items, exclude_rated), (exclude, exclude is not None)):
             if on:
-                idx = m.item_vocab_.index(np.atleast_1d(np.asarray(ids)))
+                idx = m.item_vocab_.index(ids)
                 banned[idx[idx >= 0]] = True
         return top_frame(m, np.where(banned, -np.inf, scores), int(n), user, tier)
 
@@ -235,7 +240,7 @@ class FoldedItem:
 
     def predict(self, users: Any) -> np.ndarray:
         """Predicted ratings by raw user ids; NaN for users the model never saw."""
-        idx = self.model.user_vocab_.index(np.atleast_1d(np.asarray(users)))
+        idx = self.model.user_vocab_.index(users)
         s = self.scores()
         return np.where(idx >= 0, s[np.maximum(idx, 0)], np.nan)
 
@@ -284,14 +289,21 @@ class FoldedUsers:
                           items, values)
 
 
-def top_frame(model: Any, scores: np.ndarray, n: int, user: Any, tier: str) -> pd.DataFrame:
-    """The long recommendation frame of the ``n`` best finite ``scores`` (ties: lower index)."""
+def top_frame(model: Any, scores: np.ndarray, n: int, user: Any, tier: str,
+              shown: np.ndarray | None = None) -> pd.DataFrame:
+    """The long recommendation frame of the ``n`` best finite ``scores`` (ties: lower index).
+
+    The ``score`` column is a predicted rating clipped to the model's rating range: ``scores``
+    themselves, or ``shown`` when the ranking key is something else (popularity).
+    """
     order = np.lexsort((np.arange(len(scores)), -scores))
     order = order[np.isfinite(scores[order])][:n]
     raw = model.item_vocab_.ids(order)
+    values = (scores if shown is None else shown)[order].astype(np.float64)
+    lo, hi = model.rating_range_
     return pd.DataFrame({
         "user": [user] * len(order), "rank": np.arange(1, len(order) + 1), "item": raw,
-        "score": scores[order].astype(np.float64), "title": model._titles(raw),
+        "score": np.clip(values, lo, hi), "title": model._titles(raw),
         "tier": [tier] * len(order)})
 
 
@@ -343,7 +355,7 @@ def fold_in_user(model: Any, ratings: Ratings, *, reg: Reg = "population",
     _check_options(reg, n_iter, prior)
     ids, values = _ratings_pairs(ratings, key="item")
     grouped = _group_arrays(model.item_vocab_, np.array([0]), np.zeros(len(ids), np.int64),
-                            ids, values, what="item")
+                            ids, values, what="item", rating_range=model.rating_range_)
     return _fold_grouped(model, grouped, reg, prior, n_iter)[0]
 
 
@@ -374,7 +386,8 @@ def fold_in_users(model: Any, ratings: pd.DataFrame, *, user_col: str = "user",
     for col in (user_col, item_col, rating_col):
         if col not in ratings.columns:
             raise DataError(f"column {col!r} not found; columns are {list(ratings.columns)}")
-    grouped = _group(model.item_vocab_, ratings, user_col, item_col, rating_col, what="item")
+    grouped = _group(model.item_vocab_, ratings, user_col, item_col, rating_col, what="item",
+                     rating_range=model.rating_range_)
     return _fold_grouped(model, grouped, reg, prior, n_iter)
 
 
@@ -426,7 +439,7 @@ def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
     users, values = _ratings_pairs(ratings, key="user")
     _, rows, uidx, vals, n_unknown = _group_arrays(
         model.user_vocab_, np.array([0]), np.zeros(len(users), np.int64), users, values,
-        what="user")
+        what="user", rating_range=model.rating_range_)
     side = _frozen_side(model, "users")
     x = _solve_rows(side, rows, uidx, vals, 1, _make_penalty(model, side, reg, prior, "items"),
                     n_iter)[0]
@@ -495,21 +508,29 @@ def _ratings_pairs(ratings: Ratings, *, key: Literal["item", "user"]) -> tuple[n
 
 
 def _group(vocab: Any, frame: pd.DataFrame, key_col: str, id_col: str, rating_col: str,
-           *, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+           *, what: str, rating_range: tuple[float, float] | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split a long table by key: see :func:`_group_arrays`."""
     codes, keys = pd.factorize(frame[key_col], sort=False)
     return _group_arrays(vocab, np.asarray(keys), codes, frame[id_col].to_numpy(),
-                         frame[rating_col].to_numpy(dtype=np.float64), what=what)
+                         frame[rating_col].to_numpy(dtype=np.float64), what=what,
+                         rating_range=rating_range)
 
 
 def _group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarray,
-                  values: np.ndarray, *, what: str) -> tuple[np.ndarray, np.ndarray,
-                                                             np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, row number per known rating, dense ids, ratings, unknown count per key)."""
+                  values: np.ndarray, *, what: str,
+                  rating_range: tuple[float, float] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(keys, row number per known rating, dense ids, ratings, unknown count per key).
+
+    Ratings must be finite and, given the model's ``rating_range``, inside it (issue 8).
+    """
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
         raise DataError(f"rating {values[bad]!r} for {what} {ids[bad]!r} is not a finite "
                         "number; drop or fix it before folding in")
+    if rating_range is not None:
+        refuse_outside_range(values, ids, what, rating_range)
     idx = vocab.index(ids)
     known = idx >= 0
     codes = np.asarray(codes, dtype=np.int64)

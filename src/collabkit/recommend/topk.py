@@ -22,20 +22,23 @@ def _item_mask(model: Recommender, exclude: Any, candidates: Any) -> torch.Tenso
     mask = torch.zeros(n_items, dtype=torch.bool)
     touched = False
     if candidates is not None:
-        idx = model.item_vocab_.index(np.atleast_1d(np.asarray(candidates)))
+        idx = model.item_vocab_.index(candidates)
         mask[:] = True
         mask[torch.as_tensor(idx[idx >= 0])] = False
         touched = True
     if exclude is not None:
-        idx = model.item_vocab_.index(np.atleast_1d(np.asarray(exclude)))
+        idx = model.item_vocab_.index(exclude)
         mask[torch.as_tensor(idx[idx >= 0])] = True
         touched = True
     return mask if touched else None
 
 
 def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_seen: bool,
-                   exclude: Any, candidates: Any) -> pd.DataFrame:
-    """Top-``n`` per user; unknown users are ranked by the baseline (tier ``"baseline"``)."""
+                   exclude: Any, candidates: Any, clip: bool = True) -> pd.DataFrame:
+    """Top-``n`` per user; unknown users are ranked by the baseline (tier ``"baseline"``).
+
+    Items are ranked by raw scores; ``clip`` reports them clipped to the rating range.
+    """
     n_items = len(model.item_vocab_)
     k = min(n, n_items)
     u = model.user_vocab_.index(users)
@@ -70,7 +73,7 @@ def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_see
             "user": users[s : s + _BLOCK][rows[valid]],
             "rank": np.tile(np.arange(1, k + 1), len(ub)).reshape(len(ub), k)[valid],
             "item": model.item_vocab_.ids(top_i[valid]),
-            "score": top_s[valid].astype(np.float64),
+            "score": (model._clip_scores if clip else np.asarray)(top_s[valid].astype(np.float64)),
             "tier": np.where(known[rows[valid]], "model", "baseline"),
         }))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
