@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -18,24 +19,34 @@ def model():
         planted_low_rank(n_users=30, n_items=20, seed=4).data)
 
 
+def _weights(folder):
+    return (folder / json.loads((folder / "model.json").read_text())["weights"])
+
+
 def test_folder_holds_only_safetensors_and_json(model, tmp_path):
     path = save_model(model, tmp_path / "m")
-    assert sorted(os.listdir(path)) == ["model.json", "weights.safetensors"]
+    names = sorted(os.listdir(path))
+    assert names[:2] == [".collabkit.lock", "model.json"] and len(names) == 3
+    assert re.fullmatch(r"weights-[0-9a-f]{32}\.safetensors", names[2])
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
     assert meta["format_version"] == FORMAT_VERSION and meta["kind"] == "dot"
+    assert meta["weights"] == names[2]
     assert meta["params"]["n_factors"] == 50 and "callback" not in meta["params"]
     assert len(meta["user_vocab"]["ids"]) == 30 and meta["data_fingerprint"]
 
 
 def test_overwrite_replaces_and_leaves_no_temporaries(model, tmp_path):
-    save_model(model, tmp_path / "m")
-    save_model(model, tmp_path / "m")
+    for _ in range(4):
+        save_model(model, tmp_path / "m")
     assert sorted(os.listdir(tmp_path)) == ["m"]
+    names = sorted(os.listdir(tmp_path / "m"))
+    # the lock, model.json, the current weights and the previous ones (for a slow reader)
+    assert len(names) == 4 and not any(n.startswith(".collabkit-tmp") for n in names)
 
 
 def test_failed_write_keeps_old_model_intact(model, tmp_path, monkeypatch):
     path = save_model(model, tmp_path / "m")
-    before = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    before = {n: (tmp_path / "m" / n).read_bytes() for n in os.listdir(path)}
 
     def boom(*a, **k):
         raise OSError("disk full")
@@ -43,16 +54,21 @@ def test_failed_write_keeps_old_model_intact(model, tmp_path, monkeypatch):
     monkeypatch.setattr("collabkit.io.save_file", boom)
     with pytest.raises(OSError, match="disk full"):
         save_model(model, path)
-    assert (tmp_path / "m" / "weights.safetensors").read_bytes() == before
+    assert {n: (tmp_path / "m" / n).read_bytes() for n in os.listdir(path)} == before
     assert sorted(os.listdir(tmp_path)) == ["m"]
+    load_model(path)
 
 
 def test_missing_folder_and_files(model, tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load_model(tmp_path / "nope")
     path = save_model(model, tmp_path / "m")
-    os.remove(os.path.join(path, "weights.safetensors"))
-    with pytest.raises(ModelFileError, match="missing weights.safetensors"):
+    weights = _weights(tmp_path / "m")
+    os.remove(weights)
+    with pytest.raises(ModelFileError, match=f"incomplete: missing {weights.name}"):
+        load_model(path)
+    os.remove(tmp_path / "m" / "model.json")
+    with pytest.raises(ModelFileError, match="incomplete: missing model.json"):
         load_model(path)
 
 
@@ -69,7 +85,7 @@ def test_newer_format_refused(model, tmp_path):
 
 def test_corrupt_files(model, tmp_path):
     path = save_model(model, tmp_path / "m")
-    with open(os.path.join(path, "weights.safetensors"), "wb") as f:
+    with open(_weights(tmp_path / "m"), "wb") as f:
         f.write(b"not a tensor file")
     with pytest.raises(ModelFileError, match="corrupt"):
         load_model(path)
