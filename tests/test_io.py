@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 import collabkit
 from collabkit.errors import ModelFileError
@@ -103,3 +104,72 @@ def test_round_trip_identical(model, tmp_path):
     np.testing.assert_array_equal(back.predict_ratings(users, items)[0],
                                   model.predict_ratings(users, items)[0])
     assert back.history_ == model.history_
+
+
+def _edit_meta(folder, **changes):
+    meta = json.loads((folder / "model.json").read_text())
+    meta.update(changes)
+    (folder / "model.json").write_text(json.dumps(meta))
+    return meta
+
+
+def test_reversed_rating_range_is_refused(model, tmp_path):  # issue 8: accepted, changed scores
+    path = save_model(model, tmp_path / "m")
+    _edit_meta(tmp_path / "m", rating_range=[5.0, 1.0])
+    with pytest.raises(ModelFileError, match=r"model.json': field rating_range is \[5.0, 1.0\]; "
+                       "expected \\[low, high\\] with finite low < high"):
+        load_model(path)
+    _edit_meta(tmp_path / "m", rating_range=[1.0, "Infinity"])
+    with pytest.raises(ModelFileError, match="field rating_range"):
+        load_model(path)
+
+
+def test_inconsistent_fields_are_named(model, tmp_path):
+    path = save_model(model, tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    _edit_meta(tmp_path / "m", user_vocab={"kind": "int", "ids": meta["user_vocab"]["ids"][:-1]})
+    with pytest.raises(ModelFileError, match=r"weights-.*safetensors': tensor base.user_bias has "
+                       r"shape \(30,\) but model.json field user_vocab has 29 ids"):
+        load_model(path)
+    _edit_meta(tmp_path / "m", user_vocab=meta["user_vocab"], global_mean=None)
+    with pytest.raises(ModelFileError, match="field global_mean is None"):
+        load_model(path)
+    _edit_meta(tmp_path / "m", global_mean=meta["global_mean"], weights="../../etc/passwd")
+    with pytest.raises(ModelFileError, match="field 'weights' is '../../etc/passwd'"):
+        load_model(path)
+
+
+def test_folder_from_format_1_still_loads_and_is_replaced(model, tmp_path):
+    path = save_model(model, tmp_path / "m")
+    folder = tmp_path / "m"
+    weights = _weights(folder)
+    os.rename(weights, folder / "weights.safetensors")  # the layout of collabkit 0.1
+    meta = json.loads((folder / "model.json").read_text())
+    del meta["weights"]
+    meta["format_version"] = 1
+    (folder / "model.json").write_text(json.dumps(meta))
+    os.remove(folder / ".collabkit.lock")
+    users = model.user_vocab_.all_ids
+    items = np.resize(model.item_vocab_.all_ids, users.size)
+    np.testing.assert_array_equal(load_model(path).predict_ratings(users, items)[0],
+                                  model.predict_ratings(users, items)[0])
+    save_model(model, path)
+    assert (folder / "weights.safetensors").exists()  # kept while a reader may still open it
+    save_model(model, path)
+    assert not (folder / "weights.safetensors").exists()
+    load_model(path)
+
+
+def test_model_saved_on_cuda_loads_where_there_is_none(model, tmp_path):  # issue 9
+    path = save_model(model, tmp_path / "m")
+    assert _edit_meta(tmp_path / "m")["params"]["device"] == "auto"
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["params"]["device"] = "cuda"
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    back = load_model(path)
+    assert back.device_.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    users = model.user_vocab_.all_ids
+    items = np.resize(model.item_vocab_.all_ids, users.size)
+    np.testing.assert_allclose(back.predict_ratings(users, items)[0],
+                               model.predict_ratings(users, items)[0], rtol=1e-5)
+    assert load_model(path, device="cpu").device_.type == "cpu"  # or chosen explicitly
