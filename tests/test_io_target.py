@@ -128,7 +128,8 @@ def test_read_only_folder_is_refused_before_writing(model, tmp_path):  # issue 8
 
 def test_unwritable_place_is_refused(model, tmp_path, monkeypatch):  # issue 8: read-only --out
     save_model(model, tmp_path / "m")
-    monkeypatch.setattr(os, "access", lambda p, mode: False)  # what a read-only mount reports
+    real_access = os.access  # what a read-only mount or folder reports for writes
+    monkeypatch.setattr(os, "access", lambda p, mode: not mode & os.W_OK and real_access(p, mode))
     with pytest.raises(ModelFileError, match="'.*m' is a model folder this user cannot write"):
         check_save_target(tmp_path / "m")
     with pytest.raises(ModelFileError, match="cannot be created: this user cannot write to"):
