@@ -157,6 +157,8 @@ def writer_lock(folder: Path) -> Iterator[None]:
 
 
 def _fsync(path: Path, directory: bool = False) -> None:
+    if directory and not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows
+        return
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
         os.fsync(fd)

@@ -138,14 +138,14 @@ def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tens
                                  "corrupt, save the model again") from None
         try:
             return meta, load_file(str(folder / weights)), weights
-        except FileNotFoundError:
-            if weights in tried:  # named twice and absent both times: not a concurrent save
-                raise ModelFileError(f"model folder {str(folder)!r} is incomplete: missing "
-                                     f"{weights}; save the model again") from None
-            tried.add(weights)  # retired by a save that committed meanwhile: read again
-        except Exception as e:  # safetensors raises its own error type for a corrupt header
-            raise ModelFileError(f"{str(folder / weights)!r} cannot be read ({e}); "
-                                 "the file is corrupt, save the model again") from None
+        except Exception as e:  # safetensors has its own error type, also for a missing file
+            if (folder / weights).exists():
+                raise ModelFileError(f"{str(folder / weights)!r} cannot be read ({e}); "
+                                     "the file is corrupt, save the model again") from None
+        if weights in tried:  # named twice and absent both times: not a concurrent save
+            raise ModelFileError(f"model folder {str(folder)!r} is incomplete: missing "
+                                 f"{weights}; save the model again")
+        tried.add(weights)  # retired by a save that committed meanwhile: read model.json again
         time.sleep(0.001 * len(tried))
     raise ModelFileError(f"model folder {str(folder)!r} was replaced {_LOAD_ATTEMPTS} times "
                          "while it was being read; try again")
