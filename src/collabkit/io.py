@@ -272,20 +272,20 @@ def _validate(meta: dict[str, Any], tensors: dict[str, torch.Tensor], weights: s
                if k not in tensors]
     if missing:
         raise _Invalid(weights, f"tensor {missing[0]} is missing")
-    for side in ("user", "item"):
-        bias = tensors[f"base.{side}_bias"]
-        if tuple(bias.shape) != (sizes[side],):
-            raise _Invalid(weights, f"tensor base.{side}_bias has shape {tuple(bias.shape)} but "
+    for side in ("user", "item"):  # numpy, not torch: no thread pool for a few checks
+        bias = tensors[f"base.{side}_bias"].numpy()
+        if bias.shape != (sizes[side],):
+            raise _Invalid(weights, f"tensor base.{side}_bias has shape {bias.shape} but "
                                     f"{META} field {side}_vocab has {sizes[side]} ids")
-        if not bool(torch.isfinite(bias).all()):
+        if not np.isfinite(bias).all():
             raise _Invalid(weights, f"tensor base.{side}_bias holds non-finite values")
-    indptr, indices = tensors["seen.indptr"], tensors["seen.indices"]
-    n_seen = int(indices.shape[0]) if indices.dim() == 1 else -1
-    if (indptr.dim() != 1 or indptr.shape[0] != sizes["user"] + 1 or int(indptr[0]) != 0
-            or int(indptr[-1]) != n_seen or bool((indptr[1:] < indptr[:-1]).any())):
+    indptr, indices = tensors["seen.indptr"].numpy(), tensors["seen.indices"].numpy()
+    n_seen = indices.shape[0] if indices.ndim == 1 else -1
+    if (indptr.ndim != 1 or indptr.shape[0] != sizes["user"] + 1 or indptr[0] != 0
+            or indptr[-1] != n_seen or (indptr[1:] < indptr[:-1]).any()):
         raise _Invalid(weights, f"tensors seen.indptr/seen.indices do not describe the rated "
                                 f"items of the {sizes['user']} users in {META}")
-    if n_seen and (int(indices.min()) < 0 or int(indices.max()) >= sizes["item"]):
+    if n_seen and (indices.min() < 0 or indices.max() >= sizes["item"]):
         raise _Invalid(weights, f"tensor seen.indices refers to items outside the "
                                 f"{sizes['item']} of {META} field item_vocab")
     sr = tensors.get("seen.ratings")
