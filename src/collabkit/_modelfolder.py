@@ -119,7 +119,8 @@ def check_save_target(path: str | os.PathLike[str], *, arg: str = "path") -> Pat
         if why is not None:
             raise ConfigError(f"{arg} {shown} {why}; {what_to_do}, e.g. {arg} {given}/model")
         if not os.access(real, os.W_OK | os.X_OK):
-            raise ModelFileError(f"{arg} {shown} is a model folder this user cannot write to; "
+            kind = "model folder" if (real / META).exists() else "folder"
+            raise ModelFileError(f"{arg} {shown} is a {kind} this user cannot write to; "
                                  f"make it writable or choose another folder for {arg}")
         return real
     ancestor = real.parent
