@@ -173,3 +173,12 @@ def test_model_saved_on_cuda_loads_where_there_is_none(model, tmp_path):  # issu
     np.testing.assert_allclose(back.predict_ratings(users, items)[0],
                                model.predict_ratings(users, items)[0], rtol=1e-5)
     assert load_model(path, device="cpu").device_.type == "cpu"  # or chosen explicitly
+
+
+def test_unknown_or_malformed_kind_is_named(model, tmp_path):
+    path = save_model(model, tmp_path / "m")
+    for kind in ("word2vec", ["dot"]):
+        _edit_meta(tmp_path / "m", kind=kind)
+        with pytest.raises(ModelFileError, match="holds a model of kind .*which this collabkit "
+                           "does not know"):
+            load_model(path)

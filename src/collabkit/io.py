@@ -169,7 +169,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> An
 
     folder = Path(path)
     meta, tensors, weights = _read_consistent(folder)
-    cls = Recommender._registry.get(meta.get("kind", ""))
+    kind = meta.get("kind")
+    cls = Recommender._registry.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = sorted(Recommender._registry)
         raise ModelFileError(f"{str(folder)!r} holds a model of kind {meta.get('kind')!r}, "
