@@ -15,6 +15,7 @@ __all__ = [
     "NotFittedError",
     "ModelFitError",
     "ModelFileError",
+    "ModelBusyError",
     "ConfigError",
     "DataWarning",
     "ModelFitWarning",
@@ -73,6 +74,12 @@ class ModelFileError(CollabkitError, OSError):
     """A saved model folder is missing files, is corrupt, or comes from a newer version."""
 
     exit_code = 6
+
+
+class ModelBusyError(ModelFileError):
+    """Another process is saving the same model folder right now; try again when it is done."""
+
+    exit_code = 75  # EX_TEMPFAIL: the same command can succeed later
 
 
 class DataWarning(UserWarning):

@@ -187,12 +187,13 @@ def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, 
     params.update(_parse_params(extra))
     name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
     out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
+    _check_out(out_dir, folds if how == "kfold" else None)  # before the training run, not after
     if how == "kfold":
         _train_kfold(data_kw, kind, params, folds, seed, out_dir, as_json, quiet)
         return
     train_data, test_data = _split(data_kw, how, test_frac, seed, show)
     model, fit_s = _fit_with_bar(train_data, kind, params, show)
-    path = model.save(out_dir)
+    path = _save(model, out_dir)
     report = evaluate(model, test_data) if test_data is not None else None
     result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
               "n_test": 0 if test_data is None else len(test_data),
@@ -205,6 +206,23 @@ def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, 
         return
     if not quiet:
         _print_train(result, report, train_data, test_data, fit_s)
+
+
+def _check_out(out_dir: str, folds: int | None) -> None:
+    """Refuse an --out that a save must not replace (a file, a folder of other things, ...)."""
+    from collabkit._modelfolder import check_save_target
+
+    if folds is None:
+        check_save_target(out_dir, arg="--out")
+    else:  # the models go to OUT/fold-N
+        for n in range(1, folds + 1):
+            check_save_target(os.path.join(out_dir, f"fold-{n}"), arg="--out")
+
+
+def _save(model: Any, path: str) -> str:
+    from collabkit.io import save_model
+
+    return save_model(model, path, arg="--out")
 
 
 def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
@@ -235,7 +253,7 @@ def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], fol
     for n, sp in enumerate(kfold(len(data), k=folds, seed=seed), start=1):
         model, fit_s = _fit_with_bar(data.take(sp.train), kind, params, show)
         report = evaluate(model, data.take(sp.test))
-        paths.append(model.save(os.path.join(out_dir, f"fold-{n}")))
+        paths.append(_save(model, os.path.join(out_dir, f"fold-{n}")))
         rows.append({"fold": n, "rmse": report.rmse, "mae": report.mae,
                      "bias_rmse": float(report.table["rmse"].iloc[2]),
                      "mean_rmse": float(report.table["rmse"].iloc[1]), "fit_seconds": fit_s})

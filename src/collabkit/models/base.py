@@ -307,7 +307,11 @@ class Recommender(ABC):
 
     # -------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
-        """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle)."""
+        """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle).
+
+        ``path`` must be new, empty, or a folder collabkit saved a model in; see
+        :func:`collabkit.io.save_model` for what is refused and the concurrency guarantees.
+        """
         from collabkit.io import save_model
 
         return save_model(self, path)
