@@ -28,6 +28,7 @@ from collabkit.models import (
     Recommender,
     SVDpp,
 )
+from collabkit.models import registry as _registry
 
 __all__ = [
     "__version__",
@@ -43,4 +44,4 @@ __all__ = [
 
 def model_kinds() -> list[str]:
     """The model kinds :func:`fit` and ``collabkit train --model`` accept."""
-    return sorted(Recommender._registry)
+    return _registry.kinds()

@@ -123,13 +123,13 @@ def _read_meta(folder: Path) -> dict[str, Any]:
 
 def load_model(path: str | os.PathLike[str]) -> Any:
     """Load a model saved by :func:`save_model`; needs no training data."""
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
     folder = Path(path)
     meta = _read_meta(folder)
-    cls = Recommender._registry.get(meta.get("kind", ""))
+    cls = registry.find(meta.get("kind", ""))
     if cls is None:
-        known = sorted(Recommender._registry)
+        known = registry.kinds()
         raise ModelFileError(f"{str(folder)!r} holds a model of kind {meta.get('kind')!r}, "
                              f"which this collabkit does not know ({known})")
     try:

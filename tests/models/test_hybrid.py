@@ -187,7 +187,8 @@ def test_feature_errors(world: GenreWorld) -> None:
 
 def test_factor_tables_reproduce_the_scores(hybrid: HybridMF) -> None:
     t = hybrid.factor_tables()
-    lo, hi = t["y_range"]
-    raw = t["P"] @ t["Q"].T + t["bu"][:, None] + t["bi"][None, :] + t["g"]
+    lo, hi = t.y_range
+    raw = t.user_factors @ t.item_factors.T + t.user_bias[:, None] + t.item_bias[None, :] \
+        + t.global_bias
     expect = hybrid._score_users(np.arange(len(hybrid.user_vocab_)))
     torch.testing.assert_close(torch.sigmoid(raw) * (hi - lo) + lo, expect)

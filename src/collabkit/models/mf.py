@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -12,13 +13,19 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.models.base import Recommender
+from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness, Side
 from collabkit.models.dot import DotProductBias
-from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle, intra_op_threads
-from collabkit.train.rowsolve import GN_STEPS, population_pass, train_noise_variance
+from collabkit.runtime import resolve_device, threads
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
+from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
-__all__ = ["BiasedMF", "TorchRecommender"]
+__all__ = ["BiasedMF", "TorchRecommender", "ADAMW_REG_C"]
+
+#: calibration constant ``c`` of the AdamW-matched fold-in penalty
+#: (:meth:`TorchRecommender.adamw_reg_scale`; calibrated on MovieLens 100k against trained rows)
+ADAMW_REG_C = 2.0
 
 
 class TorchRecommender(Recommender):
@@ -111,12 +118,51 @@ class TorchRecommender(Recommender):
         return fit_one_cycle(
             self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
             epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
-            batch_size=int(self.batch_size), generator=torch_generator(self.seed_ + 1, dev),
+            batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
         )
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)
+
+    def _shuffle_generator(self) -> torch.Generator:
+        """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
+        return torch_generator(derive_seed(self.seed_, "shuffle"), self.device_)
+
+    # -------------------------------------------------------------- fold-in capabilities
+    def adamw_reg_scale(self) -> float:
+        r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of the AdamW-matched penalty.
+
+        Decoupled weight decay has no objective: balancing the decay ``lr * wd`` per step
+        against Adam's normalised gradient for a row that appears once per epoch of ``S``
+        batches gives a diagonal :math:`\lambda_k = c\,\mathrm{wd}\sqrt{S}\,\sigma
+        \sqrt{\textstyle\sum_i \hat d_i^2 a_{ik}^2}` (:data:`ADAMW_REG_C` is ``c``, ``σ``
+        the last training RMSE, 1.0 without a history).
+        """
+        wd = float(self.wd)  # type: ignore[attr-defined]
+        bs = float(getattr(self, "batch_size_", None)
+                   or self.batch_size)  # type: ignore[attr-defined]
+        n_fit = self.n_fit_rows()
+        steps = max(1.0, math.ceil(n_fit / bs)) if n_fit > 0 else 1000.0
+        sigma = math.sqrt(train_noise_variance(getattr(self, "history_", None)))
+        return ADAMW_REG_C * max(wd, 1e-4) * math.sqrt(steps) * sigma
+
+    def n_fit_rows(self) -> float:
+        """Rows the model was trained on (its training rows minus the validation carve)."""
+        return float((getattr(self, "n_train_", None) or 0)
+                     - (getattr(self, "n_valid_", 0) or 0))
+
+    def stored_row_prior(self, folded: Side) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user prior of BiasedMF's final user pass (``refit_users=True``), if any."""
+        mean = getattr(self, "user_prior_mean_", None)
+        if folded != "users" or mean is None:
+            return None
+        return (np.asarray(mean, dtype=np.float64),
+                np.asarray(self.user_prior_precision_, dtype=np.float64))
+
+    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+        """AdamW's decoupled decay, matched as in :meth:`adamw_reg_scale`."""
+        return RowPenalty("adamw", self.adamw_reg_scale(), center)
 
     @torch.no_grad()
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -156,7 +202,7 @@ class TorchRecommender(Recommender):
         raise NotImplementedError
 
 
-class BiasedMF(TorchRecommender):
+class BiasedMF(TorchRecommender, FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -245,6 +291,11 @@ class BiasedMF(TorchRecommender):
     """
 
     kind = "dot"
+    fold_in_exactness = FoldInExactness(
+        "population", 1e-3, "the final user pass (refit_users=True) solved this very problem "
+        "for every trained user under the prior it stores; rows carved for validation "
+        "(valid_frac > 0) are not in that pass but would be folded in, so the contract fits "
+        "with valid_frac=0")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float = 0.1, batch_size: int = 1024,
@@ -293,7 +344,7 @@ class BiasedMF(TorchRecommender):
             return fit_one_cycle(
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
                 epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
-                batch_size=self.batch_size_, generator=torch_generator(self.seed_ + 1, dev),
+                batch_size=self.batch_size_, generator=self._shuffle_generator(),
                 valid=valid_t, callback=self._callback())
         self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.auto_batch:
@@ -306,7 +357,7 @@ class BiasedMF(TorchRecommender):
         return fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=float(self.wd), batch_size=self.batch_size_,
-            generator=torch_generator(self.seed_ + 1, dev), valid=valid_t,
+            generator=self._shuffle_generator(), valid=valid_t,
             callback=self._callback(), kernel=self.kernel)
 
     @torch.no_grad()
@@ -318,11 +369,11 @@ class BiasedMF(TorchRecommender):
         t0 = time.perf_counter()
         m: DotProductBias = self.module_  # type: ignore[assignment]
         noise = train_noise_variance(self.history_)
-        threads = 1 if self.device_.type == "cpu" else None
+        n_threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
         users = (m.user_factors.weight, m.user_bias.weight)
         g = float(m.global_bias)
-        with intra_op_threads(threads):
+        with threads(n_threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
             X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
             items[0].copy_(X[:, :-1])
@@ -333,6 +384,30 @@ class BiasedMF(TorchRecommender):
             users[1].copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
+
+    def factor_tables(self) -> FactorTables:
+        """The DotProductBias tables (sigmoid range, global bias in logit space)."""
+        self.check_fitted()
+        m: DotProductBias = self.module_  # type: ignore[assignment]
+        return FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
+                            m.item_factors.weight, m.item_bias.weight[:, 0],
+                            float(m.global_bias), m.y_range, None)
+
+    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+        r"""The training penalty of one row.
+
+        ``optimizer="adam"`` minimises :math:`\sum_i (r_i - \hat r_i)^2 + \mathrm{wd}\,
+        c_u n_u \lVert x\rVert^2` with :math:`c_u = (\bar n / n_u)^{1/2}`: a ridge of
+        :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the mean training rows
+        per user or item). ``"adamw"``: see :meth:`TorchRecommender.adamw_reg_scale`.
+        """
+        if self.optimizer == "adamw":
+            return super().foldin_penalty(folded, center)
+        alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
+        vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
+        mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
+        return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
+                          power=1.0 - alpha)
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),

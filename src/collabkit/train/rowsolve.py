@@ -81,8 +81,9 @@ class RowPenalty:
     ``kind``:
 
     * ``"ridge"``: :math:`\lambda I` (``value`` is :math:`\lambda`);
-    * ``"count"``: :math:`\lambda n_u^{p} I` (``power`` is :math:`p`; the per-occurrence L2 of
-      BiasedMF's ``"adam"`` optimizer and of BiasedALS);
+    * ``"count"``: :math:`\lambda n_u^{p} \operatorname{diag}(w)` (``power`` is :math:`p`,
+      ``weights`` is :math:`w`, all ones when None; the per-occurrence L2 of BiasedMF's
+      ``"adam"`` optimizer, of BiasedALS and of SVDpp);
     * ``"adamw"``: diagonal, :math:`\lambda_k = c \sqrt{\sum_i J_{ik}^2}` (``value`` is
       :math:`c`);
     * ``"population"``: the fixed matrix ``matrix`` (a Gaussian prior's precision scaled by
@@ -94,6 +95,7 @@ class RowPenalty:
     center: np.ndarray
     matrix: np.ndarray | None = None
     power: float = 0.5
+    weights: np.ndarray | None = None
 
     def at(self, J: torch.Tensor, n: torch.Tensor) -> _Lambda:
         r""":math:`\Lambda` of each row of a block (``n`` ratings each), :data:`FLOOR` included."""
@@ -107,6 +109,8 @@ class RowPenalty:
             lam = J.new_full((rows, K), float(self.value))
         elif self.kind == "count":
             lam = (float(self.value) * n.to(J.dtype) ** float(self.power))[:, None].expand(rows, K)
+            if self.weights is not None:
+                lam = lam * torch.as_tensor(self.weights, dtype=J.dtype, device=J.device)
         else:
             lam = float(self.value) * J.square().sum(1).sqrt()
         return _Lambda(diag=lam + FLOOR)
