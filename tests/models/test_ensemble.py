@@ -106,3 +106,28 @@ def test_same_seed_same_model(planted) -> None:
 def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
     with pytest.raises(ConfigError):
         Ensemble(**bad).fit(planted[1])
+
+
+# --------------------------------------------------------------------------- issue 9
+def test_member_seeds_are_independent_streams(refitted: Ensemble) -> None:
+    """issue 9: member m got seed + m, so member 0's shuffle stream (its seed + 1) was
+    member 1's initialisation seed. Member seeds are now named SeedSequence children."""
+    from collabkit.seeds import derive_seed
+
+    seeds = [m.seed_ for m in refitted.members_]
+    assert seeds == [derive_seed(refitted.seed_, f"member:{k}") for k in refitted.members]
+    streams = seeds + [derive_seed(s, "shuffle") for s in seeds]
+    assert len(set(streams)) == len(streams)
+    assert not set(seeds) & {refitted.seed_ + j for j in range(1, 10)}
+
+
+def test_fit_with_valid_reports_the_blend_rmse_on_it(planted) -> None:
+    """issue 9: Ensemble.fit(data, valid) accepted valid and ignored it."""
+    _, train, test = planted
+    params = {"bpmf": MEMBER_PARAMS["bpmf"]}
+    model = Ensemble(members=("bpmf",), member_params=params, refit=False,
+                     random_state=0).fit(train, test)
+    assert model.valid_rmse_ == pytest.approx(_rmse(model, test))
+    assert model.history_[0]["valid_rmse"] == model.valid_rmse_
+    assert Ensemble(members=("bpmf",), member_params=params, refit=False,
+                    random_state=0).fit(train).valid_rmse_ is None
