@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -12,6 +11,7 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
+from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness, Side
 from collabkit.models.dot import DotProductBias
@@ -23,12 +23,8 @@ from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
 __all__ = ["BiasedMF", "TorchRecommender", "ADAMW_REG_C"]
 
-#: calibration constant ``c`` of the AdamW-matched fold-in penalty
-#: (:meth:`TorchRecommender.adamw_reg_scale`; calibrated on MovieLens 100k against trained rows)
-ADAMW_REG_C = 2.0
 
-
-class TorchRecommender(Recommender):
+class TorchRecommender(AdamWFoldIn, Recommender):
     """Shared machinery of the models trained by gradient descent with the one-cycle loop.
 
     Subclasses build their ``nn.Module`` in :meth:`_build_module` and say how to turn dense
@@ -128,41 +124,6 @@ class TorchRecommender(Recommender):
     def _shuffle_generator(self) -> torch.Generator:
         """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
         return torch_generator(derive_seed(self.seed_, "shuffle"), self.device_)
-
-    # -------------------------------------------------------------- fold-in capabilities
-    def adamw_reg_scale(self) -> float:
-        r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of the AdamW-matched penalty.
-
-        Decoupled weight decay has no objective: balancing the decay ``lr * wd`` per step
-        against Adam's normalised gradient for a row that appears once per epoch of ``S``
-        batches gives a diagonal :math:`\lambda_k = c\,\mathrm{wd}\sqrt{S}\,\sigma
-        \sqrt{\textstyle\sum_i \hat d_i^2 a_{ik}^2}` (:data:`ADAMW_REG_C` is ``c``, ``σ``
-        the last training RMSE, 1.0 without a history).
-        """
-        wd = float(self.wd)  # type: ignore[attr-defined]
-        bs = float(getattr(self, "batch_size_", None)
-                   or self.batch_size)  # type: ignore[attr-defined]
-        n_fit = self.n_fit_rows()
-        steps = max(1.0, math.ceil(n_fit / bs)) if n_fit > 0 else 1000.0
-        sigma = math.sqrt(train_noise_variance(getattr(self, "history_", None)))
-        return ADAMW_REG_C * max(wd, 1e-4) * math.sqrt(steps) * sigma
-
-    def n_fit_rows(self) -> float:
-        """Rows the model was trained on (its training rows minus the validation carve)."""
-        return float((getattr(self, "n_train_", None) or 0)
-                     - (getattr(self, "n_valid_", 0) or 0))
-
-    def stored_row_prior(self, folded: Side) -> tuple[np.ndarray, np.ndarray] | None:
-        """The user prior of BiasedMF's final user pass (``refit_users=True``), if any."""
-        mean = getattr(self, "user_prior_mean_", None)
-        if folded != "users" or mean is None:
-            return None
-        return (np.asarray(mean, dtype=np.float64),
-                np.asarray(self.user_prior_precision_, dtype=np.float64))
-
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
-        """AdamW's decoupled decay, matched as in :meth:`adamw_reg_scale`."""
-        return RowPenalty("adamw", self.adamw_reg_scale(), center)
 
     @torch.no_grad()
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -291,11 +252,8 @@ class BiasedMF(TorchRecommender, FactorModel):
     """
 
     kind = "dot"
-    fold_in_exactness = FoldInExactness(
-        "population", 1e-3, "the final user pass (refit_users=True) solved this very problem "
-        "for every trained user under the prior it stores; rows carved for validation "
-        "(valid_frac > 0) are not in that pass but would be folded in, so the contract fits "
-        "with valid_frac=0")
+    fold_in_exactness = FoldInExactness("population", 1e-3, "refit_users' user pass solved "
+                                        "this very problem, with the prior it stores")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float = 0.1, batch_size: int = 1024,
@@ -394,15 +352,12 @@ class BiasedMF(TorchRecommender, FactorModel):
                             float(m.global_bias), m.y_range, None)
 
     def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
-        r"""The training penalty of one row.
-
-        ``optimizer="adam"`` minimises :math:`\sum_i (r_i - \hat r_i)^2 + \mathrm{wd}\,
-        c_u n_u \lVert x\rVert^2` with :math:`c_u = (\bar n / n_u)^{1/2}`: a ridge of
-        :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the mean training rows
-        per user or item). ``"adamw"``: see :meth:`TorchRecommender.adamw_reg_scale`.
-        """
+        r"""The training penalty of one row: ``"adam"`` minimises :math:`\sum_i (r_i -
+        \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
+        n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the
+        mean rows per user or item); ``"adamw"``: :meth:`adamw_reg_scale`."""
         if self.optimizer == "adamw":
-            return super().foldin_penalty(folded, center)
+            return self.adamw_penalty(center)
         alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
         vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
         mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
