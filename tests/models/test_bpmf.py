@@ -68,14 +68,14 @@ def test_save_load_gives_identical_predictions(fitted: BayesianMF, planted, tmp_
 
 def test_score_users_matches_predict_idx(fitted: BayesianMF) -> None:
     u = np.array([0, 5, 17, 299])
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     n_items = len(fitted.item_vocab_)
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
 
 
 def test_predictions_are_clipped_to_the_rating_range(fitted: BayesianMF) -> None:
-    scores = fitted._score_users(np.arange(len(fitted.user_vocab_))).numpy()
+    scores = fitted.score_users(np.arange(len(fitted.user_vocab_))).numpy()
     lo, hi = fitted.rating_range_
     assert scores.min() >= lo and scores.max() <= hi
 

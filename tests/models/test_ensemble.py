@@ -75,13 +75,13 @@ def test_save_load_gives_identical_predictions(fitted, planted, tmp_path) -> Non
     np.testing.assert_array_equal(loaded.predict_ratings(users, items)[0],
                                   fitted.predict_ratings(users, items)[0])
     u = np.arange(10)
-    np.testing.assert_array_equal(loaded._score_users(u).numpy(), fitted._score_users(u).numpy())
+    np.testing.assert_array_equal(loaded.score_users(u).numpy(), fitted.score_users(u).numpy())
 
 
 def test_score_users_matches_predict_idx(fitted) -> None:
     u = np.array([0, 3, 50, len(fitted.user_vocab_) - 1])
     n_items = len(fitted.item_vocab_)
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
 

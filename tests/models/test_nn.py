@@ -100,7 +100,7 @@ def test_learns_planted_low_rank(split: tuple[Interactions, Interactions],
 def test_score_users_equals_predict_idx(mlp: MLPRecommender) -> None:
     nu, ni = len(mlp.user_vocab_), len(mlp.item_vocab_)
     u, i = np.repeat(np.arange(nu), ni), np.tile(np.arange(ni), nu)
-    grid = mlp._score_users(np.arange(nu)).numpy()
+    grid = mlp.score_users(np.arange(nu)).numpy()
     np.testing.assert_allclose(grid.ravel(), mlp._predict_idx(u, i), atol=1e-5)
 
 
@@ -123,7 +123,7 @@ def test_with_features_scores_cold_ids_and_round_trips(
     assert len(model.module_.cat_embs) == 2  # age bucket, occupation
     nu, ni = len(model.user_vocab_), len(model.item_vocab_)
     u, i = np.repeat(np.arange(nu), ni), np.tile(np.arange(ni), nu)
-    np.testing.assert_allclose(model._score_users(np.arange(nu)).numpy().ravel(),
+    np.testing.assert_allclose(model.score_users(np.arange(nu)).numpy().ravel(),
                                model._predict_idx(u, i), atol=1e-5)
     users, items = [0, 205, 205, 3], [105, 1, 106, 2]  # cold item, cold user, both, warm
     pred, fb = model.predict_ratings(users, items)

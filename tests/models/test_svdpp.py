@@ -60,7 +60,7 @@ def test_save_load_gives_identical_predictions(fitted: SVDpp, planted, tmp_path)
 
 def test_score_users_matches_predict_idx(fitted: SVDpp) -> None:
     u = np.array([0, 5, 17, 299])
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     n_items = len(fitted.item_vocab_)
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)

@@ -277,7 +277,7 @@ def _member_scores(m: Recommender, uu: np.ndarray, mi: np.ndarray) -> torch.Tens
     out = torch.as_tensor(np.clip(m.global_mean_ + base_u[:, None] + base_i[None, :], lo, hi))
     known_u, known_i = np.flatnonzero(uu >= 0), np.flatnonzero(mi >= 0)
     if len(known_u) and len(known_i):
-        scores = m._score_users(uu[known_u]).double().cpu()
+        scores = m.score_users(uu[known_u]).double().cpu()
         out[np.ix_(known_u, known_i)] = scores[:, torch.as_tensor(mi[known_i])]
     return out
 

@@ -139,7 +139,7 @@ class SideFeatureRecommender(TorchRecommender):
 
         Ids the model already knows keep their features. Returns ``self``.
         """
-        self._check_fitted()
+        self.check_fitted()
         if not isinstance(item_meta, pd.DataFrame):
             raise DataError(f"item_meta must be a DataFrame indexed by raw item id, got "
                             f"{type(item_meta).__name__}")
@@ -149,7 +149,7 @@ class SideFeatureRecommender(TorchRecommender):
 
     def register_users(self, user_meta: pd.DataFrame) -> SideFeatureRecommender:
         """Add features of new users (``user_meta`` indexed by raw id). Returns ``self``."""
-        self._check_fitted()
+        self.check_fitted()
         if not isinstance(user_meta, pd.DataFrame):
             raise DataError(f"user_meta must be a DataFrame indexed by raw user id, got "
                             f"{type(user_meta).__name__}")
@@ -239,7 +239,7 @@ class SideFeatureRecommender(TorchRecommender):
         epoch, one per pair) feed the rating-time features; without them the mean training
         time is used.
         """
-        self._check_fitted()
+        self.check_fitted()
         users_a, items_a = np.atleast_1d(np.asarray(users)), np.atleast_1d(np.asarray(items))
         ts = None
         if timestamps is not None:
@@ -268,7 +268,7 @@ class SideFeatureRecommender(TorchRecommender):
         pred, fb = self.predict_ratings(users, items, timestamps)
         items_a = np.atleast_1d(np.asarray(items))
         return pd.DataFrame({"user": np.atleast_1d(np.asarray(users)), "item": items_a,
-                             "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
+                             "prediction": pred, "fallback": fb, "title": self.titles(items_a)})
 
     def _item_side(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Numbers and mean-time features of every training item, on the device."""
@@ -538,7 +538,7 @@ class HybridMF(SideFeatureRecommender, FactorModel):
             \operatorname{sigmoid\_range}(\tilde p_u^\top \tilde q_i + \tilde b_u
             + \tilde b_i + g)`, the form of BiasedMF's tables (for fold-in and explanations).
         """
-        self._check_fitted()
+        self.check_fitted()
         m: HybridDotProductBias = self.module_  # type: ignore[assignment]
         dev = self.device_
         numbers, tn = self._item_side()
