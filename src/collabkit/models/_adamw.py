@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from collabkit.models.capabilities import Side
+from collabkit.models.capabilities import FoldRows, Side
 from collabkit.train.rowsolve import RowPenalty, train_noise_variance
 
 __all__ = ["ADAMW_REG_C", "AdamWFoldIn"]
@@ -53,6 +53,7 @@ class AdamWFoldIn:
         """AdamW's decoupled decay, matched as in :meth:`adamw_reg_scale`."""
         return RowPenalty("adamw", self.adamw_reg_scale(), center)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+    def foldin_penalty(self, folded: Side, center: np.ndarray,
+                       rated: FoldRows | None = None) -> RowPenalty | None:
         """AdamW's decoupled decay (:meth:`adamw_penalty`)."""
         return self.adamw_penalty(center)

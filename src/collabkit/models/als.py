@@ -38,7 +38,13 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness, Side
+from collabkit.models.capabilities import (
+    FactorModel,
+    FactorTables,
+    FoldInExactness,
+    FoldRows,
+    Side,
+)
 from collabkit.runtime import resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats
@@ -256,7 +262,8 @@ class BiasedALS(Recommender, FactorModel):
                             self.item_bias_, float(self.global_mean_), None,
                             (lo, hi) if lo < hi else None)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty:
+    def foldin_penalty(self, folded: Side, center: np.ndarray,
+                       rated: FoldRows | None = None) -> RowPenalty:
         r"""The objective's own ridge: :math:`\lambda n^{\alpha}` on ``(p, b)``."""
         return RowPenalty("count", float(self.reg), center, power=float(self.reg_exponent))
 

@@ -15,7 +15,13 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness, Side
+from collabkit.models.capabilities import (
+    FactorModel,
+    FactorTables,
+    FoldInExactness,
+    FoldRows,
+    Side,
+)
 from collabkit.runtime import threads
 from collabkit.seeds import numpy_rng, resolve_seed
 from collabkit.train.rowsolve import RowPenalty
@@ -242,7 +248,8 @@ class BayesianMF(Recommender, FactorModel):
             return 1.0
         return float(rmse) ** 2
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+    def foldin_penalty(self, folded: Side, center: np.ndarray,
+                       rated: FoldRows | None = None) -> RowPenalty | None:
         """None: the penalty training put on a row is its Gaussian prior, i.e. the population
         prior fold-in fits to the trained rows (``reg="matched"`` is ``"population"`` here)."""
         return None

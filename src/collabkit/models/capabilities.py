@@ -29,7 +29,8 @@ import torch
 from collabkit.errors import NotSupportedError
 from collabkit.train.rowsolve import RowPenalty, train_noise_variance
 
-__all__ = ["FactorTables", "FoldInExactness", "FactorModel", "EmbeddingModel", "require",
+__all__ = ["FactorTables", "FoldRows", "FoldInExactness", "FactorModel", "EmbeddingModel",
+           "require",
            "item_vectors", "can_fold_in"]
 
 Side = Literal["users", "items"]
@@ -55,6 +56,16 @@ class FactorTables:
 
 
 @dataclass(frozen=True)
+class FoldRows:
+    """The ratings being folded in: for each, its row (``0..n_rows-1``) and the dense index
+    of the rated item (or user, when folding items)."""
+
+    rows: np.ndarray
+    other: np.ndarray
+    n_rows: int
+
+
+@dataclass(frozen=True)
 class FoldInExactness:
     """How closely folding a trained user's own training ratings back in reproduces their
     trained predictions: with penalty ``reg``, within ``rmse`` over all items, and why."""
@@ -76,10 +87,12 @@ class FactorModel(ABC):
         """The model's effective tables (for fold-in, similar items, explanations)."""
 
     @abstractmethod
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+    def foldin_penalty(self, folded: Side, center: np.ndarray,
+                       rated: FoldRows | None = None) -> RowPenalty | None:
         """The penalty of ``reg="matched"``: the one training put on a row of ``folded``
-        (``"users"`` or ``"items"``), around ``center``. None when that penalty is the
-        population prior itself (a Bayesian model's Gaussian prior on rows)."""
+        (``"users"`` or ``"items"``), around ``center`` (or around a centre of its own per row
+        of ``rated``, when training's penalty depends on what the row rated). None when that
+        penalty is the population prior itself (a Bayesian model's Gaussian prior on rows)."""
 
     def noise_variance(self) -> float:
         """Rating noise variance of the population prior: the last training MSE (1.0 when

@@ -13,7 +13,13 @@ from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness, Side
+from collabkit.models.capabilities import (
+    FactorModel,
+    FactorTables,
+    FoldInExactness,
+    FoldRows,
+    Side,
+)
 from collabkit.models.dot import DotProductBias
 from collabkit.runtime import resolve_device, threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
@@ -351,7 +357,8 @@ class BiasedMF(TorchRecommender, FactorModel):
                             m.item_factors.weight, m.item_bias.weight[:, 0],
                             float(m.global_bias), m.y_range, None)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray) -> RowPenalty | None:
+    def foldin_penalty(self, folded: Side, center: np.ndarray,
+                       rated: FoldRows | None = None) -> RowPenalty | None:
         r"""The training penalty of one row: ``"adam"`` minimises :math:`\sum_i (r_i -
         \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
         n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the

@@ -77,7 +77,7 @@ import pandas as pd
 import torch
 
 from collabkit.errors import ConfigError, DataError, UnknownIdError
-from collabkit.models.capabilities import EmbeddingModel, FactorModel, require
+from collabkit.models.capabilities import EmbeddingModel, FactorModel, FoldRows, require
 from collabkit.runtime import threads
 from collabkit.train.rowsolve import (
     GN_STEPS,
@@ -386,7 +386,8 @@ def _fold_grouped(model: Any, grouped: tuple[np.ndarray, ...], reg: Reg, prior: 
     else:
         side = _frozen_side(model, "items", "fold-in")
         x = _solve_rows(side, rows, items, values, len(keys),
-                        _make_penalty(model, side, reg, prior, "users"), n_iter)
+                        _make_penalty(model, side, reg, prior, "users",
+                                      FoldRows(rows, items, len(keys))), n_iter)
         vecs, biases = x[:, :-1], x[:, -1]
     n_used = np.bincount(rows, minlength=len(keys))
     return FoldedUsers(model, keys, vecs, biases, n_used, n_unknown, rated)
@@ -421,8 +422,8 @@ def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
         model.user_vocab_, np.array([0]), np.zeros(len(users), np.int64), users, values,
         what="user")
     side = _frozen_side(model, "users", "fold_in_item")
-    x = _solve_rows(side, rows, uidx, vals, 1, _make_penalty(model, side, reg, prior, "items"),
-                    n_iter)[0]
+    penalty = _make_penalty(model, side, reg, prior, "items", FoldRows(rows, uidx, 1))
+    x = _solve_rows(side, rows, uidx, vals, 1, penalty, n_iter)[0]
     return FoldedItem(model, x[:-1], float(x[-1]), int(len(vals)), int(n_unknown[0]))
 
 
@@ -556,7 +557,7 @@ def _row_stats(model: FactorModel, side: str, own: tuple[torch.Tensor, torch.Ten
 
 
 def _make_penalty(model: FactorModel, side: _Side, reg: Reg, prior: Prior,
-                  folded: Literal["users", "items"]) -> _Penalty:
+                  folded: Literal["users", "items"], rated: FoldRows) -> _Penalty:
     center = side.mean_row if prior == "mean" else np.zeros_like(side.mean_row)
     population = _Penalty("population", 0.0, side.mean_row,
                           model.noise_variance() * side.precision)
@@ -564,7 +565,7 @@ def _make_penalty(model: FactorModel, side: _Side, reg: Reg, prior: Prior,
         return population
     if reg != "matched":
         return _Penalty("ridge", float(reg), center)
-    own = model.foldin_penalty(folded, center)  # the model's own training penalty
+    own = model.foldin_penalty(folded, center, rated)  # the model's own training penalty
     return population if own is None else own
 
 

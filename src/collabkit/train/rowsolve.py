@@ -93,6 +93,7 @@ class RowPenalty:
     kind: Literal["ridge", "count", "adamw", "population"]
     value: float
     center: np.ndarray
+    """``(K,)``, or ``(n_rows, K)`` for one centre per row."""
     matrix: np.ndarray | None = None
     power: float = 0.5
     weights: np.ndarray | None = None
@@ -219,7 +220,8 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
     indptr = np.asarray(indptr, dtype=np.int64)
     counts = np.diff(indptr)
     center = torch.as_tensor(penalty.center, dtype=dtype, device=dev)
-    out = center.repeat(len(counts), 1)
+    per_row = center.ndim == 2  # one centre per row (n_rows, K), else one for all
+    out = center.clone() if per_row else center.repeat(len(counts), 1)
     if counts.sum() == 0:
         return out
     F = torch.cat([side.factors.to(dtype), side.factors.new_ones(len(side.factors), 1)
@@ -233,6 +235,8 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
     c = center[None, :, None]
     for block_np in padded_blocks(counts, cells):
         block = torch.as_tensor(block_np, device=dev)
+        if per_row:
+            c = center[block][:, :, None]
         n = counts_t[block]
         L = int(n.max())
         pos = torch.arange(L, device=dev)
