@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import torch
 
-__all__ = ["resolve_device", "threads"]
+__all__ = ["resolve_device", "load_device", "threads"]
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
@@ -19,6 +19,15 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+def load_device(saved: str | torch.device | None) -> torch.device:
+    """Where a loaded model runs: its saved ``device`` setting when this machine has it,
+    else what ``"auto"`` picks here (a model saved on CUDA loads on a CPU-only machine)."""
+    device = resolve_device(saved)
+    usable = {"cpu": True, "cuda": torch.cuda.is_available(),
+              "mps": torch.backends.mps.is_available()}.get(device.type, False)
+    return device if usable else resolve_device("auto")
 
 
 @contextmanager

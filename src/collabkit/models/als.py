@@ -45,7 +45,7 @@ from collabkit.models.capabilities import (
     FoldRows,
     Side,
 )
-from collabkit.runtime import resolve_device, threads
+from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats
 from collabkit.train.rowsolve import RowPenalty, padded_blocks
@@ -293,7 +293,7 @@ class BiasedALS(Recommender, FactorModel):
                 "als.user_bias": self.user_bias_.cpu(), "als.item_bias": self.item_bias_.cpu()}
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        self.device_ = resolve_device(self.device)
+        self.device_ = load_device(self.device)
         for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
             setattr(self, f"{name}_", tensors[f"als.{name}"].to(self.device_))
         self.seed_ = extra.get("seed")

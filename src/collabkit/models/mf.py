@@ -21,7 +21,7 @@ from collabkit.models.capabilities import (
     Side,
 )
 from collabkit.models.dot import DotProductBias
-from collabkit.runtime import resolve_device, threads
+from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
 from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
@@ -146,7 +146,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         return out
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        self.device_ = resolve_device(self.device)
+        self.device_ = load_device(self.device)
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
