@@ -11,15 +11,9 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
+from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import (
-    FactorModel,
-    FactorTables,
-    FoldInExactness,
-    FoldRows,
-    Side,
-)
 from collabkit.models.dot import DotProductBias
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
@@ -169,7 +163,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         raise NotImplementedError
 
 
-class BiasedMF(TorchRecommender, FactorModel):
+class BiasedMF(TorchRecommender, cap.FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -258,8 +252,8 @@ class BiasedMF(TorchRecommender, FactorModel):
     """
 
     kind = "dot"
-    fold_in_exactness = FoldInExactness("population", 1e-3, "refit_users' user pass solved "
-                                        "this very problem, with the prior it stores")
+    fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
+                                            "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float = 0.1, batch_size: int = 1024,
@@ -349,16 +343,16 @@ class BiasedMF(TorchRecommender, FactorModel):
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
 
-    def factor_tables(self) -> FactorTables:
+    def factor_tables(self) -> cap.FactorTables:
         """The DotProductBias tables (sigmoid range, global bias in logit space)."""
         self.check_fitted()
         m: DotProductBias = self.module_  # type: ignore[assignment]
-        return FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
+        return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
                             m.item_factors.weight, m.item_bias.weight[:, 0],
                             float(m.global_bias), m.y_range, None)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray,
-                       rated: FoldRows | None = None) -> RowPenalty | None:
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty | None:
         r"""The training penalty of one row: ``"adam"`` minimises :math:`\sum_i (r_i -
         \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
         n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the
