@@ -37,14 +37,8 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import (
-    FactorModel,
-    FactorTables,
-    FoldInExactness,
-    FoldRows,
-    Side,
-)
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats
@@ -117,7 +111,7 @@ def solve_rows(side: _Side, Z: torch.Tensor, offset: torch.Tensor, lam: torch.Te
         out[rows] = torch.cholesky_solve(rhs, chol).squeeze(-1)
 
 
-class BiasedALS(Recommender, FactorModel):
+class BiasedALS(Recommender, cap.FactorModel):
     r"""Biased matrix factorisation by exact alternating least squares (kind ``"als"``).
 
     See the module docstring for the objective and the batched solve. A sweep solves every
@@ -159,7 +153,7 @@ class BiasedALS(Recommender, FactorModel):
     """
 
     kind = "als"
-    fold_in_exactness = FoldInExactness(
+    fold_in_exactness = cap.FoldInExactness(
         "matched", 0.01, "fold-in solves the same ridge against the final items; the user rows "
         "were solved against the items of the sweep before, which moved a little since")
 
@@ -254,16 +248,16 @@ class BiasedALS(Recommender, FactorModel):
         return float(((side.r[: side.nnz] - mu - pred) ** 2).sum())
 
     # -------------------------------------------------------------- capabilities
-    def factor_tables(self) -> FactorTables:
+    def factor_tables(self) -> cap.FactorTables:
         """Linear tables, the global mean as offset, clipped to the rating range."""
         self.check_fitted()
         lo, hi = self.rating_range_
-        return FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
                             self.item_bias_, float(self.global_mean_), None,
                             (lo, hi) if lo < hi else None)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray,
-                       rated: FoldRows | None = None) -> RowPenalty:
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty:
         r"""The objective's own ridge: :math:`\lambda n^{\alpha}` on ``(p, b)``."""
         return RowPenalty("count", float(self.reg), center, power=float(self.reg_exponent))
 

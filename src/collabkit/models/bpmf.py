@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import math
 import time
-import warnings
 from typing import Any
 
 import numpy as np
@@ -14,24 +13,19 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.models.capabilities import (
-    FactorModel,
-    FactorTables,
-    FoldInExactness,
-    FoldRows,
-    Side,
-)
 from collabkit.runtime import threads
 from collabkit.seeds import numpy_rng, resolve_seed
 from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.sparse_ops import csr_matrix
 
 __all__ = ["BayesianMF", "csr_matrix", "side_matrix"]
 
 _DTYPE = torch.float32  # of the sparse sums; Cholesky factors are float64
 
 
-class BayesianMF(Recommender, FactorModel):
+class BayesianMF(Recommender, cap.FactorModel):
     r"""Bayesian PMF (Salakhutdinov & Mnih, 2008) with biases and implicit feedback, by Gibbs.
 
     .. math::
@@ -143,11 +137,9 @@ class BayesianMF(Recommender, FactorModel):
     """
 
     kind = "bpmf"
-    fold_in_exactness = FoldInExactness(
-        "population", 0.12, "the kept samples are folded as one linear model with S k "
-        "factors under a Gaussian prior fitted to the posterior-mean rows, not sampled under "
-        "each sample's own hyperparameters; the implicit and side-feature terms of a trained "
-        "user are not refitted")
+    fold_in_exactness = cap.FoldInExactness(
+        "population", 0.12, "the S kept samples fold as one linear model under a prior fitted "
+        "to posterior-mean rows, not sampled under each sample's own hyperparameters")
 
     def __init__(self, *, n_factors: int = 12, n_samples: int = 175, burn_in: int = 25,
                  thin: int = 1, beta0: float = 2.0, noise_precision: float | None = None,
@@ -232,11 +224,11 @@ class BayesianMF(Recommender, FactorModel):
                 torch.tensor(valid.ratings[ok], dtype=torch.float64))
 
     # ------------------------------------------------------------------ capabilities
-    def factor_tables(self) -> FactorTables:
+    def factor_tables(self) -> cap.FactorTables:
         """The kept samples as one linear model with ``S k`` factors (``clip`` respected)."""
         self.check_fitted()
         lo, hi = self.rating_range_
-        return FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
                             self.item_bias_, float(self.global_mean_), None,
                             (lo, hi) if self.clip and lo < hi else None)
 
@@ -248,8 +240,8 @@ class BayesianMF(Recommender, FactorModel):
             return 1.0
         return float(rmse) ** 2
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray,
-                       rated: FoldRows | None = None) -> RowPenalty | None:
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty | None:
         """None: the penalty training put on a row is its Gaussian prior, i.e. the population
         prior fold-in fits to the trained rows (``reg="matched"`` is ``"population"`` here)."""
         return None
@@ -596,17 +588,6 @@ def _encode(s: pd.Series, max_levels: int, n_bins: int) -> np.ndarray | None:
     out = np.zeros((len(codes), len(levels)))
     out[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
     return out
-
-
-def csr_matrix(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n_rows: int,
-         n_cols: int) -> torch.Tensor:
-    """A CSR matrix from coordinates (duplicates are not expected)."""
-    order = torch.argsort(rows * n_cols + cols)
-    crow = torch.cat([torch.zeros(1, dtype=torch.int64),
-                      torch.bincount(rows, minlength=n_rows).cumsum(0)])
-    with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(False):
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, cols[order], vals[order], size=(n_rows, n_cols))
 
 
 def _wishart(scale: np.ndarray, df: float, rng: np.random.Generator) -> np.ndarray:

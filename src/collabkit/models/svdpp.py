@@ -12,18 +12,12 @@ from torch import nn
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.models.bpmf import csr_matrix
-from collabkit.models.capabilities import (
-    FactorModel,
-    FactorTables,
-    FoldInExactness,
-    FoldRows,
-    Side,
-)
 from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.sparse_ops import csr_matrix
 
 __all__ = ["SVDpp", "SVDppModule"]
 
@@ -74,7 +68,7 @@ class SVDppModule(nn.Module):
         return (pu * self.q[i]).sum(-1) + self.b_user[u] + self.b_item[i] + self.mean
 
 
-class SVDpp(Recommender, FactorModel):
+class SVDpp(Recommender, cap.FactorModel):
     r"""SVD++ (Koren, 2008): biased MF whose user vector adds the items the user rated.
 
     .. math::
@@ -127,7 +121,7 @@ class SVDpp(Recommender, FactorModel):
     """
 
     kind = "svdpp"
-    fold_in_exactness = FoldInExactness(
+    fold_in_exactness = cap.FoldInExactness(
         "population", 0.03, "fold-in fits the effective vector p_u + z_u under a Gaussian "
         "prior fitted to the trained vectors; 'matched' (SVD++'s own objective) reproduces "
         "only converged fits, and the contract's few Adam steps are far from converged")
@@ -250,16 +244,16 @@ class SVDpp(Recommender, FactorModel):
         self.item_bias_ = m.b_item.detach()
 
     # ------------------------------------------------------------------ capabilities
-    def factor_tables(self) -> FactorTables:
+    def factor_tables(self) -> cap.FactorTables:
         """Effective user vectors :math:`p_u + z_u`, linear, clipped only when ``clip``."""
         self.check_fitted()
         lo, hi = self.rating_range_
-        return FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
                             self.item_bias_, float(self.module_.mean),
                             None, (lo, hi) if self.clip and lo < hi else None)
 
-    def foldin_penalty(self, folded: Side, center: np.ndarray,
-                       rated: FoldRows | None = None) -> RowPenalty:
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty:
         r"""Training's per-rating L2: each of a row's :math:`n` ratings paid ``reg`` on
         :math:`p_u` and ``reg_bias`` on :math:`b_u`, so :math:`\Lambda = n\,\mathrm{diag}
         (\lambda, \dots, \lambda, \lambda_b)`. Fold-in fits the effective vector
