@@ -24,7 +24,9 @@ _NAMED = 0x5EED
 def resolve_seed(random_state: int | None) -> int:
     """An int seed: ``random_state`` itself, or fresh OS entropy when it is ``None``."""
     if random_state is None:
-        return int(np.random.SeedSequence().entropy % (2**63))
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # a fresh SeedSequence draws one int from the OS
+        return entropy % (2**63)
     return int(random_state)
 
 

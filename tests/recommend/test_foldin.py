@@ -21,6 +21,7 @@ from collabkit.recommend.foldin import (
     fold_in_user,
     fold_in_users,
 )
+from collabkit.runtime import threads
 from collabkit.seeds import numpy_rng
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
@@ -302,13 +303,9 @@ def test_gradient_fold_in_for_nn_models(planted: PlantedData):
     """A trained user's ratings folded into an EmbeddingNN fit them as well as the trained
     embedding row does, and land near it."""
     mlp = pytest.importorskip("collabkit.models.mlp", reason="MLPRecommender not there yet")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny kernels: a second thread only waits on a busy machine
-    try:
+    with threads(1):  # tiny kernels: a second thread only waits on a busy machine
         model = mlp.MLPRecommender(layers=(32,), epochs=2, batch_size=512, random_state=0,
                                    device="cpu").fit(planted.data)
-    finally:
-        torch.set_num_threads(threads)
     r = _user_ratings(planted.data, 4)
     idx = model.item_vocab_.index(list(r))
     y = np.array(list(r.values()))

@@ -19,6 +19,8 @@ ADAMW_REG_C = 2.0
 class AdamWFoldIn:
     """Fold-in penalty and prior of a model trained by AdamW (``wd``, ``batch_size``)."""
 
+    user_prior_precision_: np.ndarray | None
+
     def adamw_reg_scale(self) -> float:
         r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of the AdamW-matched penalty.
 

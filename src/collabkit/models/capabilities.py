@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -34,7 +34,6 @@ __all__ = ["FactorTables", "FoldRows", "FoldInExactness", "FactorModel", "Embedd
            "item_vectors", "can_fold_in"]
 
 Side = Literal["users", "items"]
-_C = TypeVar("_C")
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ def _kind(model: Any) -> str:
     return f"{type(model).__name__} (kind {getattr(type(model), 'kind', '?')!r})"
 
 
-def require(model: Any, capability: type[_C], what: str) -> _C:
+def require(model: Any, capability: type, what: str) -> Any:
     """``model`` itself when it has ``capability``; else :class:`NotSupportedError`."""
     if isinstance(model, capability):
         return model

@@ -524,7 +524,7 @@ _STATS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictiona
 
 def _frozen_side(model: Any, side: Literal["items", "users"], what: str = "fold-in") -> _Side:
     """The frozen ``side`` of a factor model and the statistics of the side being folded."""
-    fm = require(model, FactorModel, what)
+    fm: FactorModel = require(model, FactorModel, what)
     t = fm.factor_tables()
     fac, bias = (t.item_factors, t.item_bias) if side == "items" else (t.user_factors,
                                                                         t.user_bias)
