@@ -16,7 +16,7 @@ from collabkit.errors import UnknownModelKindError
 if TYPE_CHECKING:
     from collabkit.models.base import Recommender
 
-__all__ = ["KINDS", "get", "find", "kinds", "unknown_kind_message"]
+__all__ = ["KINDS", "get", "find", "kinds", "unknown_kind_message", "by_class_name"]
 
 #: kind (the name used on the command line and in saved model files) -> "module:Class"
 KINDS: dict[str, str] = {
@@ -67,3 +67,11 @@ def get(kind: str) -> type[Recommender]:
     if cls is None:
         raise UnknownModelKindError(unknown_kind_message(kind))
     return cls
+
+
+def by_class_name(name: str) -> type[Recommender] | None:
+    """The class listed under ``name`` (e.g. ``"SVDpp"``), or None."""
+    for kind, target in KINDS.items():
+        if target.rpartition(":")[2] == name:
+            return find(kind)
+    return None
