@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import math
 import os
-import pkgutil
 import platform
 import subprocess
 import sys
@@ -65,17 +63,17 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- models
 def discover() -> tuple[dict[str, dict[str, Any]], list[str]]:
     """``label -> {"kind", "params"}`` for every registered kind, and modules that failed."""
-    import collabkit.models as pkg
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
     failed = []
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    classes = {}
+    for kind in registry.kinds():
         try:
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            classes[kind] = registry.get(kind)
         except Exception as exc:  # a model being written by someone else may not import yet
-            failed.append(f"{mod.name}: {type(exc).__name__}: {exc}"[:200])
+            failed.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
     configs: dict[str, dict[str, Any]] = {}
-    for kind, cls in sorted(Recommender._registry.items()):
+    for kind, cls in classes.items():
         names = cls._param_names()
         params = {k: v for k, v in (("random_state", 0), ("device", "cpu")) if k in names}
         configs[kind] = {"kind": kind, "params": params}
@@ -88,9 +86,9 @@ def discover() -> tuple[dict[str, dict[str, Any]], list[str]]:
 
 def _fit_score(kind: str, params: dict[str, Any], train: Any, test: Any) -> dict[str, Any]:
     from collabkit.metrics.evaluate import evaluate
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
-    model = Recommender._registry[kind](**params)
+    model = registry.get(kind)(**params)
     c0, t0 = time.process_time(), time.perf_counter()
     model.fit(train)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0

@@ -47,6 +47,6 @@ def test_fit_by_kind_and_unknown_kind(small):
     part = small.take(np.arange(2000))
     model = collabkit.fit(part, "bias")
     assert isinstance(model, collabkit.BiasBaseline)
-    with pytest.raises(ConfigError, match="unknown model 'svm'"):
+    with pytest.raises(ConfigError, match="unknown model kind 'svm'; known kinds: "):
         collabkit.fit(part, "svm")
     assert "dot" in collabkit.model_kinds()

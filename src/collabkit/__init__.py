@@ -8,6 +8,8 @@
 >>> model.recommend(1, n=10)                                    # doctest: +SKIP
 """
 
+from typing import Any
+
 from collabkit._version import __version__
 from collabkit.api import fit, load_dataset, load_ratings, load_split, split
 from collabkit.data import load_movielens, read_ratings
@@ -28,6 +30,7 @@ from collabkit.models import (
     Recommender,
     SVDpp,
 )
+from collabkit.models import registry as _registry
 
 __all__ = [
     "__version__",
@@ -43,4 +46,12 @@ __all__ = [
 
 def model_kinds() -> list[str]:
     """The model kinds :func:`fit` and ``collabkit train --model`` accept."""
-    return sorted(Recommender._registry)
+    return _registry.kinds()
+
+
+def __getattr__(name: str) -> Any:
+    """Model classes listed in :mod:`collabkit.models.registry`, by class name."""
+    cls = _registry.by_class_name(name)
+    if cls is None:
+        raise AttributeError(f"module 'collabkit' has no attribute {name!r}")
+    return cls

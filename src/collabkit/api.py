@@ -10,6 +10,7 @@ import pandas as pd
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
+from collabkit.models import registry
 from collabkit.models.base import Recommender
 
 __all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "SPLITS"]
@@ -125,9 +126,5 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
     if isinstance(model, Recommender):
         est = model.set_params(**params) if params else model
     else:
-        cls = Recommender._registry.get(model)
-        if cls is None:
-            raise ConfigError(f"unknown model {model!r}; known kinds are "
-                              f"{sorted(Recommender._registry)}")
-        est = cls(**params)
+        est = registry.get(model)(**params)
     return est.fit(data, valid)

@@ -17,6 +17,8 @@ __all__ = [
     "ModelFileError",
     "ModelBusyError",
     "ConfigError",
+    "UnknownModelKindError",
+    "NotSupportedError",
     "DataWarning",
     "ModelFitWarning",
 ]
@@ -32,6 +34,19 @@ class ConfigError(CollabkitError, ValueError):
     """A parameter has a value that cannot work (for example ``n_factors=0``)."""
 
     exit_code = 2
+
+
+class UnknownModelKindError(ConfigError, KeyError):
+    """A model kind that is not in :mod:`collabkit.models.registry`; the message lists the
+    known kinds."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotSupportedError(ConfigError):
+    """The model cannot do what was asked (for example fold-in into a model without factor
+    tables); the message names the model kind and the missing capability."""
 
 
 class DataError(CollabkitError, ValueError):

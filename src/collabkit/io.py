@@ -165,14 +165,14 @@ def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> An
         The folder is missing, incomplete, corrupt, inconsistent or from a newer collabkit;
         the message names the file and the field at fault.
     """
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
     folder = Path(path)
     meta, tensors, weights = _read_consistent(folder)
     kind = meta.get("kind")
-    cls = Recommender._registry.get(kind) if isinstance(kind, str) else None
+    cls = registry.find(kind) if isinstance(kind, str) else None
     if cls is None:
-        known = sorted(Recommender._registry)
+        known = registry.kinds()
         raise ModelFileError(f"{str(folder)!r} holds a model of kind {meta.get('kind')!r}, "
                              f"which this collabkit does not know ({known})")
     try:

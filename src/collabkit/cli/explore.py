@@ -127,7 +127,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
                 **data_kw: Any) -> None:
     """Sweep the learning rate on the data; suggest one and plot loss against lr."""
     from collabkit.io import load_model
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
     from collabkit.train.lr_find import lr_find
 
     data = _load_data(data_kw, not (as_json or quiet))
@@ -136,11 +136,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
         est: Any = load_model(kind)
         est = type(est)(**{k: v for k, v in est.get_params().items()})
     else:
-        cls = Recommender._registry.get(kind)
-        if cls is None:
-            raise ConfigError(f"unknown model {kind!r}; known kinds are "
-                              f"{sorted(Recommender._registry)}")
-        est = cls()
+        est = registry.get(kind)()
     est.set_params(**{k: _value(v) for k, v in params.items()})
     res = lr_find(est, data)
     path = res.plot(png)

@@ -274,9 +274,9 @@ def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], fol
 
 def _accepted(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     """Drop generic options a model kind does not take (e.g. epochs for a closed-form model)."""
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
-    cls = Recommender._registry.get(kind)
+    cls = registry.find(kind)
     if cls is None:
         return params
     names = set(cls._param_names())

@@ -11,17 +11,20 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
+from collabkit.models import capabilities as cap
+from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
-from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle, intra_op_threads
-from collabkit.train.rowsolve import GN_STEPS, population_pass, train_noise_variance
+from collabkit.runtime import load_device, resolve_device, threads
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
+from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
-__all__ = ["BiasedMF", "TorchRecommender"]
+__all__ = ["BiasedMF", "TorchRecommender", "ADAMW_REG_C"]
 
 
-class TorchRecommender(Recommender):
+class TorchRecommender(AdamWFoldIn, Recommender):
     """Shared machinery of the models trained by gradient descent with the one-cycle loop.
 
     Subclasses build their ``nn.Module`` in :meth:`_build_module` and say how to turn dense
@@ -112,12 +115,16 @@ class TorchRecommender(Recommender):
         return fit_one_cycle(
             self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
             epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
-            batch_size=int(self.batch_size), generator=torch_generator(self.seed_ + 1, dev),
+            batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
         )
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)
+
+    def _shuffle_generator(self) -> torch.Generator:
+        """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
+        return torch_generator(derive_seed(self.seed_, "shuffle"), self.device_)
 
     @torch.no_grad()
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -134,7 +141,7 @@ class TorchRecommender(Recommender):
         return out
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        self.device_ = resolve_device(self.device)
+        self.device_ = load_device(self.device)
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
@@ -157,7 +164,7 @@ class TorchRecommender(Recommender):
         raise NotImplementedError
 
 
-class BiasedMF(TorchRecommender):
+class BiasedMF(TorchRecommender, cap.FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -246,6 +253,8 @@ class BiasedMF(TorchRecommender):
     """
 
     kind = "dot"
+    fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
+                                            "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float = 0.1, batch_size: int = 1024,
@@ -294,7 +303,7 @@ class BiasedMF(TorchRecommender):
             return fit_one_cycle(
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
                 epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
-                batch_size=self.batch_size_, generator=torch_generator(self.seed_ + 1, dev),
+                batch_size=self.batch_size_, generator=self._shuffle_generator(),
                 valid=valid_t, callback=self._callback())
         self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.auto_batch:
@@ -307,7 +316,7 @@ class BiasedMF(TorchRecommender):
         return fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=float(self.wd), batch_size=self.batch_size_,
-            generator=torch_generator(self.seed_ + 1, dev), valid=valid_t,
+            generator=self._shuffle_generator(), valid=valid_t,
             callback=self._callback(), kernel=self.kernel)
 
     @torch.no_grad()
@@ -319,11 +328,11 @@ class BiasedMF(TorchRecommender):
         t0 = time.perf_counter()
         m: DotProductBias = self.module_  # type: ignore[assignment]
         noise = train_noise_variance(self.history_)
-        threads = 1 if self.device_.type == "cpu" else None
+        n_threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
         users = (m.user_factors.weight, m.user_bias.weight)
         g = float(m.global_bias)
-        with intra_op_threads(threads):
+        with threads(n_threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
             X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
             items[0].copy_(X[:, :-1])
@@ -334,6 +343,28 @@ class BiasedMF(TorchRecommender):
             users[1].copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
+
+    def factor_tables(self) -> cap.FactorTables:
+        """The DotProductBias tables (sigmoid range, global bias in logit space)."""
+        self.check_fitted()
+        m: DotProductBias = self.module_  # type: ignore[assignment]
+        return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
+                            m.item_factors.weight, m.item_bias.weight[:, 0],
+                            float(m.global_bias), m.y_range, None)
+
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty | None:
+        r"""The training penalty of one row: ``"adam"`` minimises :math:`\sum_i (r_i -
+        \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
+        n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the
+        mean rows per user or item); ``"adamw"``: :meth:`adamw_reg_scale`."""
+        if self.optimizer == "adamw":
+            return self.adamw_penalty(center)
+        alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
+        vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
+        mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
+        return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
+                          power=1.0 - alpha)
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),

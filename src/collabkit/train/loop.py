@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from collabkit.errors import ModelFitError
+from collabkit.runtime import threads
 
-__all__ = ["EpochStats", "TrainResult", "fit_one_cycle", "intra_op_threads", "param_groups"]
+__all__ = ["EpochStats", "TrainResult", "fit_one_cycle", "param_groups"]
 
 
 @dataclass(frozen=True)
@@ -33,27 +33,6 @@ class TrainResult:
 
     history: list[EpochStats] = field(default_factory=list)
     fit_seconds: float = 0.0
-
-
-@contextmanager
-def intra_op_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op CPU threads, restoring the old count after.
-
-    ``None`` leaves the setting alone. The training loops default to one thread: their kernels
-    are small gathers and scatters that gain little from a second thread, torch's parallel
-    ``index_add_``/``bincount`` are far slower than the serial ones, and on a machine shared
-    with other work every parallel kernel waits for a descheduled thread (a fit of BiasedMF on
-    ml-100k measured 0.8 s with one thread and 53 s with two on a busy 2-core machine).
-    """
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def param_groups(model: nn.Module, wd: float, *, decay_biases: bool = True) -> list[dict]:
@@ -127,14 +106,14 @@ def fit_one_cycle(
         torch's setting. Minibatches of a few hundred rows gain nothing from a second thread,
         and on a busy machine every parallel kernel waits for a descheduled thread: the
         chapter's fit on MovieLens 100k u1 took 470 s with two threads and 13 s with one
-        (see :func:`intra_op_threads`).
+        (see :func:`collabkit.runtime.threads`).
 
     Raises
     ------
     ModelFitError
         When the loss becomes NaN or infinite.
     """
-    with intra_op_threads(num_threads if y.device.type == "cpu" else None):
+    with threads(num_threads if y.device.type == "cpu" else None):
         return _fit_one_cycle(model, x, y, epochs=epochs, lr_max=lr_max, wd=wd,
                               batch_size=batch_size, generator=generator, valid=valid,
                               decay_biases=decay_biases, callback=callback)

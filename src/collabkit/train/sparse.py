@@ -68,7 +68,8 @@ import torch
 
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.dot import DotProductBias
-from collabkit.train.loop import EpochStats, TrainResult, intra_op_threads
+from collabkit.runtime import threads
+from collabkit.train.loop import EpochStats, TrainResult
 
 __all__ = [
     "auto_batch_size",
@@ -363,7 +364,7 @@ def fit_biased_mf(
     pct_start : float
         Share of the steps spent warming up.
     num_threads : int or None
-        torch intra-op threads while training (see :func:`intra_op_threads`); ``None`` keeps
+        torch intra-op threads while training (:func:`collabkit.runtime.threads`); ``None`` keeps
         torch's setting. The numba kernel always runs on one thread (the two-thread variants
         measured no faster on the project's 2-core machine, see
         :mod:`collabkit.train._numba`), so with it the setting only reaches the Adam step: 2
@@ -389,7 +390,7 @@ def fit_biased_mf(
         For an unknown ``kernel``, or ``kernel="numba"`` off the CPU or without numba.
     """
     use_numba = resolve_kernel(kernel, y.device) == "numba"
-    with intra_op_threads(num_threads if y.device.type == "cpu" else None):
+    with threads(num_threads if y.device.type == "cpu" else None):
         return _fit_packed(module, users, items, y, epochs=epochs, lr_max=lr_max, wd=wd,
                            batch_size=batch_size, generator=generator, valid=valid,
                            reg_exponent=reg_exponent, betas=betas, eps=eps,
