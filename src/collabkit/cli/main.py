@@ -46,7 +46,12 @@ def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--item-col", help="Item column (default: 2nd)."),
         click.option("--rating-col", help="Rating column (default: 3rd)."),
         click.option("--timestamp-col", help="Timestamp column (default: 4th when present)."),
-        click.option("--sep", help="Field separator (default: sniffed)."),
+        click.option("--no-timestamp", is_flag=True,
+                     help="Ignore any timestamp column (e.g. one that holds no Unix times)."),
+        click.option("--sep", help="Field separator (default: sniffed); '\\t' or 'tab' for a tab, "
+                                   "'\\s+' for runs of whitespace."),
+        click.option("--header/--no-header", default=None,
+                     help="Whether the first line names the columns (default: guessed)."),
         click.option("--encoding", help="Text encoding (default: utf-8)."),
         click.option("--rating-range", metavar="LOW,HIGH",
                      help="Allowed ratings, e.g. 1,5; outside values are an error."),
@@ -63,10 +68,20 @@ def _load_data(kw: dict[str, Any], progress: bool) -> Any:
         raise ConfigError("give exactly one of --dataset NAME or --ratings FILE")
     if kw.get("dataset"):
         return load_dataset(kw["dataset"], progress=progress)
+    if kw.get("no_timestamp") and kw.get("timestamp_col") is not None:
+        raise ConfigError("give either --timestamp-col or --no-timestamp, not both")
+    ts = False if kw.get("no_timestamp") else _col(kw.get("timestamp_col"))
     return load_ratings(kw["ratings"], user_col=_col(kw.get("user_col")),
                         item_col=_col(kw.get("item_col")), rating_col=_col(kw.get("rating_col")),
-                        timestamp_col=_col(kw.get("timestamp_col")), sep=kw.get("sep"),
+                        timestamp_col=ts, sep=_sep(kw.get("sep")), header=kw.get("header"),
                         encoding=kw.get("encoding"), rating_range=_range(kw.get("rating_range")))
+
+
+def _sep(value: str | None) -> str | None:
+    """--sep as typed in a shell: '\\t' or 'tab' is a tab, 'whitespace' runs of whitespace."""
+    if value is None:
+        return None
+    return {"\\t": "\t", "tab": "\t", "whitespace": r"\s+"}.get(value.lower(), value)
 
 
 def _split(kw: dict[str, Any], how: str, test_frac: float, seed: int, progress: bool
@@ -429,7 +444,8 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map errors to one stderr line and an exit code."""
     saved_format = warnings.formatwarning
-    warnings.formatwarning = lambda m, c, *a, **k: f"warning: {m}\n"  # type: ignore[assignment]
+    warnings.formatwarning = (  # type: ignore[assignment]
+        lambda m, c, *a, **k: f"warning: {out.cli_message(str(m))}\n")
     try:
         return _run(argv)
     finally:
@@ -448,7 +464,7 @@ def _run(argv: list[str] | None) -> int:
     except CollabkitError as e:
         if os.environ.get("COLLABKIT_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {out.cli_message(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console, Group
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from collabkit.train.loop import EpochStats
+if TYPE_CHECKING:  # numpy, pandas and torch load only when a command needs them
+    import pandas as pd
+
+    from collabkit.train.loop import EpochStats
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -25,7 +26,7 @@ def _clean(v: Any) -> Any:
         return {str(k): _clean(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_clean(x) for x in v]
-    if isinstance(v, np.generic):
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0:  # a numpy scalar
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -49,6 +50,8 @@ class EpochProgress:
         self.enabled = enabled
         self.epochs = epochs
         self.then = then
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
             TextColumn("[bold]training"), BarColumn(),
             TextColumn("epoch {task.completed}/{task.total}"),
@@ -101,3 +104,54 @@ def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
         t.add_row(*[("" if v is None or (isinstance(v, float) and math.isnan(v))
                      else floats.format(v) if isinstance(v, float) else str(v)) for v in row])
     return Group(Text(title, style="bold"), t)
+
+
+# ---------------------------------------------------------------------------- API words -> CLI
+# Library messages name Python arguments (``sep=``, ``timestamp_col=False``); on the command
+# line the same advice must name flags. One mapping, applied to the text of every error and
+# warning the CLI prints, keeps a single message per condition.
+_FLAGS = {
+    "user_col": "--user-col", "item_col": "--item-col", "rating_col": "--rating-col",
+    "timestamp_col": "--timestamp-col", "sep": "--sep", "encoding": "--encoding",
+    "rating_range": "--rating-range", "header": "--header", "lr": "--lr", "wd": "--wd",
+    "n_factors": "--factors", "epochs": "--epochs", "batch_size": "--batch-size",
+    "y_range": "--y-range", "valid_frac": "--valid-frac", "test_frac": "--test-frac",
+    "random_state": "--seed",
+}  # fmt: skip
+_PHRASES = (  # whole phrases that have no CLI counterpart or read differently there
+    (", or pass a DataFrame", ""), (" (or pass data_dir=<folder>)", ""),
+    ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
+)
+# a name=value, or a bare name: short names only with "=", as they are also English words
+_VALUE = r"""(?:'(?:[^'\\]|\\.)*'|"[^"]*"|\([^)]*\)|-?\w(?:[\w.+-]*\w)?)"""
+_ARG_RE = re.compile(
+    rf"(?<![\w-])(?P<name>{'|'.join(sorted(_FLAGS, key=len, reverse=True))})"
+    rf"(?:=(?P<value>{_VALUE})?|(?P<bare>(?<=_col)|(?<=_range)|(?<=_factors)|(?<=_size)"
+    rf"|(?<=_frac)|(?<=_state))(?![\w=]))"
+)
+
+
+def _flag(match: re.Match[str]) -> str:
+    name, value = match["name"], match["value"]
+    flag = _FLAGS[name]
+    if value is None:
+        return flag
+    if name == "timestamp_col" and value == "False":
+        return "--no-timestamp"
+    if name == "header" and value in ("True", "False"):
+        return "--header" if value == "True" else "--no-header"
+    if value == "None":
+        return f"no {flag}"
+    if value.startswith("("):  # a tuple: LOW,HIGH
+        return f"{flag} " + ",".join(x.strip() for x in value[1:-1].split(","))
+    if value[0] in "'\"":
+        inner = value[1:-1]
+        return f"{flag} '{inner}'" if not inner.replace("-", "").isalnum() else f"{flag} {inner}"
+    return f"{flag} {value}"
+
+
+def cli_message(text: str) -> str:
+    """``text`` with Python-API advice in CLI words (``sep=';'`` -> ``--sep ';'``)."""
+    for api, cli in _PHRASES:
+        text = text.replace(api, cli)
+    return _ARG_RE.sub(_flag, text)
