@@ -6,10 +6,12 @@ crash or a full disk never leaves half a model where a model used to be.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -98,10 +100,27 @@ def save_model(model: Any, path: str | os.PathLike[str]) -> str:
     return str(target)
 
 
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be a model folder (missing, a symlink loop, ...), or None."""
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        if os.path.islink(folder):
+            return f"is a symbolic link to {os.readlink(folder)!r}, which does not exist"
+        return ("does not exist; train one with `collabkit train --out DIR` or "
+                "model.save(DIR)")
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ("is a symbolic link loop (a link that points back to itself); point it "
+                    "at the model folder")
+        return f"cannot be read ({e.strerror})"
+    return None if stat.S_ISDIR(st.st_mode) else "is a file, not a model folder"
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
-    if not folder.is_dir():
-        raise ModelFileError(f"model folder {str(folder)!r} does not exist; train one with "
-                             "`collabkit train --out DIR` or model.save(DIR)")
+    problem = _folder_problem(folder)
+    if problem is not None:
+        raise ModelFileError(f"model folder {str(folder)!r} {problem}")
     missing = [n for n in (META, WEIGHTS) if not (folder / n).is_file()]
     if missing:
         raise ModelFileError(f"model folder {str(folder)!r} is incomplete: missing "
@@ -119,6 +138,14 @@ def _read_meta(folder: Path) -> dict[str, Any]:
             f"model format {fmt!r}; this collabkit ({__version__}) reads format "
             f"{FORMAT_VERSION} and older. Upgrade collabkit to load it.")
     return meta
+
+
+def _first_line(e: Exception) -> str:
+    """torch's multi-line load errors as one line: the first mismatch it reports."""
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    detail = next((x for x in lines if x.startswith(("size mismatch", "Missing", "Unexpected"))),
+                  lines[0] if lines else type(e).__name__)
+    return detail.rstrip(".")
 
 
 def load_model(path: str | os.PathLike[str]) -> Any:
@@ -157,6 +184,6 @@ def load_model(path: str | os.PathLike[str]) -> Any:
         model.n_train_ = meta.get("n_train")
         model._load_state(tensors, meta.get("extra", {}))
     except (KeyError, TypeError, ValueError, RuntimeError, DataError) as e:
-        raise ModelFileError(f"model folder {str(folder)!r} is damaged or inconsistent ({e}); "
-                             "save the model again") from None
+        raise ModelFileError(f"model folder {str(folder)!r} is damaged or inconsistent "
+                             f"({_first_line(e)}); save the model again") from None
     return model

@@ -67,7 +67,7 @@ def test_evaluate_predict_recommend(trained, ratings_file, capsys):
     (["train", "--ratings", "does-not-exist.csv"], "does-not-exist.csv"),
     (["train", "--dataset", "ml-100k", "--split", "u9"], "u9"),
     (["evaluate", "no-such-model", "--ratings", "x.csv"], "does not exist"),
-    (["train", "--ratings", "{ratings}", "--factors", "0"], "n_factors"),
+    (["train", "--ratings", "{ratings}", "--factors", "0"], "--factors"),  # issue 8: CLI words
     (["train", "--ratings", "{ratings}", "--param", "nope"], "NAME=VALUE"),
     (["predict", "{model}", "1"], "USER ITEM pairs"),
 ])

@@ -121,18 +121,21 @@ def datasets() -> None:
 @datasets.command("list")
 @common
 def datasets_list(as_json: bool, quiet: bool) -> None:
-    """Known datasets and where each is available."""
-    import pandas as pd
-
+    """Known datasets, where each is read from, and whether its license allows passing it on."""
     from collabkit.data.movielens import list_datasets
 
+    infos = list_datasets()
     rows = [{"name": d.name, "available": str(d.path) if d.path else None,
-             "redistributable": d.redistributable, "url": d.url} for d in list_datasets()]
+             "redistributable": d.redistributable, "license": d.license, "url": d.url}
+            for d in infos]
     if as_json:
         out.emit_json({"datasets": rows})
-    else:
-        df = pd.DataFrame(rows).fillna({"available": "(not cached: downloads on first use)"})
-        out.stdout.print(out.frame_table(df, "MovieLens datasets"))
+    else:  # long paths and URLs fold onto more lines: nothing is cut at the console's width
+        out.stdout.print(out.folded_table(
+            [{"name": r["name"],
+              "available": r["available"] or "(not here: downloads on first use)",
+              "redistributable": "yes" if r["redistributable"] else "no", "url": r["url"]}
+             for r in rows], "MovieLens datasets"))
 
 
 @datasets.command("download")
@@ -150,15 +153,25 @@ def datasets_download(name: str, as_json: bool, quiet: bool) -> None:
 @click.argument("name")
 @common
 def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
-    """Print where NAME is read from (exit 1 when it is not available)."""
-    from collabkit.data.movielens import dataset_path
-    from collabkit.errors import DatasetNotAvailableError
+    """Print the folder NAME is read from; exit 1 when it is not on this machine.
+
+    When it is not, the folder it would be downloaded into is printed instead (so
+    `collabkit datasets path NAME` always names a folder), with a note on stderr.
+    """
+    from collabkit.data.movielens import cache_path, dataset_path
 
     path = dataset_path(name)
-    if path is None:
-        raise DatasetNotAvailableError(f"{name} is not available locally; run "
-                                       f"`collabkit datasets download {name}`")
-    out.emit_json({"name": name, "path": str(path)}) if as_json else out.stdout.print(str(path))
+    found = path is not None
+    shown = str(path if found else cache_path(name))
+    if as_json:
+        out.emit_json({"name": name, "path": shown, "available": found})
+    else:
+        out.stdout.print(shown, soft_wrap=True)
+    if not found:
+        if not as_json:
+            out.stderr.print(f"{name} is not on this machine; `collabkit datasets download "
+                             f"{name}` puts it in the folder above", soft_wrap=True)
+        raise click.exceptions.Exit(1)
 
 
 # ---------------------------------------------------------------------------- train
@@ -454,7 +467,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        if isinstance(code, int):  # click.exceptions.Exit(n) raised by a command
+            return code
     except click.exceptions.Abort:
         out.stderr.print("aborted")
         return 130

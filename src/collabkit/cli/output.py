@@ -106,6 +106,16 @@ def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
     return Group(Text(title, style="bold"), t)
 
 
+def folded_table(rows: list[dict[str, Any]], title: str) -> Group:
+    """Rows of text as a table whose long cells fold onto more lines instead of being cut."""
+    t = Table()
+    for c in rows[0] if rows else []:
+        t.add_column(str(c), overflow="fold", no_wrap=False)
+    for row in rows:
+        t.add_row(*[str(v) for v in row.values()])
+    return Group(Text(title, style="bold"), t)
+
+
 # ---------------------------------------------------------------------------- API words -> CLI
 # Library messages name Python arguments (``sep=``, ``timestamp_col=False``); on the command
 # line the same advice must name flags. One mapping, applied to the text of every error and
@@ -118,6 +128,9 @@ _FLAGS = {
     "y_range": "--y-range", "valid_frac": "--valid-frac", "test_frac": "--test-frac",
     "random_state": "--seed",
 }  # fmt: skip
+# model parameters without a flag of their own: --param NAME=VALUE
+_PARAMS = frozenset({"reg", "reg_bias", "beta0", "noise_precision", "init_std", "refit_users",
+                     "optimizer", "kernel", "layers", "dropout", "reg_exponent"})
 _PHRASES = (  # whole phrases that have no CLI counterpart or read differently there
     (", or pass a DataFrame", ""), (" (or pass data_dir=<folder>)", ""),
     ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
@@ -125,7 +138,7 @@ _PHRASES = (  # whole phrases that have no CLI counterpart or read differently t
 # a name=value, or a bare name: short names only with "=", as they are also English words
 _VALUE = r"""(?:'(?:[^'\\]|\\.)*'|"[^"]*"|\([^)]*\)|-?\w(?:[\w.+-]*\w)?)"""
 _ARG_RE = re.compile(
-    rf"(?<![\w-])(?P<name>{'|'.join(sorted(_FLAGS, key=len, reverse=True))})"
+    rf"(?<![\w-])(?P<name>{'|'.join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))})"
     rf"(?:=(?P<value>{_VALUE})?|(?P<bare>(?<=_col)|(?<=_range)|(?<=_factors)|(?<=_size)"
     rf"|(?<=_frac)|(?<=_state))(?![\w=]))"
 )
@@ -133,6 +146,8 @@ _ARG_RE = re.compile(
 
 def _flag(match: re.Match[str]) -> str:
     name, value = match["name"], match["value"]
+    if name in _PARAMS:
+        return f"--param {name}={value or 'VALUE'}" if match["bare"] is None else name
     flag = _FLAGS[name]
     if value is None:
         return flag

@@ -46,6 +46,7 @@ __all__ = [
     "canonical_split",
     "list_datasets",
     "dataset_path",
+    "cache_path",
     "download",
 ]
 
@@ -274,6 +275,29 @@ def dataset_path(name: str, *, data_dir: str | os.PathLike[str] | None = None) -
     return next((f for f in _candidates(spec, data_dir) if spec.is_in(f)), None)
 
 
+def cache_path(name: str) -> Path:
+    """The folder :func:`download` puts a data set in: ``<cache>/movielens/<name>/``."""
+    return _cache_root() / _spec(name).name
+
+
+def _check_no_incomplete_folder(spec: _Spec, data_dir: str | os.PathLike[str] | None) -> None:
+    """A local copy that lacks files is the user's to fix: say which, never download over it.
+
+    The cache is left out: :func:`download` replaces an incomplete cached copy itself.
+    """
+    cache = _cache_root()
+    for folder in _candidates(spec, data_dir):
+        if folder.parent == cache or not folder.is_dir():
+            continue
+        missing = [n for n in spec.required if not (folder / n).is_file()]
+        raise DatasetNotAvailableError(
+            f"{folder} is an incomplete copy of {spec.name}: it lacks {', '.join(missing)} "
+            f"(a complete one holds {', '.join(spec.required)}). Extract the whole "
+            f"{spec.url.rsplit('/', 1)[-1]} there again, or move that folder away to have "
+            "collabkit download the data set into its cache."
+        )
+
+
 def list_datasets() -> list[DatasetInfo]:
     """Every MovieLens data set collabkit can load, with where each is available now.
 
@@ -475,6 +499,7 @@ def load_movielens(
     spec = _spec(name)
     path = dataset_path(name, data_dir=data_dir)
     if path is None:
+        _check_no_incomplete_folder(spec, data_dir)
         if not download:
             searched = ", ".join(str(p) for p in _candidates(spec, data_dir))
             raise DatasetNotAvailableError(

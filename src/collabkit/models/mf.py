@@ -10,11 +10,18 @@ import numpy as np
 import torch
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import ConfigError
+from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
 from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle, intra_op_threads
+from collabkit.train.loop import (
+    EpochStats,
+    TrainResult,
+    check_not_diverged,
+    fit_one_cycle,
+    intra_op_threads,
+    remedy,
+)
 from collabkit.train.rowsolve import GN_STEPS, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
@@ -85,6 +92,11 @@ class TorchRecommender(Recommender):
         result = self._train(u, i, r, valid_idx)
         self.history_ = [vars(h) for h in result.history]
         self.fit_seconds_ = result.fit_seconds
+        if result.history:  # before any closed-form pass meets diverged factors
+            last = result.history[-1]
+            check_not_diverged(last.train_loss, last.epoch, r,
+                               remedy(getattr(self, "lr_", self.lr), float(self.wd)),
+                               getattr(self.module_, "y_range", None))
         self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
         self.fit_seconds_ += self._after_train(u, i, r)
@@ -324,15 +336,34 @@ class BiasedMF(TorchRecommender):
         g = float(m.global_bias)
         with intra_op_threads(threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
-            X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
+            X, _, _ = self._pass(items, users, i, u, r, g, noise, 1)
             items[0].copy_(X[:, :-1])
             items[1].copy_(X[:, -1:])
-            X, mean, precision = population_pass(users, items, u, i, r, g, m.y_range, noise,
-                                                 n_iter=GN_STEPS)
+            X, mean, precision = self._pass(users, items, u, i, r, g, noise, GN_STEPS)
             users[0].copy_(X[:, :-1])
             users[1].copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
+
+    def _pass(self, rows: tuple[torch.Tensor, torch.Tensor],
+              other: tuple[torch.Tensor, torch.Tensor], row_idx: np.ndarray,
+              other_idx: np.ndarray, r: np.ndarray, g: float, noise: float,
+              n_iter: int) -> tuple[torch.Tensor, Any, Any]:
+        """One closed-form pass; factors it cannot solve against mean training diverged."""
+        m: DotProductBias = self.module_  # type: ignore[assignment]
+        try:
+            out = population_pass(rows, other, row_idx, other_idx, r, g, m.y_range, noise,
+                                  n_iter=n_iter)
+        except (torch.linalg.LinAlgError, ValueError) as e:
+            why = f"({type(e).__name__}: {str(e).splitlines()[0]})"
+        else:
+            if bool(torch.isfinite(out[0]).all()):
+                return out
+            why = "(it produced NaN or infinite rows)"
+        scale = max(float(t.abs().max()) for t in (*rows, *other))
+        raise ModelFitError(
+            f"training diverged: the closed-form pass after the epochs failed {why}; the "
+            f"trained factors reach {scale:.3g}. {remedy(self.lr_, float(self.wd))}")
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),

@@ -8,12 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 from collabkit.errors import ModelFitError
 
-__all__ = ["EpochStats", "TrainResult", "fit_one_cycle", "intra_op_threads", "param_groups"]
+__all__ = ["EpochStats", "TrainResult", "check_not_diverged", "fit_one_cycle",
+           "intra_op_threads", "param_groups", "remedy"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         if not math.isfinite(train_loss):
             raise ModelFitError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                f"Lower the learning rate (now {lr_max:g}) or raise weight decay (now {wd:g})."
+                + remedy(lr_max, wd)
             )
         vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
         stats = EpochStats(epoch + 1, train_loss, vr, sched.get_last_lr()[0],
@@ -188,3 +190,33 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
             callback(stats)
     result.fit_seconds = time.perf_counter() - start
     return result
+
+
+def check_not_diverged(train_loss: float, epoch: int, ratings: np.ndarray, remedy: str,
+                       y_range: tuple[float, float] | None = None) -> None:
+    """Raise :class:`ModelFitError` when the training loss says the fit diverged.
+
+    A learning rate orders of magnitude too large does not always make the loss NaN: with a
+    sigmoid ``y_range`` the predictions saturate at the ends of the range and the loss stays
+    finite (about 11 on MovieLens with ``lr=1e6``) while the factors reach 1e6. The loss
+    limit is the largest of four times the ratings' variance (the global mean's loss), the
+    squared half-width of ``y_range`` (or of the ratings' range) and 1: an honest fit, even a
+    poor one, ends below all of them. ``remedy`` ends the message.
+    """
+    if len(ratings) == 0:
+        return
+    r = np.asarray(ratings, dtype=np.float64)
+    width = (y_range[1] - y_range[0]) if y_range is not None else float(r.max() - r.min())
+    limit = max(4.0 * float(r.var()), (width / 2) ** 2, 1.0)
+    if math.isfinite(train_loss) and train_loss <= limit:
+        return
+    raise ModelFitError(
+        f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, "
+        f"far above what predicting the mean rating gives ({float(r.var()):.4g}). {remedy}"
+    )
+
+
+def remedy(lr: float, wd: float | None) -> str:
+    """The advice of a divergence error: lower ``lr`` (or raise ``wd``), with their values."""
+    return f"Lower the learning rate (lr={lr:g})" + (
+        "." if wd is None else f" or raise the weight decay (wd={wd:g}).")
