@@ -88,6 +88,7 @@ def test_bad_input_file_writes_no_model(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.needs_data("ml-100k")
 def test_canonical_split_and_dataset_commands(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--dataset", "ml-100k", "--split", "u1", "--epochs",
                          1, "--batch-size", 2048, "--lr", 0.05, "--out", tmp_path / "u1", "--json")
