@@ -38,9 +38,11 @@ def test_help_and_version_import_nothing_heavy(argv):
     assert code == 0 and heavy == []
 
 
-def test_datasets_path_needs_neither_torch_nor_the_models():
-    code, heavy = _imported_by(["datasets", "path", "ml-latest-small"])
-    assert code == 0 and "torch" not in heavy and "collabkit.models" not in heavy
+@pytest.mark.parametrize("argv", [["datasets", "path", "ml-latest-small"], ["datasets", "list"]])
+def test_dataset_commands_import_nothing_heavy(argv):
+    """They read a table of names and look for folders: no torch, pandas or numpy."""
+    code, heavy = _imported_by(argv)
+    assert code == 0 and heavy == []
 
 
 def test_import_collabkit_is_lazy_but_complete():

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from collabkit._version import __version__
 from collabkit.cli import output as out
 from collabkit.errors import CollabkitError, ConfigError
 
@@ -110,7 +111,7 @@ def common(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="collabkit")
+@click.version_option(version=__version__, prog_name="collabkit")
 def cli() -> None:
     """Collaborative filtering: train on ratings, evaluate honestly, recommend."""
 

@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-import numpy as np
-import pandas as pd
 import platformdirs
 
 from collabkit._version import __version__
-from collabkit.data.tables import read_ratings
 from collabkit.errors import ConfigError, DataError, DatasetNotAvailableError
+
+if TYPE_CHECKING:  # numpy, pandas and the table reader load only when data is read, so that
+    import pandas as pd  # `collabkit datasets list/path` start fast
+
+# reading functions import numpy (np), pandas (pd) and read_ratings where they run
 
 __all__ = [
     "MovieLens",
@@ -496,6 +498,8 @@ def load_movielens(
     >>> ml.ratings.shape
     (100836, 4)
     """
+    from collabkit.data.tables import read_ratings
+
     spec = _spec(name)
     path = dataset_path(name, data_dir=data_dir)
     if path is None:
@@ -546,6 +550,8 @@ def canonical_split(ml: MovieLens, name: str) -> tuple[pd.DataFrame, pd.DataFram
     DatasetNotAvailableError
         The split files are missing from ``ml.path``.
     """
+    from collabkit.data.tables import read_ratings
+
     if ml.name != "ml-100k":
         raise ConfigError(f"canonical splits exist only for ml-100k, not {ml.name!r}.")
     if name not in _SPLITS:
@@ -563,6 +569,8 @@ def canonical_split(ml: MovieLens, name: str) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _finish_items(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
+    import pandas as pd
+
     genres = genres.where(~genres.isin(_NO_GENRES), "")
     years = titles.str.extract(_YEAR_RE, expand=False)
     items = pd.DataFrame(
@@ -577,6 +585,9 @@ def _finish_items(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.Da
 
 
 def _items_100k(path: Path) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     genre_names = [
         line.split("|")[0]
         for line in (path / "u.genre").read_text(encoding="latin-1").splitlines()
@@ -600,6 +611,8 @@ def _items_100k(path: Path) -> pd.DataFrame:
 
 
 def _users_100k(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     users = pd.read_csv(
         path / "u.user", sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
         dtype={"user": "int64", "age": "int64", "gender": "str", "occupation": "str", "zip": "str"},
@@ -619,6 +632,8 @@ def _read_dat_lines(file: Path) -> list[list[str]]:
 
 
 def _items_dat(file: Path) -> pd.DataFrame:
+    import pandas as pd
+
     rows = _read_dat_lines(file)
     bad = next((n for n, row in enumerate(rows, 1) if len(row) < 3), None)
     if bad is not None:
@@ -632,6 +647,9 @@ def _items_dat(file: Path) -> pd.DataFrame:
 
 
 def _users_1m(file: Path) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     rows = _read_dat_lines(file)
     frame = pd.DataFrame(rows, columns=["user", "gender", "age", "occupation", "zip"])
     codes = frame["occupation"].astype("int64").to_numpy()
@@ -649,6 +667,8 @@ def _users_1m(file: Path) -> pd.DataFrame:
 
 
 def _items_csv(file: Path) -> pd.DataFrame:
+    import pandas as pd
+
     raw = pd.read_csv(file, dtype={"movieId": "int64", "title": "str", "genres": "str"},
                       keep_default_na=False, encoding="utf-8")  # fmt: skip
     return _finish_items(raw["movieId"], raw["title"], raw["genres"])
