@@ -313,7 +313,7 @@ def _sniff(
             f"{path}: the file is empty. A ratings file needs one line per rating: "
             "user, item, rating and optionally a timestamp."
         )
-    _check_not_binary(path, head)
+    _check_not_binary(path, head, encoding)
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
         text = decoder.decode(head, final=at_eof)
@@ -384,10 +384,11 @@ _MAGIC = (  # leading bytes of binary formats a ratings file is sometimes mistak
 )
 
 
-def _check_not_binary(path: Path, head: bytes) -> None:
+def _check_not_binary(path: Path, head: bytes, encoding: str) -> None:
     """A binary file is not an encoding problem: say what it looks like instead."""
     what = next((text for magic, text in _MAGIC if head.startswith(magic)), None)
-    nul = head.find(b"\x00")
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # NULs are text there
+    nul = -1 if wide else head.find(b"\x00")
     if what is None and nul < 0:
         return
     if what is None and head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
