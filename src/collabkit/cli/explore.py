@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from collabkit.cli import output as out
-from collabkit.cli.main import _load_data, _raw_id, _value, cli, common, data_options
+from collabkit.cli.main import _raw_id, cli
+from collabkit.cli.options import _load_data, _value, common, data_options
 from collabkit.errors import ConfigError
 
 if TYPE_CHECKING:
