@@ -47,10 +47,9 @@ def datasets_list(as_json: bool, quiet: bool) -> None:
     """Known datasets, where each is read from, and whether its license allows passing it on."""
     from collabkit.data.movielens import list_datasets
 
-    infos = list_datasets()
     rows = [{"name": d.name, "available": str(d.path) if d.path else None,
              "redistributable": d.redistributable, "license": d.license, "url": d.url}
-            for d in infos]
+            for d in list_datasets()]
     if as_json:
         out.emit_json({"datasets": rows})
     else:  # long paths and URLs fold onto more lines: nothing is cut at the console's width

@@ -80,8 +80,8 @@ def _split(kw: dict[str, Any], how: str, test_frac: float, seed: int, progress: 
     from collabkit.api import CANONICAL, SPLITS, load_split, split
 
     if how not in (*SPLITS, *CANONICAL):  # before any data is read or downloaded
-        raise ConfigError(f"unknown --split {how!r}; choose one of {', '.join(SPLITS)}, kfold, "
-                          f"or ml-100k's own {', '.join(CANONICAL)}")
+        raise ConfigError(f"unknown --split {how!r}; choose one of {', '.join(SPLITS)}, "
+                          f"kfold (train), or ml-100k's own {', '.join(CANONICAL)}")
     if how in CANONICAL:
         if not kw.get("dataset"):
             raise ConfigError(f"split {how!r} is ml-100k's own; use it with --dataset ml-100k")
