@@ -80,7 +80,7 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
     When it is not, the folder it would be downloaded into is printed instead (so
     `collabkit datasets path NAME` always names a folder), with a note on stderr.
     """
-    from collabkit.data.movielens import cache_path, dataset_path
+    from collabkit.data.movielens import cache_path, dataset_path, incomplete_copy
 
     path = dataset_path(name)
     found = path is not None
@@ -91,8 +91,9 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
         out.stdout.print(shown, soft_wrap=True)
     if not found:
         if not as_json:
-            out.stderr.print(f"{name} is not on this machine; `collabkit datasets download "
-                             f"{name}` puts it in the folder above", soft_wrap=True)
+            out.stderr.print(incomplete_copy(name) or f"{name} is not on this machine; "
+                             f"`collabkit datasets download {name}` puts it in the folder above",
+                             soft_wrap=True)
         raise click.exceptions.Exit(1)
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "list_datasets",
     "dataset_path",
     "cache_path",
+    "incomplete_copy",
     "download",
 ]
 
@@ -282,22 +283,25 @@ def cache_path(name: str) -> Path:
     return _cache_root() / _spec(name).name
 
 
-def _check_no_incomplete_folder(spec: _Spec, data_dir: str | os.PathLike[str] | None) -> None:
-    """A local copy that lacks files is the user's to fix: say which, never download over it.
+def incomplete_copy(name: str, *, data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """What is wrong with a local copy of ``name`` that lacks files, or None if there is none.
 
-    The cache is left out: :func:`download` replaces an incomplete cached copy itself.
+    Folders under ``data_dir`` and ``$COLLABKIT_DATA`` count; the cache does not
+    (:func:`download` replaces an incomplete cached copy itself).
     """
+    spec = _spec(name)
     cache = _cache_root()
     for folder in _candidates(spec, data_dir):
-        if folder.parent == cache or not folder.is_dir():
+        if folder.parent == cache or not folder.is_dir() or spec.is_in(folder):
             continue
         missing = [n for n in spec.required if not (folder / n).is_file()]
-        raise DatasetNotAvailableError(
+        return (
             f"{folder} is an incomplete copy of {spec.name}: it lacks {', '.join(missing)} "
             f"(a complete one holds {', '.join(spec.required)}). Extract the whole "
             f"{spec.url.rsplit('/', 1)[-1]} there again, or move that folder away to have "
             "collabkit download the data set into its cache."
         )
+    return None
 
 
 def list_datasets() -> list[DatasetInfo]:
@@ -503,7 +507,9 @@ def load_movielens(
     spec = _spec(name)
     path = dataset_path(name, data_dir=data_dir)
     if path is None:
-        _check_no_incomplete_folder(spec, data_dir)
+        problem = incomplete_copy(name, data_dir=data_dir)
+        if problem is not None:  # the user's folder: never download over it
+            raise DatasetNotAvailableError(problem)
         if not download:
             searched = ", ".join(str(p) for p in _candidates(spec, data_dir))
             raise DatasetNotAvailableError(
