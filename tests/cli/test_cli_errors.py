@@ -186,3 +186,12 @@ def test_api_errors_keep_python_argument_names(tmp_path):
     frame = pd.DataFrame({"u": [1], "i": [2]})
     with pytest.raises(DataError, match="rating_col="):
         load_ratings(frame)
+
+
+def test_y_range_none_trains_a_linear_model(ratings_file, tmp_path, capsys):
+    """--y-range accepted only LOW,HIGH: a linear model (y_range=None) had no CLI spelling."""
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--y-range", "none",
+                         "--epochs", 1, "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["params"]["y_range"] is None

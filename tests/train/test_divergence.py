@@ -11,12 +11,14 @@ from collabkit.errors import ModelFitError
 from collabkit.train.loop import check_not_diverged, remedy
 
 
-def test_limit_is_the_larger_of_four_variances_the_half_range_squared_and_one():
+def test_limit_is_the_largest_of_four_variances_twice_the_start_and_one():
     r = np.array([1.0, 5.0])  # variance 4, half-range 2
     check_not_diverged(16.0, 3, r, "x")  # 4 * variance
     with pytest.raises(ModelFitError, match=r"loss is 16\.01 after epoch 3.*Do this\."):
         check_not_diverged(16.01, 3, r, "Do this.")
-    check_not_diverged(30.25, 1, r, "x", y_range=(0.0, 11.0))  # (11 / 2) ** 2
+    check_not_diverged(26.0, 1, r, "x", start_loss=13.0)  # a slow start is not divergence
+    with pytest.raises(ModelFitError):
+        check_not_diverged(26.1, 1, r, "x", start_loss=13.0)
     check_not_diverged(1.0, 1, np.array([3.0, 3.0]), "x")  # constant ratings: the floor of 1
     with pytest.raises(ModelFitError):
         check_not_diverged(float("nan"), 1, r, "x")

@@ -113,7 +113,7 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--wd", type=float, default=None, help="Weight decay.")
 @click.option("--batch-size", type=int, default=None, help="Batch size.")
-@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid output range.")
+@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid range, or 'none'.")
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
               help="Any other model parameter, e.g. --param layers=100,50 (repeatable).")
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -133,8 +133,8 @@ def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, 
                     ("batch_size", batch_size)):
         if v is not None:
             params[name] = v
-    if y_range is not None:
-        params["y_range"] = _range(y_range)
+    if y_range is not None:  # 'none': no sigmoid, a linear model
+        params["y_range"] = None if y_range.lower() == "none" else _range(y_range)
     params.update(_parse_params(extra))
     name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
     out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")

@@ -193,26 +193,27 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
 
 
 def check_not_diverged(train_loss: float, epoch: int, ratings: np.ndarray, remedy: str,
-                       y_range: tuple[float, float] | None = None) -> None:
+                       start_loss: float | None = None) -> None:
     """Raise :class:`ModelFitError` when the training loss says the fit diverged.
 
     A learning rate orders of magnitude too large does not always make the loss NaN: with a
     sigmoid ``y_range`` the predictions saturate at the ends of the range and the loss stays
-    finite (about 11 on MovieLens with ``lr=1e6``) while the factors reach 1e6. The loss
-    limit is the largest of four times the ratings' variance (the global mean's loss), the
-    squared half-width of ``y_range`` (or of the ratings' range) and 1: an honest fit, even a
-    poor one, ends below all of them. ``remedy`` ends the message.
+    finite (about 11 on MovieLens with ``lr=1e6``, where the untrained model's is 1.3) while
+    the factors reach 1e6. The limit is the largest of four times the ratings' variance (the
+    global mean's loss), twice ``start_loss`` (the untrained model's loss; without it, the
+    squared half-range of the ratings) and 1: a fit that is merely slow or poor stays below it.
+    ``remedy`` ends the message.
     """
     if len(ratings) == 0:
         return
     r = np.asarray(ratings, dtype=np.float64)
-    width = (y_range[1] - y_range[0]) if y_range is not None else float(r.max() - r.min())
-    limit = max(4.0 * float(r.var()), (width / 2) ** 2, 1.0)
+    start = 2.0 * start_loss if start_loss is not None else (float(r.max() - r.min()) / 2) ** 2
+    limit = max(4.0 * float(r.var()), start, 1.0)
     if math.isfinite(train_loss) and train_loss <= limit:
         return
     raise ModelFitError(
         f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, "
-        f"far above what predicting the mean rating gives ({float(r.var()):.4g}). {remedy}"
+        f"far above the untrained model's and the mean rating's ({float(r.var()):.4g}). {remedy}"
     )
 
 
