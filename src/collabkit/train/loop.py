@@ -211,9 +211,10 @@ def check_not_diverged(train_loss: float, epoch: int, ratings: np.ndarray, remed
     limit = max(4.0 * float(r.var()), start, 1.0)
     if math.isfinite(train_loss) and train_loss <= limit:
         return
+    untrained = "" if start_loss is None else f"the untrained model's ({start_loss:.4g}) and "
     raise ModelFitError(
-        f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, "
-        f"far above the untrained model's and the mean rating's ({float(r.var()):.4g}). {remedy}"
+        f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, far "
+        f"above {untrained}the mean rating's ({float(r.var()):.4g}). {remedy}"
     )
 
 
