@@ -19,6 +19,8 @@
    test RMSE after each epoch. The targets are the brief's (fastai 0.936, Surprise SVD 0.951)
    and the peers' own final u1 RMSEs.
 4. **Speed** (``benchmarks/speed.py``) and **scale** (``benchmarks/scale.py``).
+5. **CLI start-up** (``benchmarks/cli_startup.py``): ``collabkit --version``/``--help`` and the
+   dataset commands as fresh processes.
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
@@ -380,6 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         import scale as scale_mod
 
         md += ["## Scale (synthetic, ML-25M-shaped)", scale_mod.markdown(scale)]
+    import cli_startup
+
+    log("CLI start-up: --version, --help, datasets commands")
+    startup = cli_startup.run()
+    md += ["## CLI start-up (issue 8: --version and --help under 0.5 s)",
+           cli_startup.markdown(startup)]
     if failed:
         md += ["## Model modules that did not import", "\n".join(f"- {f}" for f in failed)]
     text = "\n\n".join(md) + "\n"
@@ -387,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "README.md").write_text(text)
     (args.out_dir / "collabkit.json").write_text(json.dumps(
         {"machine": info, "folds": folds, "ml100k": rows, "curves": ours,
-         "peers_source": peer_src, "speed": speed, "scale": scale}, indent=1,
+         "peers_source": peer_src, "speed": speed, "scale": scale, "cli_startup": startup},
+        indent=1,
         default=lambda o: None if isinstance(o, float) and not math.isfinite(o) else str(o)))
     print(text)
     return 0

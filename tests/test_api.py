@@ -28,6 +28,7 @@ def test_split_partitions_rows(small, how):
         assert len(test) == np.unique(small.users).size
 
 
+@pytest.mark.needs_data("ml-100k")
 def test_canonical_split_shares_vocab():
     train, test = collabkit.load_split("ml-100k", "u1")
     assert (len(train), len(test)) == (80000, 20000)

@@ -45,19 +45,21 @@ def load_ratings(source: str | os.PathLike[str] | pd.DataFrame, *,
                  timestamp_col: str | int | None | Literal[False] = None,
                  sep: str | None = None, encoding: str | None = None,
                  rating_range: tuple[float, float] | None = None,
+                 header: bool | None = None,
                  item_meta: pd.DataFrame | None = None,
                  name: str | None = None) -> Interactions:
     """Read a ratings file or DataFrame into :class:`Interactions`.
 
     By default the first three columns are user, item and rating and a fourth is the
     timestamp (as fastai's ``CollabDataLoaders.from_df``). Bad rows raise
-    :class:`~collabkit.errors.DataError` naming the file, line and column.
+    :class:`~collabkit.errors.DataError` naming the file, line and column. ``sep``, ``header``
+    and ``encoding`` are :func:`~collabkit.data.tables.read_ratings`' (``None``: detected).
     """
     from collabkit.data.tables import read_ratings
 
     df = read_ratings(source, user_col=user_col, item_col=item_col, rating_col=rating_col,
-                      timestamp_col=timestamp_col, sep=sep, encoding=encoding,
-                      rating_range=rating_range)
+                      timestamp_col=timestamp_col, sep=sep, header=header,
+                      encoding=encoding, rating_range=rating_range)
     label = name or (os.path.basename(os.fspath(source))
                      if not isinstance(source, pd.DataFrame) else "dataframe")
     return Interactions.from_dataframe(df, rating_range=rating_range, item_meta=item_meta,

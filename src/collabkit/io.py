@@ -8,9 +8,11 @@ concurrent saves to one folder get a clear "busy" error. See :mod:`collabkit._mo
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -101,10 +103,27 @@ def save_model(model: Any, path: str | os.PathLike[str], *, arg: str = "path") -
     return os.fspath(path)
 
 
+def _folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be a model folder (missing, a symlink loop, ...), or None."""
+    try:
+        st = os.stat(folder)
+    except FileNotFoundError:
+        if os.path.islink(folder):
+            return f"is a symbolic link to {os.readlink(folder)!r}, which does not exist"
+        return ("does not exist; train one with `collabkit train --out DIR` or "
+                "model.save(DIR)")
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return ("is a symbolic link loop (a link that points back to itself); point it "
+                    "at the model folder")
+        return f"cannot be read ({e.strerror})"
+    return None if stat.S_ISDIR(st.st_mode) else "is a file, not a model folder"
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
-    if not folder.is_dir():
-        raise ModelFileError(f"model folder {str(folder)!r} does not exist; train one with "
-                             "`collabkit train --out DIR` or model.save(DIR)")
+    problem = _folder_problem(folder)
+    if problem is not None:
+        raise ModelFileError(f"model folder {str(folder)!r} {problem}")
     try:
         with open(folder / META, encoding="utf-8") as f:
             meta = json.load(f)
@@ -124,6 +143,14 @@ def _read_meta(folder: Path) -> dict[str, Any]:
             f"model format {fmt!r}; this collabkit ({__version__}) reads format "
             f"{FORMAT_VERSION} and older. Upgrade collabkit to load it.")
     return meta
+
+
+def _first_line(e: Exception) -> str:
+    """torch's multi-line load errors as one line: the first mismatch it reports."""
+    lines = [x.strip() for x in str(e).splitlines() if x.strip()]
+    detail = next((x for x in lines if x.startswith(("size mismatch", "Missing", "Unexpected"))),
+                  lines[0] if lines else type(e).__name__)
+    return detail.rstrip(".")
 
 
 def _read_consistent(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
@@ -202,8 +229,8 @@ def load_model(path: str | os.PathLike[str], *, device: str | None = None) -> An
         raise ModelFileError(f"{str(folder / e.file)!r}: {e.message}; the file was edited or "
                              "is corrupt, save the model again") from None
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, DataError) as e:
-        raise ModelFileError(f"model folder {str(folder)!r} is damaged or inconsistent ({e}); "
-                             "save the model again") from None
+        raise ModelFileError(f"model folder {str(folder)!r} is damaged or inconsistent "
+                             f"({_first_line(e)}); save the model again") from None
     return model
 
 

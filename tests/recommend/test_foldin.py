@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,6 @@ from collabkit.recommend.foldin import (
 from collabkit.runtime import threads
 from collabkit.seeds import numpy_rng
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
-
-DATA = Path(os.environ.get("COLLABKIT_DATA",
-                           Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 
 
 def hand_built(data: Interactions, P: np.ndarray, Q: np.ndarray, bu: np.ndarray,
@@ -224,10 +220,8 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def ml100k_u1() -> tuple[pd.DataFrame, pd.DataFrame]:
-    folder = DATA / "ml-100k"
-    if not (folder / "u1.base").is_file():
-        pytest.skip(f"ml-100k not found under {DATA}; set COLLABKIT_DATA")
+def ml100k_u1(ml100k_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folder = ml100k_dir
     return _read(folder / "u1.base"), _read(folder / "u1.test")
 
 

@@ -4,14 +4,17 @@ onboard, and cold-start recommendations (``recommend --rate``)."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 
 from collabkit.cli import output as out
-from collabkit.cli.main import _load_data, _raw_id, _value, cli, common, data_options
+from collabkit.cli.main import _raw_id, cli
+from collabkit.cli.options import _load_data, _value, common, data_options
 from collabkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

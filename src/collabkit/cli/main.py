@@ -10,89 +10,27 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
 from typing import Any
 
 import click
 
+from collabkit._version import __version__
 from collabkit.cli import output as out
+from collabkit.cli.options import (
+    _load_data,
+    _parse_params,
+    _range,
+    _split,
+    common,
+    data_options,
+)
 from collabkit.errors import CollabkitError, ConfigError, DataWarning
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _col(value: str | None) -> str | int | None:
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _range(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(x) for x in value.split(","))
-    except ValueError:
-        raise ConfigError(f"range {value!r} must be two numbers 'LOW,HIGH', e.g. '1,5'") from None
-    return (lo, hi)
-
-
-def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--dataset NAME or --ratings FILE, with column options."""
-    opts = [
-        click.option("--dataset", "dataset", metavar="NAME",
-                     help="MovieLens by name: ml-latest-small (bundled), ml-100k, ml-1m, ..."),
-        click.option("--ratings", "ratings", metavar="FILE", type=click.Path(dir_okay=False),
-                     help="A ratings file: CSV, TSV, whitespace-separated or Parquet."),
-        click.option("--user-col", help="User column (name or 0-based position; default: 1st)."),
-        click.option("--item-col", help="Item column (default: 2nd)."),
-        click.option("--rating-col", help="Rating column (default: 3rd)."),
-        click.option("--timestamp-col", help="Timestamp column (default: 4th when present)."),
-        click.option("--sep", help="Field separator (default: sniffed)."),
-        click.option("--encoding", help="Text encoding (default: utf-8)."),
-        click.option("--rating-range", metavar="LOW,HIGH",
-                     help="Allowed ratings, e.g. 1,5; outside values are an error."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def _load_data(kw: dict[str, Any], progress: bool) -> Any:
-    from collabkit.api import load_dataset, load_ratings
-
-    if bool(kw.get("dataset")) == bool(kw.get("ratings")):
-        raise ConfigError("give exactly one of --dataset NAME or --ratings FILE")
-    if kw.get("dataset"):
-        return load_dataset(kw["dataset"], progress=progress)
-    return load_ratings(kw["ratings"], user_col=_col(kw.get("user_col")),
-                        item_col=_col(kw.get("item_col")), rating_col=_col(kw.get("rating_col")),
-                        timestamp_col=_col(kw.get("timestamp_col")), sep=kw.get("sep"),
-                        encoding=kw.get("encoding"), rating_range=_range(kw.get("rating_range")))
-
-
-def _split(kw: dict[str, Any], how: str, test_frac: float, seed: int, progress: bool
-           ) -> tuple[Any, Any | None]:
-    from collabkit.api import CANONICAL, load_split, split
-
-    if how in CANONICAL:
-        if not kw.get("dataset"):
-            raise ConfigError(f"split {how!r} is ml-100k's own; use it with --dataset ml-100k")
-        return load_split(kw["dataset"], how, progress=progress)
-    data = _load_data(kw, progress)
-    if how == "none":
-        return data, None
-    return split(data, how, test_frac=test_frac, seed=seed)
-
-
-def common(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--json and --quiet."""
-    f = click.option("--quiet", "-q", is_flag=True, help="No progress or tables.")(f)
-    f = click.option("--json", "as_json", is_flag=True,
-                     help="Print one JSON object on stdout (implies --quiet).")(f)
-    return f
-
-
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="collabkit")
+@click.version_option(version=__version__, prog_name="collabkit")
 def cli() -> None:
     """Collaborative filtering: train on ratings, evaluate honestly, recommend."""
 
@@ -106,18 +44,20 @@ def datasets() -> None:
 @datasets.command("list")
 @common
 def datasets_list(as_json: bool, quiet: bool) -> None:
-    """Known datasets and where each is available."""
-    import pandas as pd
-
+    """Known datasets, where each is read from, and whether its license allows passing it on."""
     from collabkit.data.movielens import list_datasets
 
     rows = [{"name": d.name, "available": str(d.path) if d.path else None,
-             "redistributable": d.redistributable, "url": d.url} for d in list_datasets()]
+             "redistributable": d.redistributable, "license": d.license, "url": d.url}
+            for d in list_datasets()]
     if as_json:
         out.emit_json({"datasets": rows})
-    else:
-        df = pd.DataFrame(rows).fillna({"available": "(not cached: downloads on first use)"})
-        out.stdout.print(out.frame_table(df, "MovieLens datasets"))
+    else:  # long paths and URLs fold onto more lines: nothing is cut at the console's width
+        out.stdout.print(out.folded_table(
+            [{"name": r["name"],
+              "available": r["available"] or "(not here: downloads on first use)",
+              "redistributable": "yes" if r["redistributable"] else "no", "url": r["url"]}
+             for r in rows], "MovieLens datasets"))
 
 
 @datasets.command("download")
@@ -135,15 +75,26 @@ def datasets_download(name: str, as_json: bool, quiet: bool) -> None:
 @click.argument("name")
 @common
 def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
-    """Print where NAME is read from (exit 1 when it is not available)."""
-    from collabkit.data.movielens import dataset_path
-    from collabkit.errors import DatasetNotAvailableError
+    """Print the folder NAME is read from; exit 1 when it is not on this machine.
+
+    When it is not, the folder it would be downloaded into is printed instead (so
+    `collabkit datasets path NAME` always names a folder), with a note on stderr.
+    """
+    from collabkit.data.movielens import cache_path, dataset_path, incomplete_copy
 
     path = dataset_path(name)
-    if path is None:
-        raise DatasetNotAvailableError(f"{name} is not available locally; run "
-                                       f"`collabkit datasets download {name}`")
-    out.emit_json({"name": name, "path": str(path)}) if as_json else out.stdout.print(str(path))
+    found = path is not None
+    shown = str(path if found else cache_path(name))
+    if as_json:
+        out.emit_json({"name": name, "path": shown, "available": found})
+    else:
+        out.stdout.print(shown, soft_wrap=True)
+    if not found:
+        if not as_json:
+            out.stderr.print(incomplete_copy(name) or f"{name} is not on this machine; "
+                             f"`collabkit datasets download {name}` puts it in the folder above",
+                             soft_wrap=True)
+        raise click.exceptions.Exit(1)
 
 
 # ---------------------------------------------------------------------------- train
@@ -162,7 +113,7 @@ def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
 @click.option("--wd", type=float, default=None, help="Weight decay.")
 @click.option("--batch-size", type=int, default=None, help="Batch size.")
-@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid output range.")
+@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid range, or 'none'.")
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
               help="Any other model parameter, e.g. --param layers=100,50 (repeatable).")
 @click.option("--seed", type=int, default=42, show_default=True)
@@ -182,8 +133,8 @@ def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, 
                     ("batch_size", batch_size)):
         if v is not None:
             params[name] = v
-    if y_range is not None:
-        params["y_range"] = _range(y_range)
+    if y_range is not None:  # 'none': no sigmoid, a linear model
+        params["y_range"] = None if y_range.lower() == "none" else _range(y_range)
     params.update(_parse_params(extra))
     name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
     out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
@@ -287,27 +238,6 @@ def _accepted(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"model {kind!r} has no parameter {unknown[0]!r}; its parameters "
                           f"are {sorted(names)}")
     return {k: v for k, v in params.items() if k in names}
-
-
-def _parse_params(extra: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in extra:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--param {item!r} must look like NAME=VALUE")
-        params[key.strip().replace("-", "_")] = _value(raw.strip())
-    return params
-
-
-def _value(raw: str) -> Any:
-    if "," in raw:
-        return tuple(_value(x) for x in raw.split(","))
-    for conv in (int, float):
-        try:
-            return conv(raw)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
 
 
 def _last_valid(model: Any) -> float | None:
@@ -464,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        if isinstance(code, int):  # click.exceptions.Exit(n) raised by a command
+            return code
     except click.exceptions.Abort:
         out.stderr.print("aborted")
         return 130
@@ -474,7 +406,7 @@ def _run(argv: list[str] | None) -> int:
     except CollabkitError as e:
         if os.environ.get("COLLABKIT_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {out.cli_message(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -107,7 +107,7 @@ def solve_rows(side: _Side, Z: torch.Tensor, offset: torch.Tensor, lam: torch.Te
         chol, info = torch.linalg.cholesky_ex(A)
         if bool((info != 0).any()):
             raise ModelFitError("a normal-equation matrix is not positive definite; raise "
-                                "reg (a ridge above 0 always makes it so)")
+                                "reg= (a ridge above 0 always makes it so)")
         out[rows] = torch.cholesky_solve(rhs, chol).squeeze(-1)
 
 

@@ -415,7 +415,7 @@ class _Side:
         chol, info = torch.linalg.cholesky_ex(prec + a[:, None, None] * gram)
         if bool(info.any()):
             raise ModelFitError("a posterior precision matrix of the Gibbs sampler is not "
-                                "positive definite; try a larger beta0 or fewer n_factors")
+                                "positive definite; try a larger beta0= or fewer n_factors")
         # x = L^-T (L^-1 h + eps): the mean L^-T L^-1 h plus noise of covariance (L L^T)^-1
         h = (mean @ prec + a[:, None] * rhs)[:, :, None]
         eps = torch.as_tensor(rng.standard_normal((n, d, 1)))

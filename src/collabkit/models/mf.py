@@ -10,14 +10,20 @@ import numpy as np
 import torch
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import ConfigError
+from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.loop import (
+    EpochStats,
+    TrainResult,
+    check_not_diverged,
+    fit_one_cycle,
+    remedy,
+)
 from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
@@ -85,9 +91,14 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             valid_idx = (u[~keep], i[~keep], r[~keep])
             u, i, r = u[keep], i[keep], r[keep]
         self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
+        start_loss = self._untrained_loss(u, i, r)
         result = self._train(u, i, r, valid_idx)
         self.history_ = [vars(h) for h in result.history]
         self.fit_seconds_ = result.fit_seconds
+        if result.history:  # before any closed-form pass meets diverged factors
+            last = result.history[-1]
+            check_not_diverged(last.train_loss, last.epoch, r,
+                               remedy(getattr(self, "lr_", self.lr), float(self.wd)), start_loss)
         self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
         self.fit_seconds_ += self._after_train(u, i, r)
@@ -96,6 +107,13 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             err = self._predict_idx(valid_idx[0], valid_idx[1]) - valid_idx[2]
             self.valid_rmse_ = float(np.sqrt(np.mean(err * err)))
         self._check_beats_baseline((u, i, r), valid_idx, self.valid_rmse_)
+
+    @torch.no_grad()
+    def _untrained_loss(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
+        """The untrained module's MSE on (up to 20,000) training rows, in eval mode."""
+        n = min(len(r), 20_000)
+        pred = self.module_.eval()(*self._inputs(u[:n], i[:n])).double().cpu().numpy()
+        return float(np.mean((pred - r[:n]) ** 2)) if n else 0.0
 
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
         """Work after the last epoch on the training rows (none here); returns its seconds."""
@@ -334,11 +352,10 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         g = float(m.global_bias)
         with threads(n_threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
-            X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
+            X, _, _ = self._pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
             items[0].copy_(X[:, :-1])
             items[1].copy_(X[:, -1:])
-            X, mean, precision = population_pass(users, items, u, i, r, g, m.y_range, noise,
-                                                 n_iter=GN_STEPS)
+            X, mean, precision = self._pass(users, items, u, i, r, g, m.y_range, noise, GN_STEPS)
             users[0].copy_(X[:, :-1])
             users[1].copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
@@ -365,6 +382,21 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
         return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
                           power=1.0 - alpha)
+
+    def _pass(self, *args: Any, **kw: Any) -> tuple[torch.Tensor, Any, Any]:
+        """``population_pass(*args)``; factors it cannot solve against mean training diverged."""
+        try:
+            out = population_pass(*args, **kw)
+        except (torch.linalg.LinAlgError, ValueError) as e:
+            why = f"({type(e).__name__}: {str(e).splitlines()[0]})"
+        else:
+            if bool(torch.isfinite(out[0]).all()):
+                return out
+            why = "(it produced NaN or infinite rows)"
+        scale = max(float(t.abs().max()) for t in (*args[0], *args[1]))
+        raise ModelFitError(
+            f"training diverged: the closed-form pass after the epochs failed {why}; the "
+            f"trained factors reach {scale:.3g}. {remedy(self.lr_, float(self.wd))}")
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),

@@ -18,6 +18,7 @@ from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.rowsolve import RowPenalty
 from collabkit.train.sparse_ops import csr_matrix
+from collabkit.train.loop import check_not_diverged
 
 __all__ = ["SVDpp", "SVDppModule"]
 
@@ -201,17 +202,22 @@ class SVDpp(Recommender, cap.FactorModel):
             rec = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n}
             if not math.isfinite(rec["train_loss"]):
                 raise ModelFitError(f"training loss became {rec['train_loss']} in epoch "
-                                    f"{epoch + 1}; lower lr (now {self.lr:g}) or raise reg "
-                                    f"(now {self.reg:g})")
+                                    f"{epoch + 1}; the model diverged. {self._remedy()}")
             if check is not None:
                 self.module_ = m
                 self._cache()
                 pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
                 rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
             history.append(rec)
+        if history:
+            check_not_diverged(history[-1]["train_loss"], epochs, data.ratings, self._remedy())
         self.module_ = m.eval()
         self._cache()
         self.history_ = history
+
+    def _remedy(self) -> str:
+        return (f"Lower the learning rate (lr={self.lr:g}) or raise the regularisation "
+                f"(reg={self.reg:g}).")
 
     def _batch_loss(self, m: SVDppModule, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor,
                     F: torch.Tensor, Ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -523,7 +523,7 @@ def _fit_packed(module: DotProductBias, users: torch.Tensor, items: torch.Tensor
         if not math.isfinite(train_loss):
             raise ModelFitError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                f"Lower the learning rate (now {lr_max:g}) or raise wd (now {wd:g}).")
+                f"Lower the learning rate (lr={lr_max:g}) or raise the weight decay (wd={wd:g}).")
         vr = None
         if valid is not None:
             pred = packed_predict(W, vpairs, y_range=y_range, global_bias=mu)
@@ -533,8 +533,9 @@ def _fit_packed(module: DotProductBias, users: torch.Tensor, items: torch.Tensor
         if callback is not None:
             callback(stats)
     if not bool(torch.isfinite(W).all()):
-        raise ModelFitError("the trained factors hold NaN or infinite values; lower the "
-                            f"learning rate (now {lr_max:g}) or raise wd (now {wd:g})")
+        raise ModelFitError("the trained factors hold NaN or infinite values; the model "
+                            f"diverged. Lower the learning rate (lr={lr_max:g}) or raise the "
+                            f"weight decay (wd={wd:g}).")
     unpack_tables(W, module)
     result.fit_seconds = time.perf_counter() - start
     return result
