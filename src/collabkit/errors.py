@@ -16,6 +16,7 @@ __all__ = [
     "ModelFitError",
     "ModelFileError",
     "ConfigError",
+    "ServiceError",
     "DataWarning",
 ]
 
@@ -72,6 +73,19 @@ class ModelFileError(CollabkitError, OSError):
     """A saved model folder is missing files, is corrupt, or comes from a newer version."""
 
     exit_code = 6
+
+
+class ServiceError(CollabkitError):
+    """A request ``collabkit serve`` refuses: answered with HTTP ``status`` and the body
+    ``{"error": {"code": code, "message": message}}``; never raised by the library itself."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = int(status)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
 
 
 class DataWarning(UserWarning):
