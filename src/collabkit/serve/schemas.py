@@ -24,8 +24,9 @@ __all__ = [
 MAX_LIST = 100
 _IN = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
-#: a user id: 1-64 characters (visitor ids are issued by the server)
-IdStr = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+#: a user id: 1-64 characters, no "/" (it must fit in a URL path) and no control characters
+IdStr = Annotated[str, StringConstraints(min_length=1, max_length=64,
+                                         pattern=r"^[^/\x00-\x1f\x7f]+$")]
 #: an item id as the model knows it: an integer, or a string of 1-64 characters
 ItemRef = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | IdStr
 RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
