@@ -126,7 +126,7 @@ def model_card(ctx: Ctx, who: Who) -> ModelCard:
                      data_fingerprint=getattr(m, "data_fingerprint_", None),
                      n_train=getattr(m, "n_train_", None), n_users=len(m.user_vocab_),
                      n_items=len(m.item_vocab_),
-                     rating_range=(float(m.rating_range_[0]), float(m.rating_range_[1])),
+                     rating_range=[float(m.rating_range_[0]), float(m.rating_range_[1])],
                      trained_at=_iso(snap.saved_at), loaded_at=_iso(snap.loaded_at),
                      model_fingerprint=snap.fingerprint, collabkit_version=__version__)
 

@@ -199,7 +199,7 @@ class ModelCard(BaseModel):
     n_train: int | None
     n_users: int
     n_items: int
-    rating_range: tuple[float, float]
+    rating_range: list[float] = Field(min_length=2, max_length=2)
     trained_at: str = Field(description="when the model files were written (UTC, ISO 8601)")
     loaded_at: str
     model_fingerprint: str
