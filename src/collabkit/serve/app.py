@@ -245,6 +245,9 @@ def create_app(config: ServeConfig) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with ``--workers N``): reads
     ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB`` and ``COLLABKIT_API_KEY``."""
+    from collabkit.serve.server import one_thread_per_request
+
+    one_thread_per_request()
     model = os.environ.get("COLLABKIT_SERVE_MODEL")
     if not model:
         raise ConfigError("COLLABKIT_SERVE_MODEL is not set; start the service with "

@@ -42,9 +42,10 @@ class ServerProcess:
     """``python -m collabkit serve MODEL`` on 127.0.0.1, logging to ``log``."""
 
     def __init__(self, model: str | Path, db: str | Path, app_key: str, log: str | Path,
-                 port: int | None = None) -> None:
+                 port: int | None = None, workers: int = 1) -> None:
         self.model, self.db, self.app_key, self.log = str(model), str(db), app_key, Path(log)
         self.port = port or free_port()
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> float:
@@ -54,7 +55,8 @@ class ServerProcess:
         with open(self.log, "ab") as logf:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "collabkit", "serve", self.model, "--db", self.db,
-                 "--port", str(self.port), "--log-level", "warning"],
+                 "--port", str(self.port), "--workers", str(self.workers),
+                 "--log-level", "warning"],
                 stdout=logf, stderr=subprocess.STDOUT, env=env)
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:
