@@ -291,3 +291,31 @@ def test_reload_swaps_model_and_feedback_still_applies(client, app_headers, smal
     r = client.post("/v1/admin/reload", headers=app_headers)
     assert r.status_code == 409 and r.json()["error"]["code"] == "reload_failed"
     assert client.get("/v1/users/hank/recommendations", headers=app_headers).status_code == 200
+
+
+def test_reload_under_concurrent_requests_fails_none(client, app_headers, app):  # noqa: ANN001
+    import threading
+
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def reader(w: int) -> None:
+        n = 0
+        while not stop.is_set():
+            r = client.get(f"/v1/users/{1 + (w + n) % 60}/recommendations",
+                           headers=app_headers)
+            statuses.append(r.status_code)
+            n += 1
+
+    threads = [threading.Thread(target=reader, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            app.state.ctx.reload()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert statuses and set(statuses) == {200}
+    assert client.get("/v1/health").json()["reloads"] == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 
 import pytest
 
@@ -45,3 +46,48 @@ def test_acknowledged_feedback_survives_sigkill(small_model_dir, tmp_path) -> No
     dup = conn.execute("SELECT COUNT(*) FROM (SELECT request_id, seq FROM feedback "
                        "GROUP BY request_id, seq HAVING COUNT(*) > 1)").fetchone()[0]
     assert dup == 0
+
+
+def test_sighup_reloads_without_failing_requests(small_model_dir, tmp_path) -> None:  # noqa
+    import signal
+    import threading
+
+    server = ServerProcess(small_model_dir, tmp_path / "fb.sqlite3", APP_KEY,
+                           tmp_path / "server.log")
+    server.start()
+    statuses: list[int] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def reader(w: int) -> None:
+        n = 0
+        while not stop.is_set():
+            try:
+                status, _ = server.request("GET", f"/v1/users/{1 + (w + n) % 60}/"
+                                           "recommendations?k=10")
+                statuses.append(status)
+            except OSError as e:
+                errors.append(type(e).__name__)
+            n += 1
+
+    threads = [threading.Thread(target=reader, args=(w,)) for w in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for _ in range(3):
+            server.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 30
+            before = len(statuses)
+            while len(statuses) < before + 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        deadline = time.monotonic() + 30
+        while server.request("GET", "/v1/health")[1]["reloads"] < 3:
+            assert time.monotonic() < deadline, "the three SIGHUPs did not all reload"
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        server.stop()
+    assert errors == [] and statuses and set(statuses) == {200}
