@@ -110,16 +110,25 @@ def test_too_many_writes_get_429_with_retry_after(client):  # noqa: ANN001
     assert stored.status_code in (200, 429)
 
 
-def test_tokens_never_reach_logs_or_database(client, app, caplog):  # noqa: ANN001
-    app.state.ctx.metrics  # noqa: B018 - the app under test
-    with caplog.at_level("INFO", logger="collabkit.serve.access"):
+def test_tokens_never_reach_logs_or_database(small_model_dir, tmp_path, caplog) -> None:  # noqa
+    from fastapi.testclient import TestClient
+
+    from collabkit.serve import ServeConfig, create_app
+
+    app = create_app(ServeConfig(model=small_model_dir, db=tmp_path / "t.sqlite3",
+                                 app_key=APP_KEY, access_log=True))
+    with TestClient(app) as client, caplog.at_level("INFO", logger="collabkit.serve.access"):
         r = client.post("/v1/visitors")
         token = r.json()["token"]
         client.get("/v1/users/1/recommendations", headers={"Authorization": f"Bearer {token}"})
         client.get("/v1/users/1/recommendations", headers={"Authorization": f"Bearer {APP_KEY}"})
+    assert caplog.text.count('"route": "/v1/users/{user_id}/recommendations"') == 2
+    assert '"role": "visitor"' in caplog.text and '"role": "app"' in caplog.text
     assert token not in caplog.text and APP_KEY not in caplog.text
-    db = app.state.ctx.db_path.read_bytes()
-    assert token.encode() not in db
+    from collabkit.serve.store import hash_token
+
+    files = b"".join(p.read_bytes() for p in tmp_path.glob("t.sqlite3*"))  # with the WAL
+    assert hash_token(token).encode() in files and token.encode() not in files
 
 
 def test_loading_and_serving_never_unpickle(small_model_dir, tmp_path, monkeypatch,  # noqa

@@ -61,8 +61,6 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
     app_key = os.environ.get("COLLABKIT_API_KEY") or None
     if host not in ("127.0.0.1", "localhost", "::1") and app_key is None:
         LOG.warning("serving on %s without COLLABKIT_API_KEY: only visitors can use it", host)
-    _logging(log_level)
-    one_thread_per_request()
     db_path = str(Path(db) if db else default_db_path(model))
     common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
               "timeout_graceful_shutdown": 10, "server_header": False}
@@ -70,12 +68,16 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         os.environ["COLLABKIT_SERVE_MODEL"] = str(model)
         os.environ["COLLABKIT_SERVE_DB"] = db_path
         create_app(ServeConfig(model=model, db=db_path, app_key=app_key))  # fail fast, here
+        _logging(log_level)
+        one_thread_per_request()
         uvicorn.run("collabkit.serve.app:app_from_env", factory=True, workers=workers,
                     **common)
         return
     app = create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
                                  access_log=access_log))
     ctx = app.state.ctx
+    _logging(log_level)
+    one_thread_per_request()
     LOG.info("serving %s (model %s) on http://%s:%d  docs: /docs  feedback db: %s",
              model, ctx.snapshot.fingerprint, host, port, db_path)
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
