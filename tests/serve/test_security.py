@@ -88,6 +88,16 @@ def test_user_ids_that_cannot_be_addressed_are_refused(client, app_headers):  # 
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
 
 
+def test_request_text_is_not_echoed_in_errors(client, app_headers) -> None:  # noqa: ANN001
+    body = {"request_id": "e", "user_id": "u", "<script>alert(1)</script>": 1,
+            "ratings": [{"item_id": "<img src=x onerror=alert(1)>", "rating": 4}]}
+    r = client.post("/v1/feedback", json=body, headers=app_headers)
+    assert r.status_code == 422  # field names are named, reduced to [A-Za-z0-9_.-]
+    assert "<" not in r.text and ">" not in r.text and "Extra inputs" in r.text
+    r = client.get("/v1/<script>alert(1)</script>", headers=app_headers)
+    assert r.status_code == 404 and "<" not in r.text and "alert" not in r.text
+
+
 def test_no_cors_header_for_a_foreign_origin(client, app_headers):  # noqa: ANN001
     h = {**app_headers, "Origin": "https://evil.example"}
     r = client.get("/v1/users/1/recommendations", headers=h)

@@ -97,6 +97,10 @@ class ServiceContext:
         self.db_path = Path(config.db) if config.db is not None else \
             default_db_path(config.model)
         self.store: FeedbackStore = SQLiteStore(self.db_path)
+        if not self.store.integrity_ok():
+            raise ConfigError(f"feedback database {str(self.db_path)!r} failed PRAGMA "
+                              "integrity_check; restore it from a backup (see the README) "
+                              "or serve with a new --db")
         self.auth = Auth(self.store, config.app_key)
         self.writes = RateLimiter(config.write_rate, config.write_burst, "writes")
         self.visitors = RateLimiter(config.visitor_rate, config.visitor_burst,
@@ -225,9 +229,6 @@ def create_app(config: ServeConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not ctx.store.integrity_ok():
-            raise ConfigError(f"feedback database {str(ctx.db_path)!r} failed PRAGMA "
-                              "integrity_check; restore it from a backup before serving")
         yield
         ctx.store.close()
 
