@@ -12,6 +12,9 @@ feedback in this run, so their lists are fold-ins) and 20 % ``POST /v1/feedback`
 of popular items, a fresh request id each). Reported: requests/s, p50/p99 latency overall and
 per kind, 5xx answers, transport errors. Target on a 2-core box: >= 300 requests/s with p99 <=
 200 ms, zero 5xx and zero transport errors. Client and server share the machine's cores.
+Each dataset runs twice: with the server's recommendation cache (default size; entries are
+keyed by model, user and stored ratings, so reads of users without new feedback repeat) and
+with it off (``--cache-size 0``: every list computed), with the hit rate reported.
 
 **kill -9.** ``--crash-rounds`` rounds of :func:`collabkit.serve.crashcheck.crash_round`
 (32 writer threads, SIGKILL at a random moment in 0.5-2 s, restart, checks); reported per
@@ -126,7 +129,24 @@ async def _load(port: int, users: list[str], items: list[int], duration: float,
     }
 
 
-def load_run(name: str, model: Path, duration: float, workdir: Path) -> dict[str, Any]:
+def _cache_hits(port: int) -> dict[str, float]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("collabkit_recommendation_cache_total{"):
+            out[line.split('"')[1]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def load_run(name: str, model: Path, duration: float, workdir: Path,
+             cache_size: int = 4096) -> dict[str, Any]:
     import collabkit
     from collabkit.recommend.onboarding import item_counts
     from collabkit.serve.crashcheck import ServerProcess
@@ -134,15 +154,20 @@ def load_run(name: str, model: Path, duration: float, workdir: Path) -> dict[str
     m = collabkit.load_model(model)
     users = [str(u) for u in m.user_vocab_.all_ids.tolist()]
     popular = m.item_vocab_.ids(np.argsort(-item_counts(m))[:500]).tolist()
-    server = ServerProcess(model, workdir / f"{name}.sqlite3", APP_KEY, workdir / f"{name}.log")
+    server = ServerProcess(model, workdir / f"{name}-{cache_size}.sqlite3", APP_KEY,
+                           workdir / f"{name}.log", extra_args=("--cache-size", str(cache_size)))
     server.start()
     load0 = os.getloadavg()[0]
     try:
-        log(f"{name}: {CLIENTS} clients for {duration:.0f} s")
+        log(f"{name}: {CLIENTS} clients for {duration:.0f} s, cache size {cache_size}")
         res = asyncio.run(_load(server.port, users, popular, duration, seed=0))
+        res["cache"] = _cache_hits(server.port)
     finally:
         server.stop()
-    res.update(dataset=name, n_users=len(m.user_vocab_), n_items=len(m.item_vocab_),
+    hits, misses = res["cache"].get("hit", 0.0), res["cache"].get("miss", 0.0)
+    res.update(dataset=name, cache_size=cache_size,
+               cache_hit_rate=hits / (hits + misses) if hits + misses else 0.0,
+               n_users=len(m.user_vocab_), n_items=len(m.item_vocab_),
                load_average_before=load0, load_average_after=os.getloadavg()[0])
     res["meets_target"] = (res["requests_per_s"] >= 300 and res["p99_ms"] <= 200
                            and res["server_errors_5xx"] == 0 and not res["transport_errors"])
@@ -178,11 +203,12 @@ def crash_run(model: Path, rounds: int, workdir: Path) -> list[dict[str, Any]]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = ["| dataset | users | items | req/s | p50 ms | p99 ms | read p99 | write p99 | 5xx "
-             "| transport errors | load avg | target met |", "|" + "---|" * 12]
+    lines = ["| dataset | cache (hit rate) | req/s | p50 ms | p99 ms | read p99 | write p99 "
+             "| 5xx | transport errors | load avg | target met |", "|" + "---|" * 11]
     for r in result["load"]:
+        cache = f"{r['cache_size']} ({r['cache_hit_rate']:.0%})" if r["cache_size"] else "off"
         lines.append(
-            f"| {r['dataset']} | {r['n_users']} | {r['n_items']} | {r['requests_per_s']:.0f} | "
+            f"| {r['dataset']} | {cache} | {r['requests_per_s']:.0f} | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['read']['p99_ms']:.1f} | "
             f"{r['write']['p99_ms']:.1f} | {r['server_errors_5xx']} | "
             f"{sum(r['transport_errors'].values())} | {r['load_average_before']:.1f}-"
@@ -201,7 +227,10 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def run(duration: float = 30.0, crash_rounds: int = 10,
-        datasets: tuple[str, ...] = ("ml-latest-small", "ml-100k")) -> dict[str, Any]:
+        datasets: tuple[str, ...] = ("ml-latest-small", "ml-100k"),
+        no_cache_too: bool = True) -> dict[str, Any]:
+    """Load per dataset (with the recommendation cache, and without it when
+    ``no_cache_too``), then the kill -9 rounds on the first dataset's model."""
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
         work = Path(tmp)
         loads = []
@@ -209,6 +238,8 @@ def run(duration: float = 30.0, crash_rounds: int = 10,
         for name, model in models.items():
             if model is not None:
                 loads.append(load_run(name, model, duration, work))
+                if no_cache_too:
+                    loads.append(load_run(name, model, duration, work, cache_size=0))
         first = next((m for m in models.values() if m is not None), None)
         crash = crash_run(first, crash_rounds, work) if first and crash_rounds else []
     return {"load": loads, "crash": crash, "duration_s": duration, "clients": CLIENTS,
@@ -220,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds of load per dataset")
     ap.add_argument("--crash-rounds", type=int, default=10)
     ap.add_argument("--datasets", nargs="+", default=["ml-latest-small", "ml-100k"])
+    ap.add_argument("--cache-only", action="store_true",
+                    help="skip the runs with the recommendation cache off")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "serve.json")
     args = ap.parse_args(argv)
-    result = run(args.duration, args.crash_rounds, tuple(args.datasets))
+    result = run(args.duration, args.crash_rounds, tuple(args.datasets),
+                 no_cache_too=not args.cache_only)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(markdown(result))

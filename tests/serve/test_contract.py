@@ -319,3 +319,23 @@ def test_reload_under_concurrent_requests_fails_none(client, app_headers, app): 
             t.join()
     assert statuses and set(statuses) == {200}
     assert client.get("/v1/health").json()["reloads"] == 3
+
+
+def test_cached_lists_are_never_stale(client, app_headers, small_model):  # noqa: ANN001
+    def recs() -> dict:
+        return client.get("/v1/users/ivan/recommendations", headers=app_headers).json()
+
+    assert recs()["tier"] == "popularity"
+    post_feedback(client, app_headers, "ivan", NEW_RATINGS, "req-ivan")
+    first, again = recs(), recs()
+    assert first == again and first["tier"] == "personal"
+    post_feedback(client, app_headers, "ivan", {318: 1.0}, "req-ivan-2")  # new feedback
+    third = recs()
+    lib = small_model.recommend_new_user({**NEW_RATINGS, 318: 1.0}, n=10)
+    np.testing.assert_allclose([it["score"] for it in third["items"]], lib["score"], atol=1e-6)
+    assert 318 not in {it["item_id"] for it in third["items"]}
+    client.delete("/v1/users/ivan", headers=app_headers)
+    assert recs()["tier"] == "popularity"
+    text = client.get("/metrics").text
+    assert 'collabkit_recommendation_cache_total{result="hit"} 2.0' in text  # again + last
+    assert 'collabkit_recommendation_cache_total{result="miss"} 3.0' in text

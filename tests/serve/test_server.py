@@ -21,6 +21,8 @@ def test_bad_workers_and_port(capsys, small_model_dir, tmp_path) -> None:  # noq
     assert code == 2 and "--workers must be at least 1" in err
     code, err = run(capsys, "serve", small_model_dir, "--port", "70000")
     assert code == 2 and "--port" in err
+    code, err = run(capsys, "serve", small_model_dir, "--cache-size", "-1")
+    assert code == 2 and "--cache-size must be 0 (off) or more" in err
 
 
 def test_db_that_is_a_folder_or_not_sqlite(capsys, small_model_dir, tmp_path) -> None:  # noqa

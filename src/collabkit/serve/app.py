@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collabkit._version import __version__
 from collabkit.errors import ConfigError, ServiceError
 from collabkit.serve.auth import Auth, RateLimiter
-from collabkit.serve.engine import ModelHolder, Snapshot
+from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
 from collabkit.serve.metrics import ObservabilityMiddleware, ServiceMetrics
 from collabkit.serve.store import FeedbackStore, SQLiteStore
 
@@ -71,6 +71,9 @@ class ServeConfig:
         Largest request body in bytes (413 above it).
     access_log : bool
         Log one JSON line per request on ``collabkit.serve.access``.
+    cache_size : int
+        Recommendation lists kept (LRU, keyed by model, user, stored ratings, k and
+        exclusions, so never stale); 0 turns the cache off.
     """
 
     model: str | os.PathLike[str]
@@ -82,6 +85,7 @@ class ServeConfig:
     visitor_burst: int = 60
     max_body: int = MAX_BODY
     access_log: bool = True
+    cache_size: int = 4096
 
 
 class ServiceContext:
@@ -106,6 +110,7 @@ class ServiceContext:
         self.visitors = RateLimiter(config.visitor_rate, config.visitor_burst,
                                     "new visitors")
         self.metrics = ServiceMetrics()
+        self.cache = AnswerCache(config.cache_size)
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
         self._reload_lock = threading.Lock()
@@ -245,7 +250,8 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with ``--workers N``): reads
-    ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB`` and ``COLLABKIT_API_KEY``."""
+    ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB``, ``COLLABKIT_SERVE_CACHE`` and
+    ``COLLABKIT_API_KEY``."""
     from collabkit.serve.server import one_thread_per_request
 
     one_thread_per_request()
@@ -254,4 +260,6 @@ def app_from_env() -> FastAPI:
         raise ConfigError("COLLABKIT_SERVE_MODEL is not set; start the service with "
                           "`collabkit serve MODEL`")
     return create_app(ServeConfig(model=model, db=os.environ.get("COLLABKIT_SERVE_DB"),
-                                  app_key=os.environ.get("COLLABKIT_API_KEY") or None))
+                                  app_key=os.environ.get("COLLABKIT_API_KEY") or None,
+                                  cache_size=int(os.environ.get("COLLABKIT_SERVE_CACHE",
+                                                                "4096"))))

@@ -42,10 +42,12 @@ class ServerProcess:
     """``python -m collabkit serve MODEL`` on 127.0.0.1, logging to ``log``."""
 
     def __init__(self, model: str | Path, db: str | Path, app_key: str, log: str | Path,
-                 port: int | None = None, workers: int = 1) -> None:
+                 port: int | None = None, workers: int = 1,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.model, self.db, self.app_key, self.log = str(model), str(db), app_key, Path(log)
         self.port = port or free_port()
         self.workers = workers
+        self.extra_args = tuple(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> float:
@@ -56,7 +58,7 @@ class ServerProcess:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "collabkit", "serve", self.model, "--db", self.db,
                  "--port", str(self.port), "--workers", str(self.workers),
-                 "--log-level", "warning"],
+                 "--log-level", "warning", *self.extra_args],
                 stdout=logf, stderr=subprocess.STDOUT, env=env)
         while time.monotonic() - t0 < timeout:
             if self.proc.poll() is not None:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ from collabkit.io import load_model
 from collabkit.recommend.onboarding import item_counts, onboarding_items
 from collabkit.serve.store import StoredRating
 
-__all__ = ["Snapshot", "ModelHolder", "load_snapshot"]
+__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache"]
 
 def _file_digest(folder: Path) -> str:
     h = hashlib.sha256()
@@ -239,3 +241,33 @@ class ModelHolder:
             self.current = snap  # one reference assignment: atomic for readers
             self.reloads += 1
             return snap
+
+
+class AnswerCache:
+    """A thread-safe LRU of computed answers.
+
+    Keys must hold everything an answer depends on (for recommendations: the model
+    fingerprint, the user, their stored ratings, ``k`` and the exclusions), so an entry is
+    never stale: new feedback or a reloaded model makes a new key, and old keys age out.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = int(size)
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """``(answer, hit)``; computes outside the lock, so slow answers do not serialise."""
+        if self.size <= 0:
+            return compute(), False
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key], True
+        value = compute()
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value, False

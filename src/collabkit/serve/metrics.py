@@ -39,6 +39,9 @@ class ServiceMetrics:
         self.recommendations = Counter("collabkit_recommendations_served",
                                        "Recommendation lists served, by fallback tier",
                                        ["tier"], registry=r)
+        self.cache = Counter("collabkit_recommendation_cache",
+                             "Recommendation lists answered from the cache (hit) or computed "
+                             "(miss)", ["result"], registry=r)
         self.reloads = Counter("collabkit_model_reloads", "Model reloads, by outcome",
                                ["outcome"], registry=r)
         self.model_info = Gauge("collabkit_model_loaded_timestamp_seconds",

@@ -217,15 +217,21 @@ def recommendations(user_id: UserId, ctx: Ctx, who: Who,
     Items the user rated are never recommended."""
     who.require_user(user_id)
     snap = ctx.snapshot
-    raw_user = snap.user_id(user_id)
     stored = ctx.store.ratings(user_id)
-    ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
-    frame, tier = snap.recommend(raw_user, stored, k, ex)
+    key = (snap.fingerprint, user_id, tuple((r.item_id, r.rating) for r in stored), k,
+           tuple(sorted(set(exclude))))
+
+    def compute() -> tuple[str, list[dict[str, Any]]]:
+        ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
+        frame, tier = snap.recommend(snap.user_id(user_id), stored, k, ex)
+        return tier, [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
+                       "score": float(r.score)} for r in frame.itertuples()]
+
+    (tier, items), hit = ctx.cache.get_or_compute(key, compute)
+    ctx.metrics.cache.labels("hit" if hit else "miss").inc()
     ctx.metrics.recommendations.labels(tier).inc()
     return RecommendationsOut(user_id=user_id, tier=tier, model_fingerprint=snap.fingerprint,
-                              items=[{"rank": int(r.rank), "item_id": _native(r.item),
-                                      "title": r.title, "score": float(r.score)}
-                                     for r in frame.itertuples()])
+                              items=items)
 
 
 @router.post("/v1/predictions", response_model=PredictionsOut,

@@ -48,7 +48,8 @@ def one_thread_per_request() -> None:
 
 
 def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-        workers: int = 1, log_level: str = "info", access_log: bool = True) -> None:
+        workers: int = 1, cache_size: int = 4096, log_level: str = "info",
+        access_log: bool = True) -> None:
     """Serve ``model`` until interrupted. The app key comes from ``COLLABKIT_API_KEY``."""
     import uvicorn
 
@@ -58,6 +59,8 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+    if cache_size < 0:
+        raise ConfigError(f"--cache-size must be 0 (off) or more, got {cache_size}")
     app_key = os.environ.get("COLLABKIT_API_KEY") or None
     if host not in ("127.0.0.1", "localhost", "::1") and app_key is None:
         LOG.warning("serving on %s without COLLABKIT_API_KEY: only visitors can use it", host)
@@ -67,6 +70,7 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
     if workers > 1:
         os.environ["COLLABKIT_SERVE_MODEL"] = str(model)
         os.environ["COLLABKIT_SERVE_DB"] = db_path
+        os.environ["COLLABKIT_SERVE_CACHE"] = str(cache_size)
         create_app(ServeConfig(model=model, db=db_path, app_key=app_key))  # fail fast, here
         _logging(log_level)
         one_thread_per_request()
@@ -74,7 +78,7 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
                     **common)
         return
     app = create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
-                                 access_log=access_log))
+                                 access_log=access_log, cache_size=cache_size))
     ctx = app.state.ctx
     _logging(log_level)
     one_thread_per_request()
