@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,14 +30,14 @@ def small_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def small_model(small_model_dir: Path):  # noqa: ANN201 - a Recommender
+def small_model(small_model_dir: Path) -> Any:
     import collabkit
 
     return collabkit.load_model(small_model_dir)
 
 
 @pytest.fixture()
-def app(small_model_dir: Path, tmp_path: Path):  # noqa: ANN201 - a FastAPI app
+def app(small_model_dir: Path, tmp_path: Path) -> Any:
     from collabkit.serve import ServeConfig, create_app
 
     return create_app(ServeConfig(model=small_model_dir, db=tmp_path / "fb.sqlite3",
@@ -44,7 +45,7 @@ def app(small_model_dir: Path, tmp_path: Path):  # noqa: ANN201 - a FastAPI app
 
 
 @pytest.fixture()
-def client(app) -> Iterator:  # noqa: ANN001
+def client(app: Any) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     with TestClient(app) as c:

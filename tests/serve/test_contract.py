@@ -12,13 +12,13 @@ from collabkit.interpret import explain as lib_explain
 NEW_RATINGS = {1: 5.0, 260: 4.5, 2571: 5.0, 1196: 4.0, 1210: 3.5}
 
 
-def post_feedback(client, headers, user, ratings, rid):  # noqa: ANN001, ANN201
+def post_feedback(client, headers, user, ratings, rid):
     return client.post("/v1/feedback", headers=headers, json={
         "request_id": rid, "user_id": user,
         "ratings": [{"item_id": i, "rating": r} for i, r in ratings.items()]})
 
 
-def test_health_needs_no_credentials(client, small_model):  # noqa: ANN001
+def test_health_needs_no_credentials(client, small_model):
     r = client.get("/v1/health")
     assert r.status_code == 200
     body = r.json()
@@ -27,7 +27,7 @@ def test_health_needs_no_credentials(client, small_model):  # noqa: ANN001
     assert body["n_items"] == len(small_model.item_vocab_)
 
 
-def test_model_card(client, app_headers, small_model):  # noqa: ANN001
+def test_model_card(client, app_headers, small_model):
     r = client.get("/v1/model", headers=app_headers)
     assert r.status_code == 200
     card = r.json()
@@ -39,7 +39,7 @@ def test_model_card(client, app_headers, small_model):  # noqa: ANN001
     assert card["trained_at"].endswith("+00:00")
 
 
-def test_item_search_by_title_and_genre(client, app_headers):  # noqa: ANN001
+def test_item_search_by_title_and_genre(client, app_headers):
     r = client.get("/v1/items", params={"q": "star wars", "limit": 5}, headers=app_headers)
     assert r.status_code == 200
     items = r.json()["items"]
@@ -54,7 +54,7 @@ def test_item_search_by_title_and_genre(client, app_headers):  # noqa: ANN001
     assert client.get("/v1/items", params={"limit": 51}, headers=app_headers).status_code == 422
 
 
-def test_known_user_recommendations_equal_library(client, app_headers, small_model):  # noqa
+def test_known_user_recommendations_equal_library(client, app_headers, small_model):
     for user in (1, 7, 42):
         r = client.get(f"/v1/users/{user}/recommendations", params={"k": 10},
                        headers=app_headers)
@@ -68,7 +68,7 @@ def test_known_user_recommendations_equal_library(client, app_headers, small_mod
         assert [it["title"] for it in body["items"]] == lib["title"].tolist()
 
 
-def test_no_rated_item_is_recommended(client, app_headers, small_model):  # noqa: ANN001
+def test_no_rated_item_is_recommended(client, app_headers, small_model):
     m = small_model
     for user in m.user_vocab_.all_ids[:50]:
         u = int(m.user_vocab_.index([user])[0])
@@ -78,7 +78,7 @@ def test_no_rated_item_is_recommended(client, app_headers, small_model):  # noqa
         assert len(got) == 20 and not rated & {it["item_id"] for it in got}
 
 
-def test_unknown_user_gets_popularity_tier(client, app_headers, small_model):  # noqa: ANN001
+def test_unknown_user_gets_popularity_tier(client, app_headers, small_model):
     body = client.get("/v1/users/nobody/recommendations", params={"k": 5},
                       headers=app_headers).json()
     lib = small_model.recommend_new_user(None, n=5)
@@ -86,7 +86,7 @@ def test_unknown_user_gets_popularity_tier(client, app_headers, small_model):  #
     assert [it["item_id"] for it in body["items"]] == lib["item"].tolist()
 
 
-def test_feedback_user_is_folded_in_immediately(client, app_headers, small_model):  # noqa
+def test_feedback_user_is_folded_in_immediately(client, app_headers, small_model):
     r = post_feedback(client, app_headers, "alice", NEW_RATINGS, "req-alice-1")
     assert r.status_code == 201
     assert r.json() == {"request_id": "req-alice-1", "user_id": "alice", "n_rows": 5,
@@ -112,7 +112,7 @@ def test_feedback_user_is_folded_in_immediately(client, app_headers, small_model
         ("1", 2.0), ("260", 4.5), ("2571", 5.0), ("1196", 4.0), ("1210", 3.5)}
 
 
-def test_few_ratings_get_bias_tier(client, app_headers, small_model):  # noqa: ANN001
+def test_few_ratings_get_bias_tier(client, app_headers, small_model):
     post_feedback(client, app_headers, "bob", {1: 5.0, 260: 4.0}, "req-bob")
     body = client.get("/v1/users/bob/recommendations", headers=app_headers).json()
     lib = small_model.recommend_new_user({1: 5.0, 260: 4.0}, n=10)
@@ -120,7 +120,7 @@ def test_few_ratings_get_bias_tier(client, app_headers, small_model):  # noqa: A
     assert [it["item_id"] for it in body["items"]] == lib["item"].tolist()
 
 
-def test_known_user_with_feedback_folds_training_and_feedback(client, app_headers,  # noqa
+def test_known_user_with_feedback_folds_training_and_feedback(client, app_headers,
                                                               small_model):
     m = small_model
     u = int(m.user_vocab_.index([3])[0])
@@ -135,7 +135,7 @@ def test_known_user_with_feedback_folds_training_and_feedback(client, app_header
     assert not ({*train, 318} & {it["item_id"] for it in body["items"]})
 
 
-def test_predictions_equal_library(client, app_headers, small_model):  # noqa: ANN001
+def test_predictions_equal_library(client, app_headers, small_model):
     pairs = [(1, 260), (7, 1), (42, 318), ("stranger", 260)]
     r = client.post("/v1/predictions", headers=app_headers, json={
         "pairs": [{"user_id": str(u), "item_id": i} for u, i in pairs]})
@@ -152,7 +152,7 @@ def test_predictions_equal_library(client, app_headers, small_model):  # noqa: A
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_item"
 
 
-def test_similar_items(client, app_headers, small_model):  # noqa: ANN001
+def test_similar_items(client, app_headers, small_model):
     r = client.get("/v1/items/260/similar", params={"k": 5}, headers=app_headers)
     assert r.status_code == 200
     got = r.json()["items"]
@@ -163,7 +163,7 @@ def test_similar_items(client, app_headers, small_model):  # noqa: ANN001
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_item"
 
 
-def test_explain_known_and_folded_user(client, app_headers, small_model):  # noqa: ANN001
+def test_explain_known_and_folded_user(client, app_headers, small_model):
     r = client.get("/v1/users/1/explain", params={"item_id": "260"}, headers=app_headers)
     assert r.status_code == 200
     e = lib_explain(small_model, 1, 260)
@@ -181,7 +181,7 @@ def test_explain_known_and_folded_user(client, app_headers, small_model):  # noq
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_user"
 
 
-def test_onboarding_items(client, app_headers, small_model):  # noqa: ANN001
+def test_onboarding_items(client, app_headers, small_model):
     r = client.post("/v1/onboarding/items", json={"n": 6}, headers=app_headers)
     assert r.status_code == 200
     first = [it["item_id"] for it in r.json()["items"]]
@@ -193,7 +193,7 @@ def test_onboarding_items(client, app_headers, small_model):  # noqa: ANN001
                        headers=app_headers).status_code == 422
 
 
-def test_feedback_retry_is_idempotent(client, app_headers, app):  # noqa: ANN001
+def test_feedback_retry_is_idempotent(client, app_headers, app):
     assert post_feedback(client, app_headers, "dave", {1: 4.0}, "same-id").status_code == 201
     r = post_feedback(client, app_headers, "dave", {1: 4.0}, "same-id")
     assert r.status_code == 200 and r.json()["duplicate"] is True
@@ -203,7 +203,7 @@ def test_feedback_retry_is_idempotent(client, app_headers, app):  # noqa: ANN001
 
 
 @pytest.mark.parametrize("rating", [0.0, 6, float("nan"), "x", True, None])
-def test_bad_ratings_are_422(client, app_headers, rating, app):  # noqa: ANN001
+def test_bad_ratings_are_422(client, app_headers, rating, app):
     body = {"request_id": "bad", "user_id": "u", "ratings": [{"item_id": 1, "rating": rating}]}
     r = client.post("/v1/feedback", headers=app_headers, json=body) if rating == rating else \
         client.post("/v1/feedback", headers={**app_headers, "content-type": "application/json"},
@@ -222,23 +222,23 @@ def test_bad_ratings_are_422(client, app_headers, rating, app):  # noqa: ANN001
     {"request_id": "x", "user_id": "u" * 65, "ratings": [{"item_id": 1, "rating": 4}]},
     {"request_id": "x", "user_id": "u", "ratings": [{"item_id": 1.5, "rating": 4}]},
 ])
-def test_malformed_feedback_is_422(client, app_headers, body):  # noqa: ANN001
+def test_malformed_feedback_is_422(client, app_headers, body):
     r = client.post("/v1/feedback", headers=app_headers, json=body)
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
 
 
-def test_unknown_item_feedback_is_404(client, app_headers):  # noqa: ANN001
+def test_unknown_item_feedback_is_404(client, app_headers):
     r = post_feedback(client, app_headers, "u", {99999999: 4.0}, "r-unknown")
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_item"
 
 
-def test_body_over_64k_is_413(client, app_headers):  # noqa: ANN001
+def test_body_over_64k_is_413(client, app_headers):
     r = client.post("/v1/feedback", content=b"{" + b" " * (1 << 20) + b"}",
                     headers={**app_headers, "content-type": "application/json"})
     assert r.status_code == 413 and r.json()["error"]["code"] == "body_too_large"
 
 
-def test_k_bounds_and_unknown_routes(client, app_headers):  # noqa: ANN001
+def test_k_bounds_and_unknown_routes(client, app_headers):
     for k in (0, 101, 10000):
         r = client.get("/v1/users/1/recommendations", params={"k": k}, headers=app_headers)
         assert r.status_code == 422
@@ -246,7 +246,7 @@ def test_k_bounds_and_unknown_routes(client, app_headers):  # noqa: ANN001
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
-def test_delete_user(client, app_headers):  # noqa: ANN001
+def test_delete_user(client, app_headers):
     post_feedback(client, app_headers, "frank", NEW_RATINGS, "req-frank")
     r = client.delete("/v1/users/frank", headers=app_headers)
     assert r.status_code == 200 and r.json() == {"user_id": "frank", "deleted_rows": 5}
@@ -256,7 +256,7 @@ def test_delete_user(client, app_headers):  # noqa: ANN001
                       headers=app_headers).json()["tier"] == "popularity"
 
 
-def test_metrics_count_requests_feedback_and_tiers(client, app_headers):  # noqa: ANN001
+def test_metrics_count_requests_feedback_and_tiers(client, app_headers):
     post_feedback(client, app_headers, "gina", NEW_RATINGS, "req-gina")
     client.get("/v1/users/gina/recommendations", headers=app_headers)
     client.get("/v1/users/1/recommendations", headers=app_headers)
@@ -270,7 +270,7 @@ def test_metrics_count_requests_feedback_and_tiers(client, app_headers):  # noqa
 
 
 def test_reload_swaps_model_and_feedback_still_applies(client, app_headers, small_model_dir,
-                                                       tmp_path, app):  # noqa: ANN001
+                                                       tmp_path, app):
     post_feedback(client, app_headers, "hank", NEW_RATINGS, "req-hank")
     before = client.get("/v1/health").json()["model_fingerprint"]
     data = collabkit.load_dataset("ml-latest-small", download=False, progress=False)
@@ -293,7 +293,7 @@ def test_reload_swaps_model_and_feedback_still_applies(client, app_headers, smal
     assert client.get("/v1/users/hank/recommendations", headers=app_headers).status_code == 200
 
 
-def test_reload_under_concurrent_requests_fails_none(client, app_headers, app):  # noqa: ANN001
+def test_reload_under_concurrent_requests_fails_none(client, app_headers, app):
     import threading
 
     statuses: list[int] = []
@@ -321,7 +321,7 @@ def test_reload_under_concurrent_requests_fails_none(client, app_headers, app): 
     assert client.get("/v1/health").json()["reloads"] == 3
 
 
-def test_cached_lists_are_never_stale(client, app_headers, small_model):  # noqa: ANN001
+def test_cached_lists_are_never_stale(client, app_headers, small_model):
     def recs() -> dict:
         return client.get("/v1/users/ivan/recommendations", headers=app_headers).json()
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSI
 ITEMS = [1, 260, 2571, 1196, 1210, 318, 356, 296, 593, 480]
 
 
-def test_acknowledged_feedback_survives_sigkill(small_model_dir, tmp_path) -> None:  # noqa
+def test_acknowledged_feedback_survives_sigkill(small_model_dir, tmp_path) -> None:
     server = ServerProcess(small_model_dir, tmp_path / "fb.sqlite3", APP_KEY,
                            tmp_path / "server.log")
     server.start()
@@ -48,7 +48,7 @@ def test_acknowledged_feedback_survives_sigkill(small_model_dir, tmp_path) -> No
     assert dup == 0
 
 
-def test_sighup_reloads_without_failing_requests(small_model_dir, tmp_path) -> None:  # noqa
+def test_sighup_reloads_without_failing_requests(small_model_dir, tmp_path) -> None:
     import signal
     import threading
 

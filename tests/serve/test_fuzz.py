@@ -24,7 +24,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
 
 
-def test_no_server_error_and_responses_match_schema(app) -> None:  # noqa: ANN001
+def test_no_server_error_and_responses_match_schema(app) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 13
@@ -34,7 +34,7 @@ def test_no_server_error_and_responses_match_schema(app) -> None:  # noqa: ANN00
         @given(case=op.as_strategy())
         @settings(max_examples=25, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
-        def run(case) -> None:  # noqa: ANN001
+        def run(case) -> None:
             case.call_and_validate(headers={"Authorization": f"Bearer {APP_KEY}"},
                                    checks=CHECKS)
 

@@ -8,7 +8,7 @@ import pytest
 from tests.serve.conftest import APP_KEY
 
 
-def visitor(client) -> tuple[str, dict[str, str]]:  # noqa: ANN001
+def visitor(client) -> tuple[str, dict[str, str]]:
     r = client.post("/v1/visitors")
     assert r.status_code == 201
     body = r.json()
@@ -20,7 +20,7 @@ def feedback(user: str, rid: str, item: int = 1) -> dict[str, object]:
     return {"request_id": rid, "user_id": user, "ratings": [{"item_id": item, "rating": 4.0}]}
 
 
-def test_visitor_reads_and_writes_only_their_own_data(client):  # noqa: ANN001
+def test_visitor_reads_and_writes_only_their_own_data(client):
     alice, ha = visitor(client)
     bob, hb = visitor(client)
     assert client.post("/v1/feedback", json=feedback(alice, "a1"), headers=ha).status_code == 201
@@ -45,7 +45,7 @@ def test_visitor_reads_and_writes_only_their_own_data(client):  # noqa: ANN001
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong-key-0123456789abcdef", "Basic abc",
                                     "Bearer ", f"bearer {APP_KEY}x", "Bearer " + "é" * 20])
-def test_missing_or_wrong_key_is_401(client, header):  # noqa: ANN001
+def test_missing_or_wrong_key_is_401(client, header):
     headers = {} if header is None else {"Authorization": header.encode("utf-8")}
     r = client.get("/v1/users/1/recommendations", headers=headers)
     assert r.status_code == 401
@@ -54,14 +54,14 @@ def test_missing_or_wrong_key_is_401(client, header):  # noqa: ANN001
     assert APP_KEY not in r.text
 
 
-def test_app_key_reaches_every_user(client, app_headers):  # noqa: ANN001
+def test_app_key_reaches_every_user(client, app_headers):
     alice, ha = visitor(client)
     client.post("/v1/feedback", json=feedback(alice, "a-own"), headers=ha)
     r = client.get(f"/v1/users/{alice}/ratings", headers=app_headers)
     assert r.status_code == 200 and len(r.json()["ratings"]) == 1
 
 
-def test_deleted_visitor_token_stops_working(client):  # noqa: ANN001
+def test_deleted_visitor_token_stops_working(client):
     alice, ha = visitor(client)
     client.post("/v1/feedback", json=feedback(alice, "a-del"), headers=ha)
     r = client.delete(f"/v1/users/{alice}", headers=ha)
@@ -72,7 +72,7 @@ def test_deleted_visitor_token_stops_working(client):  # noqa: ANN001
 @pytest.mark.parametrize("evil", ["1'; DROP TABLE feedback; --", "x\" OR 1=1 --",
                                   "<img src=x onerror=alert(1)>",
                                   "Robert'); DELETE FROM requests;"])
-def test_sql_injection_ids_are_stored_literally(client, app_headers, evil, app):  # noqa: ANN001
+def test_sql_injection_ids_are_stored_literally(client, app_headers, evil, app):
     r = client.post("/v1/feedback", json=feedback(evil, evil), headers=app_headers)
     assert r.status_code == 201 and r.json()["user_id"] == evil
     r = client.get(f"/v1/users/{evil}/ratings", headers=app_headers)
@@ -82,13 +82,13 @@ def test_sql_injection_ids_are_stored_literally(client, app_headers, evil, app):
     assert r.status_code == 404 and "<img" not in r.text  # not echoed
 
 
-def test_user_ids_that_cannot_be_addressed_are_refused(client, app_headers):  # noqa: ANN001
+def test_user_ids_that_cannot_be_addressed_are_refused(client, app_headers):
     for bad in ["a/b", "tab\there", "nul\x00"]:
         r = client.post("/v1/feedback", json=feedback(bad, "r-" + bad), headers=app_headers)
         assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
 
 
-def test_request_text_is_not_echoed_in_errors(client, app_headers) -> None:  # noqa: ANN001
+def test_request_text_is_not_echoed_in_errors(client, app_headers) -> None:
     body = {"request_id": "e", "user_id": "u", "<script>alert(1)</script>": 1,
             "ratings": [{"item_id": "<img src=x onerror=alert(1)>", "rating": 4}]}
     r = client.post("/v1/feedback", json=body, headers=app_headers)
@@ -98,7 +98,7 @@ def test_request_text_is_not_echoed_in_errors(client, app_headers) -> None:  # n
     assert r.status_code == 404 and "<" not in r.text and "alert" not in r.text
 
 
-def test_no_cors_header_for_a_foreign_origin(client, app_headers):  # noqa: ANN001
+def test_no_cors_header_for_a_foreign_origin(client, app_headers):
     h = {**app_headers, "Origin": "https://evil.example"}
     r = client.get("/v1/users/1/recommendations", headers=h)
     assert r.status_code == 200
@@ -108,7 +108,7 @@ def test_no_cors_header_for_a_foreign_origin(client, app_headers):  # noqa: ANN0
     assert "access-control-allow-origin" not in pre.headers
 
 
-def test_too_many_writes_get_429_with_retry_after(client):  # noqa: ANN001
+def test_too_many_writes_get_429_with_retry_after(client):
     user, h = visitor(client)
     codes = [client.post("/v1/feedback", json=feedback(user, f"burst-{n}"), headers=h)
              for n in range(100)]
@@ -120,7 +120,7 @@ def test_too_many_writes_get_429_with_retry_after(client):  # noqa: ANN001
     assert stored.status_code in (200, 429)
 
 
-def test_tokens_never_reach_logs_or_database(small_model_dir, tmp_path, caplog) -> None:  # noqa
+def test_tokens_never_reach_logs_or_database(small_model_dir, tmp_path, caplog) -> None:
     from fastapi.testclient import TestClient
 
     from collabkit.serve import ServeConfig, create_app
@@ -141,7 +141,7 @@ def test_tokens_never_reach_logs_or_database(small_model_dir, tmp_path, caplog) 
     assert hash_token(token).encode() in files and token.encode() not in files
 
 
-def test_loading_and_serving_never_unpickle(small_model_dir, tmp_path, monkeypatch,  # noqa
+def test_loading_and_serving_never_unpickle(small_model_dir, tmp_path, monkeypatch,
                                             app_headers):
     import pickle
 
@@ -152,8 +152,8 @@ def test_loading_and_serving_never_unpickle(small_model_dir, tmp_path, monkeypat
 
     calls: list[str] = []
 
-    def refuse(name: str):  # noqa: ANN202
-        def f(*a, **k):  # noqa: ANN002, ANN003, ANN202
+    def refuse(name: str):
+        def f(*a, **k):
             calls.append(name)
             raise AssertionError(f"{name} called")
         return f

@@ -5,18 +5,18 @@ from __future__ import annotations
 from collabkit.cli.main import main
 
 
-def run(capsys, *args) -> tuple[int, str]:  # noqa: ANN001
+def run(capsys, *args) -> tuple[int, str]:
     code = main([str(a) for a in args])
     return code, capsys.readouterr().err
 
 
-def test_missing_model_folder(capsys, tmp_path) -> None:  # noqa: ANN001
+def test_missing_model_folder(capsys, tmp_path) -> None:
     code, err = run(capsys, "serve", tmp_path / "nope", "--db", tmp_path / "db.sqlite3")
     assert code == 6
     assert err.count("\n") == 1 and "does not exist" in err and "Traceback" not in err
 
 
-def test_bad_workers_and_port(capsys, small_model_dir, tmp_path) -> None:  # noqa: ANN001
+def test_bad_workers_and_port(capsys, small_model_dir, tmp_path) -> None:
     code, err = run(capsys, "serve", small_model_dir, "--workers", "0")
     assert code == 2 and "--workers must be at least 1" in err
     code, err = run(capsys, "serve", small_model_dir, "--port", "70000")
@@ -25,7 +25,7 @@ def test_bad_workers_and_port(capsys, small_model_dir, tmp_path) -> None:  # noq
     assert code == 2 and "--cache-size must be 0 (off) or more" in err
 
 
-def test_db_that_is_a_folder_or_not_sqlite(capsys, small_model_dir, tmp_path) -> None:  # noqa
+def test_db_that_is_a_folder_or_not_sqlite(capsys, small_model_dir, tmp_path) -> None:
     code, err = run(capsys, "serve", small_model_dir, "--db", tmp_path)
     assert code == 2 and "--db" in err and "is a folder" in err
     notes = tmp_path / "notes.txt"
@@ -35,7 +35,7 @@ def test_db_that_is_a_folder_or_not_sqlite(capsys, small_model_dir, tmp_path) ->
     assert notes.read_text() == "not a database\n" * 50
 
 
-def test_short_app_key_is_refused(capsys, small_model_dir, tmp_path, monkeypatch) -> None:  # noqa
+def test_short_app_key_is_refused(capsys, small_model_dir, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("COLLABKIT_API_KEY", "short")
     code, err = run(capsys, "serve", small_model_dir, "--db", tmp_path / "db.sqlite3")
     assert code == 2 and "COLLABKIT_API_KEY is shorter than 16 characters" in err
