@@ -22,7 +22,7 @@ def test_health_needs_no_credentials(client, small_model):
     r = client.get("/v1/health")
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and body["store"] == "sqlite" and body["schema_version"] == 1
+    assert body["status"] == "ok" and body["store"] == "sqlite" and body["schema_version"] == 2
     assert body["n_users"] == len(small_model.user_vocab_) == 60
     assert body["n_items"] == len(small_model.item_vocab_)
 
@@ -200,6 +200,10 @@ def test_feedback_retry_is_idempotent(client, app_headers, app):
     assert app.state.ctx.store.count_rows() == 1
     r = post_feedback(client, app_headers, "erin", {1: 4.0}, "same-id")
     assert r.status_code == 409 and r.json()["error"]["code"] == "request_id_reused"
+    r = post_feedback(client, app_headers, "dave", {1: 2.0}, "same-id")  # other ratings
+    assert r.status_code == 409 and r.json()["error"]["code"] == "request_id_reused"
+    stored = client.get("/v1/users/dave/ratings", headers=app_headers).json()["ratings"]
+    assert [(x["item_id"], x["rating"]) for x in stored] == [("1", 4.0)]
 
 
 @pytest.mark.parametrize("rating", [0.0, 6, float("nan"), "x", True, None])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from collabkit.errors import ConfigError
-from collabkit.serve.store import SCHEMA_VERSION, SQLiteStore, hash_token
+from collabkit.serve.store import MIGRATIONS, SCHEMA_VERSION, SQLiteStore, hash_token
 
 
 def test_new_database_is_wal_full_and_versioned(tmp_path: Path) -> None:
@@ -17,10 +17,10 @@ def test_new_database_is_wal_full_and_versioned(tmp_path: Path) -> None:
     conn = store._conn()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.schema_version == SCHEMA_VERSION == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     assert store.integrity_ok()
     store.close()
-    assert SQLiteStore(tmp_path / "sub" / "fb.sqlite3").schema_version == 1  # reopened as is
+    assert SQLiteStore(tmp_path / "sub" / "fb.sqlite3").schema_version == 2  # reopened as is
 
 
 def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.commit()
     conn.close()
-    with pytest.raises(ConfigError, match="schema version 2.*Upgrade collabkit"):
+    with pytest.raises(ConfigError, match=f"schema version {SCHEMA_VERSION + 1}.*Upgrade"):
         SQLiteStore(path)
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
@@ -45,6 +45,33 @@ def test_not_a_database_is_refused_and_not_overwritten(tmp_path: Path) -> None:
     assert path.read_text() == "my notes, not a database\n" * 100
     with pytest.raises(ConfigError, match="is a folder"):
         SQLiteStore(tmp_path)
+
+
+def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "fb.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO requests VALUES ('old', 'u', 1, 0.0)")
+    conn.execute("INSERT INTO feedback (request_id, seq, user_id, item_id, rating, created_at) "
+                 "VALUES ('old', 0, 'u', '10', 4.0, 0.0)")
+    conn.commit()
+    conn.close()
+    store = SQLiteStore(path)
+    assert store.schema_version == 2
+    assert [(r.item_id, r.rating) for r in store.ratings("u")] == [("10", 4.0)]
+    # a retry of a version-1 request cannot be compared (no hash): taken as the same
+    again = store.add_feedback("old", "u", [("10", 4.0)], None)
+    assert again.duplicate and again.same_payload and store.count_rows() == 1
+
+
+def test_request_id_reused_for_other_ratings_is_flagged(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "fb.sqlite3")
+    store.add_feedback("r1", "u", [("10", 4.0)], None)
+    assert store.add_feedback("r1", "u", [("10", 4.0)], None).same_payload
+    other = store.add_feedback("r1", "u", [("10", 5.0)], None)
+    assert other.duplicate and not other.same_payload
+    assert [(r.item_id, r.rating) for r in store.ratings("u")] == [("10", 4.0)]
 
 
 def test_writes_are_idempotent_by_request_id(tmp_path: Path) -> None:

@@ -299,9 +299,10 @@ def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
                                f"between {lo:g} and {hi:g}, the model's rating range")
         rows.append((str(_item(snap, r.item_id, f"ratings[{j}].item_id")), float(r.rating)))
     res = ctx.store.add_feedback(body.request_id, body.user_id, rows, snap.fingerprint)
-    if res.duplicate and res.owner != body.user_id:
+    if res.duplicate and (res.owner != body.user_id or not res.same_payload):
         raise ServiceError(409, "request_id_reused", "this request_id was already used for "
-                           "another user; use a fresh id (e.g. a UUID) for every new write")
+                           "other ratings; nothing was stored. Use a fresh id (e.g. a UUID) "
+                           "for every new write, and the same id only to retry one")
     if not res.duplicate:
         ctx.metrics.feedback_rows.inc(res.n_rows)
     out = FeedbackOut(request_id=res.request_id, user_id=res.owner, n_rows=res.n_rows,

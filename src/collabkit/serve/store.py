@@ -22,6 +22,7 @@ and a database from a newer collabkit is refused rather than guessed at.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import sqlite3
 import threading
@@ -34,7 +35,7 @@ from typing import Protocol
 from collabkit.errors import ConfigError
 
 __all__ = ["FeedbackStore", "SQLiteStore", "StoredRating", "WriteResult", "MIGRATIONS",
-           "SCHEMA_VERSION", "hash_token"]
+           "SCHEMA_VERSION", "hash_token", "payload_hash"]
 
 #: SQL taking the schema from version ``i`` to ``i + 1`` (index ``i``). Append, never edit.
 MIGRATIONS: tuple[str, ...] = (
@@ -64,6 +65,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX feedback_by_user ON feedback (user_id, id);
     CREATE INDEX requests_by_user ON requests (user_id);
     """,
+    # 2: remember what each request stored, so a request id reused for different ratings is
+    # refused instead of silently dropping them (rows from version 1 have no hash)
+    """
+    ALTER TABLE requests ADD COLUMN payload_hash TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -84,12 +90,21 @@ class StoredRating:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What a feedback write did: ``duplicate`` when the request id was already stored."""
+    """What a feedback write did: ``duplicate`` when the request id was already stored;
+    then ``same_payload`` says whether it stored the same user and ratings (unknown for
+    requests stored before schema version 2: assumed the same)."""
 
     request_id: str
     duplicate: bool
     n_rows: int
     owner: str
+    same_payload: bool = True
+
+
+def payload_hash(user_id: str, rows: Sequence[tuple[str, float]]) -> str:
+    """SHA-256 of a write's user and ``(item, rating)`` rows, in order."""
+    text = json.dumps([user_id, [[str(i), float(r)] for i, r in rows]], separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class FeedbackStore(Protocol):
@@ -186,26 +201,29 @@ class SQLiteStore:
                      model_fingerprint: str | None) -> WriteResult:
         """Store ``rows`` of ``(item_id, rating)`` for ``user_id`` once per ``request_id``.
 
-        Returns after COMMIT. A request id seen before returns ``duplicate=True`` and the
-        user it was stored for (``owner``), writing nothing.
+        Returns after COMMIT. A request id seen before returns ``duplicate=True``, the
+        user it was stored for (``owner``) and whether the ratings were the same, writing
+        nothing.
         """
         for item, rating in rows:
             if not math.isfinite(rating):
                 raise ValueError(f"rating of item {item!r} is not finite")
         conn = self._conn()
         now = time.time()
+        digest = payload_hash(user_id, rows)
         conn.execute("BEGIN IMMEDIATE")
         try:
             cur = conn.execute(
-                "INSERT INTO requests (request_id, user_id, n_rows, created_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
-                (request_id, user_id, len(rows), now))
+                "INSERT INTO requests (request_id, user_id, n_rows, created_at, payload_hash) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                (request_id, user_id, len(rows), now, digest))
             if cur.rowcount == 0:
-                owner, n = conn.execute(
-                    "SELECT user_id, n_rows FROM requests WHERE request_id = ?",
+                owner, n, old = conn.execute(
+                    "SELECT user_id, n_rows, payload_hash FROM requests WHERE request_id = ?",
                     (request_id,)).fetchone()
                 conn.execute("COMMIT")
-                return WriteResult(request_id, True, int(n), str(owner))
+                return WriteResult(request_id, True, int(n), str(owner),
+                                   old is None or old == digest)
             conn.executemany(
                 "INSERT INTO feedback (request_id, seq, user_id, item_id, rating, created_at, "
                 "model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
