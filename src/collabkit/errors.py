@@ -19,6 +19,7 @@ __all__ = [
     "ConfigError",
     "UnknownModelKindError",
     "NotSupportedError",
+    "ServiceError",
     "DataWarning",
     "ModelFitWarning",
 ]
@@ -95,6 +96,19 @@ class ModelBusyError(ModelFileError):
     """Another process is saving the same model folder right now; try again when it is done."""
 
     exit_code = 75  # EX_TEMPFAIL: the same command can succeed later
+
+
+class ServiceError(CollabkitError):
+    """A request ``collabkit serve`` refuses: answered with HTTP ``status`` and the body
+    ``{"error": {"code": code, "message": message}}``; never raised by the library itself."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = int(status)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
 
 
 class DataWarning(UserWarning):
