@@ -154,10 +154,12 @@ _PHRASES = (  # whole phrases that have no CLI counterpart or read differently t
     ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
     ("rating_range=(low, high)", "--rating-range LOW,HIGH"), ("clip=False", "--raw"),
 )
-# a name=value, or a bare name: short names only with "=", as they are also English words
+# a name=value, or a bare name: short names only with "=", as they are also English words;
+# never one already after "--param " (text in CLI words stays as it is: issue 9)
 _VALUE = r"""(?:'(?:[^'\\]|\\.)*'|"[^"]*"|\([^)]*\)|-?\w(?:[\w.+-]*\w)?)"""
+_NAMES = "|".join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))
 _ARG_RE = re.compile(
-    rf"(?<![\w-])(?P<name>{'|'.join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))})"
+    rf"(?<![\w-])(?<!--param )(?P<name>{_NAMES})"
     rf"(?:=(?P<value>{_VALUE})?|(?P<bare>(?<=_col)|(?<=_range)|(?<=_factors)|(?<=_size)"
     rf"|(?<=_frac)|(?<=_state))(?![\w=]))"
 )
