@@ -127,7 +127,10 @@ def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
     from collabkit.plots import plot_history
 
     path = plot_history(getattr(load_model(model_dir), "history_", []), png)
-    out.emit_json({"png": path}) if as_json else (quiet or out.stdout.print(f"wrote {path}"))
+    if as_json:
+        out.emit_json({"png": path})
+    elif not quiet:
+        out.stdout.print(f"wrote {path}")
 
 
 @click.command("onboard")

@@ -13,6 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # numpy, pandas and torch load only when a command needs them
+    from types import TracebackType
+
     import pandas as pd
 
     from collabkit.train.loop import EpochStats
@@ -82,11 +84,12 @@ class EpochProgress:
     def __enter__(self) -> EpochProgress:
         return self  # the bar appears with the first epoch, so early errors print alone
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._started:
-            if exc[0] is None and self.then:
+            if exc_type is None and self.then:
                 self._progress.update(self._task, info=f"{self._info}  {self.then} done")
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, s: EpochStats) -> None:
         if not self._started:

@@ -173,11 +173,12 @@ def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], fol
                      "bias_rmse": float(report.table["rmse"].iloc[2]),
                      "mean_rmse": float(report.table["rmse"].iloc[1]), "fit_seconds": fit_s})
     df = pd.DataFrame(rows)
-    summary = {"kind": kind, "split": f"kfold({folds})", "models": paths,
-               "folds": rows, "rmse": float(df["rmse"].mean()), "rmse_sd": float(df["rmse"].std()),
-               "mae": float(df["mae"].mean()), "fit_seconds": float(df["fit_seconds"].sum()),
-               "baselines": {"global mean": {"rmse": float(df["mean_rmse"].mean())},
-                             "user+item bias": {"rmse": float(df["bias_rmse"].mean())}}}
+    summary: dict[str, Any] = {
+        "kind": kind, "split": f"kfold({folds})", "models": paths,
+        "folds": rows, "rmse": float(df["rmse"].mean()), "rmse_sd": float(df["rmse"].std()),
+        "mae": float(df["mae"].mean()), "fit_seconds": float(df["fit_seconds"].sum()),
+        "baselines": {"global mean": {"rmse": float(df["mean_rmse"].mean())},
+                      "user+item bias": {"rmse": float(df["bias_rmse"].mean())}}}
     if as_json:
         out.emit_json(summary)
     elif not quiet:
