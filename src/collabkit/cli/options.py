@@ -107,8 +107,8 @@ def parse_params(extra: tuple[str, ...], flag: str = "--param") -> dict[str, Any
     """``NAME=VALUE`` pairs (``flag`` repeated) into ``{name: value}``; the one parser.
 
     Names take ``-`` or ``_``; values become int, float, bool, None, a tuple (``100,50``)
-    or stay text. A pair without ``=`` or without a name raises :class:`ConfigError`
-    naming the pair and the form.
+    or stay text. A pair without ``=``, or whose NAME is not a Python name, raises
+    :class:`ConfigError` naming the pair and the form (``train`` and ``lr-find`` alike).
     """
     params: dict[str, Any] = {}
     for item in extra:
@@ -119,9 +119,6 @@ def parse_params(extra: tuple[str, ...], flag: str = "--param") -> dict[str, Any
                               f"e.g. {flag} n_factors=40")
         params[key] = _value(raw.strip())
     return params
-
-
-_parse_params = parse_params  # the name before issue 9
 
 
 def model_params(est: Any) -> list[str]:
