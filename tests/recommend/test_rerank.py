@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collabkit.errors import ConfigError, UnknownIdError
+from collabkit.errors import ConfigError
 from collabkit.models.mf import BiasedMF
 from collabkit.recommend.rerank import (
     debias,
@@ -112,5 +112,19 @@ def test_recommend_reranked_mmr_lists_unseen_distinct_items(fitted: BiasedMF) ->
             fitted.seen_indices_[fitted.seen_indptr_[u]:fitted.seen_indptr_[u + 1]])
         assert len(part) == 5 and part["item"].is_unique
         assert not set(part["item"]) & set(seen)
-    with pytest.raises(UnknownIdError, match="unknown user 'nobody'"):
-        recommend_reranked(fitted, ["nobody"], n=3)
+
+
+
+def test_recommend_reranked_handles_unknown_users_and_filters_like_recommend(
+        fitted: BiasedMF) -> None:
+    users = [0, 999]  # 999: never seen
+    items = fitted.item_vocab_.all_ids
+    kw = {"exclude": items[:3], "candidates": items[:20]}
+    ours = recommend_reranked(fitted, users, n=6, **kw)
+    theirs = fitted.recommend(users, n=6, **kw)
+    assert ours["item"].tolist() == theirs["item"].tolist()
+    assert ours["tier"].tolist() == theirs["tier"].tolist() == ["model"] * 6 + ["baseline"] * 6
+    out = recommend_reranked(fitted, users, n=6, policy="debias", beta=5.0, pool=20, **kw)
+    assert set(out["item"]) <= set(items[3:20])
+    with pytest.raises(ConfigError, match="lam must be in"):
+        recommend_reranked(fitted, users, policy="mmr", lam=2.0)

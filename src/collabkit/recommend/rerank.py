@@ -259,35 +259,50 @@ def rerank(scores: np.ndarray, n: int, policy: Policy = "top", *,
 
 
 def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = "top",
-                       exclude_seen: bool = True, **options: Any) -> pd.DataFrame:
-    """:meth:`Recommender.recommend` for known users, with a re-ranking policy.
+                       exclude_seen: bool = True, exclude: Any = None, candidates: Any = None,
+                       **options: Any) -> pd.DataFrame:
+    """:meth:`Recommender.recommend` with a re-ranking policy.
 
-    ``mmr`` uses the model's item factors, ``debias`` its training ratings per item.
+    The same arguments and the same frame as ``recommend``: a user the model never saw is
+    ranked by the damped-bias baseline (tier ``"baseline"``), then re-ranked. ``mmr`` uses
+    the model's item factors, ``debias`` its training ratings per item; ``options`` go to the
+    policy (``lam``, ``beta``, ``pool``, ``n_explore``, ``temperature``, ``seed``).
 
     Returns
     -------
     pandas.DataFrame
-        ``user``, ``rank``, ``item``, ``score``, ``title``, ``tier`` (``"model"``).
+        ``user``, ``rank``, ``item``, ``score``, ``title``, ``tier`` (``"model"`` or
+        ``"baseline"``); ``score`` is the model's prediction, whatever the order.
 
     Raises
     ------
-    UnknownIdError
-        A user the model never saw (fold them in and use the policy functions directly).
+    ConfigError
+        An unknown policy or option, or ``mmr`` for a model without item factors.
     """
+    from collabkit.recommend.topk import _item_mask, _ragged_arange
+
     model._check_fitted()
     raw = np.atleast_1d(np.asarray(users))
-    u = model.user_vocab_.index_strict(raw, what="user")
-    scores = model._score_users(u).double().cpu().numpy()
-    if exclude_seen:
-        from collabkit.recommend.topk import _ragged_arange
-
-        counts = np.diff(model.seen_indptr_)[u]
-        rows = np.repeat(np.arange(len(u)), counts)
-        starts = np.repeat(model.seen_indptr_[u], counts)
+    u = model.user_vocab_.index(raw)
+    known = u >= 0
+    scores = np.tile(model.global_mean_ + model.item_bias_base_, (len(u), 1))
+    if known.any():
+        scores[known] = model._score_users(u[known]).double().cpu().numpy()
+    mask = _item_mask(model, exclude, candidates)
+    if mask is not None:
+        scores[:, mask.numpy()] = -np.inf
+    if exclude_seen and known.any():
+        uk = u[known]
+        counts = np.diff(model.seen_indptr_)[uk]
+        rows = np.repeat(np.flatnonzero(known), counts)
+        starts = np.repeat(model.seen_indptr_[uk], counts)
         scores[rows, model.seen_indices_[starts + _ragged_arange(counts)]] = -np.inf
     extra: dict[str, Any] = {}
     if policy == "mmr":
         extra["factors"] = item_factors(model)
+        if extra["factors"] is None:
+            raise ConfigError(f"policy 'mmr' needs item factors and {type(model).__name__} "
+                              f"(kind {model.kind!r}) has none; use 'debias' or 'explore'")
     if policy == "debias":
         extra["popularity"] = np.bincount(model.seen_indices_, minlength=len(model.item_vocab_))
     picked = rerank(scores, int(n), policy, **extra, **options)
@@ -296,4 +311,4 @@ def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = 
     ids = model.item_vocab_.ids(items)
     return pd.DataFrame({"user": raw[r], "rank": k + 1, "item": ids,
                          "score": scores[r, items], "title": model._titles(ids),
-                         "tier": ["model"] * len(r)})
+                         "tier": np.where(known[r], "model", "baseline")})
