@@ -120,6 +120,13 @@ def test_newest_rating_of_a_pair_wins_and_the_newest_rows_are_held_out(planted,
                                                                  [3, 9, 2.5]]
     train, held = split_feedback(clean, 0.5)
     assert held["item"].tolist() == [7, 9] and train["item"].tolist() == [8]
+    # datetimes, ISO strings and no time column at all (row order is time order)
+    when = pd.to_datetime(fb["time"], unit="s")
+    for times in (when, when.dt.strftime("%Y-%m-%dT%H:%M:%S")):
+        again = _clean_feedback(fb.assign(time=times), (0.0, 6.0))
+        assert again[["user", "item", "rating"]].equals(clean[["user", "item", "rating"]])
+    in_order = _clean_feedback(fb.drop(columns="time"), (0.0, 6.0))
+    assert in_order[["item", "rating"]].values.tolist() == [[7, 3.0], [8, 2.0], [9, 2.5]]
 
 
 def test_bad_input_is_refused_with_the_row(planted, old_model, tmp_path) -> None:
