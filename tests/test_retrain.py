@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from collabkit import model_kinds
+from collabkit.api import fit as fit_model
+from collabkit.api import load_ratings
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError
 from collabkit.io import load_model
@@ -146,3 +149,23 @@ def test_bad_input_is_refused_with_the_row(planted, old_model, tmp_path) -> None
     with pytest.raises(ConfigError, match="holdout_frac"):
         retrain(old_model, fb, tmp_path / "e", holdout_frac=1.0)
     assert not any((tmp_path / x).exists() for x in "abcde")
+
+
+FAST = {"bpmf": {"n_samples": 20, "burn_in": 5}, "dot": {"epochs": 2}, "nn": {"epochs": 2},
+        "hybrid": {"epochs": 2}, "svdpp": {"epochs": 2},
+        "ensemble": {"members": ("dot", "als"), "member_params": {"dot": {"epochs": 2}}}}
+
+
+@pytest.mark.parametrize("kind", model_kinds())
+def test_every_kind_retrains_into_the_same_kind_and_parameters(kind: str, tmp_path) -> None:
+    p = planted_low_rank(n_users=40, n_items=30, k=2, density=0.4, seed=2)
+    df = p.data.to_dataframe()
+    data = load_ratings(df[df["user"] < 34], rating_range=p.data.rating_range)
+    fit_model(data, kind, **FAST.get(kind, {})).save(str(tmp_path / "old"))
+    fb = df[df["user"] >= 34].assign(time=lambda d: np.arange(len(d)))
+    report = retrain(tmp_path / "old", fb, tmp_path / "new")
+    old, new = load_model(tmp_path / "old"), load_model(tmp_path / "new")
+    assert report.kind == new.kind == kind
+    assert new.get_params() == old.get_params()
+    assert np.isfinite([report.old_rmse, report.new_rmse]).all()
+    assert new.n_train_ == report.n_base + report.n_feedback_train
