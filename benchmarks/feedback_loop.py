@@ -271,13 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--retrain-every", type=int, default=3)
     p.add_argument("--start", type=int, default=20, help="Ratings per user known at round 0.")
-    p.add_argument("--seeds", type=int, default=3, help="Seeds 0..N-1 (truth, start, users).")
+    p.add_argument("--seeds", type=int, default=3, help="How many seeds (truth, start, users).")
+    p.add_argument("--first-seed", type=int, default=0, help="Seeds run from this one up.")
     p.add_argument("--markdown", default=None, help="Replace the table in this file.")
     p.add_argument("--csv", default=None, help="Write every (seed, policy, round) row here.")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     runs = []
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    for seed in seeds:
         world = make_world(args.data_dir, args.start, seed)
         for spec in POLICIES:
             runs.append(run_policy(world, spec, args.rounds, args.retrain_every, seed)
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     body = tables(res, args.rounds)
     body += (f"\n{len(world.users)} users, {len(world.items)} items, {len(world.start)} "
              f"starting ratings, {args.rounds} rounds, retrain every {args.retrain_every}, "
-             f"seeds 0-{args.seeds - 1}; {time.perf_counter() - t0:.0f} s in all.\n")
+             f"seeds {seeds[0]}-{seeds[-1]}; {time.perf_counter() - t0:.0f} s in all.\n")
     print(body)
     if args.markdown:
         path = Path(args.markdown)
