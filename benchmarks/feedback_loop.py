@@ -17,7 +17,8 @@ Protocol (also written into docs/feedback-loop.md):
    ``--retrain-every`` rounds (3) the system model is refitted on all ratings so far.
 4. *Policies* (:mod:`collabkit.recommend.rerank`): plain top-10; MMR on the item factors
    (pool 100); popularity-debiased (pool 100); explore (the last slots sampled from the
-   pool). Every policy sees the same truth, start and random stream for the users' choices.
+   pool of 100 or 200). Every policy sees the same truth, start and random stream for the
+   users' choices.
 5. *Per round*: catalog coverage (share of the 1,682 items in at least one list this
    round, and cumulatively since round 1), Gini of exposure over the catalogue (this round),
    mean popularity percentile of shown items (popularity = ratings the system holds), and
@@ -71,6 +72,8 @@ POLICIES = (
                                              "temperature": 0.25}),
     PolicySpec("explore 5 of 10", "explore", {"n_explore": 5, "pool": 100,
                                              "temperature": 0.25}),
+    PolicySpec("explore 5 of 10, pool 200", "explore", {"n_explore": 5, "pool": 200,
+                                                       "temperature": 0.25}),
 )
 
 
