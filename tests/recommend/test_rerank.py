@@ -72,6 +72,16 @@ def test_explore_keeps_the_head_and_samples_the_rest_of_the_pool() -> None:
     assert (again == out).all()
 
 
+def test_explore_defaults_are_half_the_list_from_a_pool_of_200() -> None:
+    s = np.tile(-np.arange(300, dtype=np.float64), (500, 1))  # item j is the j-th best
+    out = explore(s, 10, temperature=1e6, seed=1)
+    assert (out[:, :5] == np.arange(5)).all()
+    assert out[:, 5:].min() >= 5 and out[:, 5:].max() <= 199
+    assert out[:, 5:].max() > 150  # uniform over the pool reaches its far end
+    assert explore(s[:2], 3, seed=1)[:, :2].tolist() == [[0, 1], [0, 1]]  # 1 of 3 explored
+    assert explore(s[:1, :4], 3, seed=1)[0, :2].tolist() == [0, 1]  # pool clipped to 4 items
+
+
 def test_rerank_dispatch_and_errors() -> None:
     s = np.array([[1.0, 2.0, 3.0]])
     assert rerank(s, 2).tolist() == [[2, 1]]

@@ -193,21 +193,33 @@ def debias(scores: np.ndarray, popularity: np.ndarray, n: int, *, beta: float = 
     return _pad(_pick(idx, ps - beta * pct[idx], n), n)
 
 
-def explore(scores: np.ndarray, n: int, *, n_explore: int = 2, pool: int = 50,
-            temperature: float = 0.25, seed: int | np.random.Generator | None = None
-            ) -> np.ndarray:
+def explore(scores: np.ndarray, n: int, *, n_explore: int | None = None,
+            pool: int | None = None, temperature: float = 0.25,
+            seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Top ``n - n_explore`` items, then ``n_explore`` sampled from the rest of the pool.
+
+    The defaults (half the list, a pool of 200) are the setting measured in
+    ``docs/feedback-loop.md``: on simulated MovieLens 100k users, 5 of 10 slots sampled from
+    a pool of 200 kept 2.5 times plain top-10's catalog coverage after 10 rounds, with NDCG@10
+    against the users' true tastes 4.6 % higher (the ratings it collects improve the next
+    retrain).
 
     Parameters
     ----------
-    n_explore : int
-        Slots given to sampled items (the last ranks of the list).
+    n_explore : int, optional
+        Slots given to sampled items (the last ranks of the list), at most ``n``; by default
+        ``n // 2``.
+    pool : int, optional
+        Candidates per user, at least ``n``; by default ``max(200, n)``.
     temperature : float > 0
         Of the softmax over pool scores (rating units); large means uniform over the pool.
     seed : int, Generator or None
         The sampling's randomness.
     """
     s, n, p = _check(scores, n, pool)
+    if pool is None:
+        p = min(max(200, n), s.shape[1])
+    n_explore = n // 2 if n_explore is None else n_explore
     if not isinstance(n_explore, int | np.integer) or not 0 <= n_explore <= n:
         raise ConfigError(f"n_explore must be an integer in [0, n={n}], got {n_explore!r}")
     if not (np.isfinite(temperature) and temperature > 0):
