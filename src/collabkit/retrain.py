@@ -163,13 +163,22 @@ def split_feedback(feedback: pd.DataFrame, holdout_frac: float) -> tuple[pd.Data
 
 
 # --------------------------------------------------------------------------- scoring
+def _can_fold(model: Any) -> bool:
+    """Whether the cold-start chain would fold a new user into ``model``."""
+    try:
+        from collabkit.models.capabilities import can_fold_in  # once models declare it
+    except ImportError:
+        from collabkit.recommend.coldstart import _can_fold as can_fold_in
+    return bool(can_fold_in(model))
+
+
 def answer_ratings(model: Any, heldout: pd.DataFrame, context: pd.DataFrame) -> np.ndarray:
     """Predictions for ``heldout`` (user, item) rows as the service would give them.
 
     ``context`` holds the earlier feedback (user, item, rating) that users the model never saw
     are folded in from (see the module docstring).
     """
-    from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, _can_fold
+    from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL
     from collabkit.recommend.foldin import fold_in_users
 
     users = heldout["user"].to_numpy()

@@ -53,27 +53,37 @@ POLICIES: tuple[str, ...] = ("top", "mmr", "debias", "explore")
 
 # --------------------------------------------------------------------------- model access
 def item_factors(model: Any) -> np.ndarray | None:
-    """The model's item factor table as float64 ``(n_items, k)``, or None.
+    """The model's item factor (or embedding) table as float64 ``(n_items, k)``, or None.
 
-    Asks the model's public ``factor_tables()`` first (HybridMF today; every factor model once
-    that method is public), then the private fold-in accessor, then embedding tables
-    (MLPRecommender).
+    Asks the model first: ``item_vectors()`` or ``factor_tables()`` (a table object with
+    ``item_factors``, or a dict with ``"Q"``), then the older private fold-in accessor, then
+    the embedding tables onboarding reads (MLPRecommender).
     """
-    tables: dict[str, Any] | None = None
+    vectors = getattr(model, "item_vectors", None)
+    if callable(vectors):
+        return np.asarray(vectors(), dtype=np.float64)
     get = getattr(model, "factor_tables", None)
-    if callable(get):
-        tables = get()
+    tables: Any = get() if callable(get) else None
     if tables is None:
-        from collabkit.recommend.foldin import _factor_tables
-
-        tables = _factor_tables(model)
-    if tables is not None and tables.get("Q") is not None:
-        q = tables["Q"]
+        try:
+            from collabkit.recommend.foldin import _factor_tables  # before factor_tables()
+        except ImportError:
+            _factor_tables = None
+        tables = _factor_tables(model) if _factor_tables is not None else None
+    q = getattr(tables, "item_factors", None)
+    if q is None and isinstance(tables, dict):
+        q = tables.get("Q")
+    if q is not None:
         q = q.detach().cpu().numpy() if hasattr(q, "detach") else np.asarray(q)
         return q.astype(np.float64)
     from collabkit.recommend.onboarding import item_factor_table
 
     return item_factor_table(model)
+
+
+def _titles(model: Any, raw_items: np.ndarray) -> list[str | None]:
+    titles = getattr(model, "titles", None)  # the public name, once it is public
+    return titles(raw_items) if callable(titles) else model._titles(raw_items)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -322,5 +332,5 @@ def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = 
     items = picked[r, k]
     ids = model.item_vocab_.ids(items)
     return pd.DataFrame({"user": raw[r], "rank": k + 1, "item": ids,
-                         "score": scores[r, items], "title": model._titles(ids),
+                         "score": scores[r, items], "title": _titles(model, ids),
                          "tier": np.where(known[r], "model", "baseline")})
