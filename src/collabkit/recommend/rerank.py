@@ -55,35 +55,20 @@ POLICIES: tuple[str, ...] = ("top", "mmr", "debias", "explore")
 def item_factors(model: Any) -> np.ndarray | None:
     """The model's item factor (or embedding) table as float64 ``(n_items, k)``, or None.
 
-    Asks the model first: ``item_vectors()`` or ``factor_tables()`` (a table object with
-    ``item_factors``, or a dict with ``"Q"``), then the older private fold-in accessor, then
-    the embedding tables onboarding reads (MLPRecommender).
+    The accessor onboarding uses (:func:`collabkit.recommend.onboarding.item_factor_table`),
+    so MMR and the onboarding picks read the same table, however the model exposes it.
     """
-    vectors = getattr(model, "item_vectors", None)
-    if callable(vectors):
-        return np.asarray(vectors(), dtype=np.float64)
-    get = getattr(model, "factor_tables", None)
-    tables: Any = get() if callable(get) else None
-    if tables is None:
-        try:
-            from collabkit.recommend.foldin import _factor_tables  # before factor_tables()
-        except ImportError:
-            _factor_tables = None
-        tables = _factor_tables(model) if _factor_tables is not None else None
-    q = getattr(tables, "item_factors", None)
-    if q is None and isinstance(tables, dict):
-        q = tables.get("Q")
-    if q is not None:
-        q = q.detach().cpu().numpy() if hasattr(q, "detach") else np.asarray(q)
-        return q.astype(np.float64)
     from collabkit.recommend.onboarding import item_factor_table
 
     return item_factor_table(model)
 
 
 def _titles(model: Any, raw_items: np.ndarray) -> list[str | None]:
-    titles = getattr(model, "titles", None)  # the public name, once it is public
-    return titles(raw_items) if callable(titles) else model._titles(raw_items)
+    """Titles from the fitted ``item_meta_`` (None where unknown)."""
+    meta = model.item_meta_
+    if meta is None or "title" not in meta.columns:
+        return [None] * len(raw_items)
+    return [None if pd.isna(t) else str(t) for t in meta["title"].reindex(raw_items).tolist()]
 
 
 # --------------------------------------------------------------------------- helpers
