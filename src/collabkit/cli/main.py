@@ -25,6 +25,7 @@ from collabkit.cli.inspect import explain_cmd, inspect_cmd, onboard_cmd, plot_cm
 from collabkit.cli.lr_find import lr_find_cmd
 from collabkit.cli.predict import predict
 from collabkit.cli.recommend import recommend
+from collabkit.cli.retrain import retrain
 from collabkit.cli.serve import serve
 from collabkit.cli.train import train
 from collabkit.errors import CollabkitError, DataWarning
@@ -52,6 +53,7 @@ cli.add_command(plot_cmd)
 cli.add_command(onboard_cmd)
 cli.add_command(lr_find_cmd)
 cli.add_command(serve)
+cli.add_command(retrain)
 
 
 def main(argv: list[str] | None = None) -> int:
