@@ -13,8 +13,8 @@ from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.interpret import explain, item_biases, pca, similar_items
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.dot import DotProductBias, sigmoid_range
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.biased_mf._module import DotProductBias, sigmoid_range
 from collabkit.plots import plot_history, plot_lr_find, plot_pca
 from collabkit.recommend.foldin import fold_in_user
 from collabkit.recommend.onboarding import item_counts

@@ -8,7 +8,7 @@ import pytest
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.io import load_model
-from collabkit.models.bpmf import BayesianMF
+from collabkit.models.bpmf._estimator import BayesianMF
 from collabkit.models.ensemble import Ensemble
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 

@@ -278,7 +278,7 @@ class Recommender(ABC):
             ``item``, ``score``, ``title``, ``tier`` (``"model"``, or ``"baseline"`` for a user
             the model never saw).
         """
-        from collabkit.recommend.topk import recommend_topk
+        from collabkit.models._topk import recommend_topk
 
         self._check_fitted()
         if int(n) < 1:

@@ -83,7 +83,7 @@ class SVDpp(Recommender, cap.FactorModel):
     user is one sparse-dense product per batch, so there is no Python loop over users.
 
     The defaults were chosen on validation rows carved from the ml-100k ``u1.base`` and
-    ``u2.base`` (about 0.906 there; Bayesian :class:`~collabkit.models.bpmf.BayesianMF`
+    ``u2.base`` (about 0.906 there; Bayesian :class:`~collabkit.models.bpmf._estimator.BayesianMF`
     reaches 0.877 on the same rows).
 
     Parameters

@@ -1,4 +1,4 @@
-"""The numba batch gradient (collabkit.train._numba) against the torch one, and the fallbacks."""
+"""The numba batch gradient (models/biased_mf/_numba.py) against the torch one, and fallbacks."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import torch
 import collabkit
 from collabkit.errors import ConfigError
 from collabkit.io import load_model
-from collabkit.models.dot import DotProductBias
-from collabkit.testing import planted_low_rank
-from collabkit.train import _numba
-from collabkit.train import sparse as sparse_mod
-from collabkit.train.sparse import (
+from collabkit.models.biased_mf import _numba
+from collabkit.models.biased_mf import _packed as sparse_mod
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import (
     _NumbaGrad,
     fit_biased_mf,
     mf_batch_grad,
     pack_tables,
     resolve_kernel,
 )
+from collabkit.testing import planted_low_rank
 
 needs_numba = pytest.mark.skipif(_numba.kernel() is None, reason="numba is not installed")
 

@@ -1,4 +1,4 @@
-"""BiasedMF: the estimator around :class:`~collabkit.models.dot.DotProductBias`."""
+"""BiasedMF: the estimator around :class:`~collabkit.models.biased_mf._module.DotProductBias`."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from collabkit.errors import ConfigError
 from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
-from collabkit.models.dot import DotProductBias
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import auto_batch_size, fit_biased_mf
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
 from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
-from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
 __all__ = ["BiasedMF", "TorchRecommender", "ADAMW_REG_C"]
 
@@ -175,7 +175,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
 
     ``optimizer="adam"`` (default, fast)
         Adam on a hand-written gradient over large batches, with an L2 penalty paid per
-        occurrence of a row in a batch (:mod:`collabkit.train.sparse`), which minimises
+        occurrence of a row in a batch (:mod:`collabkit.models.biased_mf._packed`), which minimises
 
         .. math::
 
@@ -209,9 +209,9 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     auto_batch : bool, default True
         ``"adam"`` only: halve or double the batch from ``batch_size`` until an epoch takes
         32 to 96 steps, growing ``lr`` as the cube root of the batch when it grows
-        (:func:`~collabkit.train.sparse.auto_batch_size`). On MovieLens 100k the batch stays
-        1,024; on 1M ratings it becomes 16,384. The batch and learning rate used are stored in
-        ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
+        (:func:`~collabkit.models.biased_mf._packed.auto_batch_size`). On MovieLens 100k the
+        batch stays 1,024; on 1M ratings it becomes 16,384. The batch and learning rate used are
+        stored in ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
     y_range : "auto", None or (low, high), default "auto"
         ``"auto"`` gives ``(min(0, lo - 1), hi + 0.5)`` for a rating scale ``[lo, hi]``,
         i.e. ``(0, 5.5)`` for 1–5 stars.
@@ -242,7 +242,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         ``"adam"`` only: the batch gradient. ``"auto"`` uses the fused numba CPU kernel on CPU
         (one BiasedMF epoch over 1M ratings at k = 64: ~0.1 s against ~0.25 s) and torch on
         CUDA or when numba is missing; ``"torch"`` forces the torch kernel. Both compute the
-        same gradient (:func:`~collabkit.train.sparse.fit_biased_mf`).
+        same gradient (:func:`~collabkit.models.biased_mf._packed.fit_biased_mf`).
 
     Examples
     --------

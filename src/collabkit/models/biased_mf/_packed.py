@@ -1,6 +1,6 @@
 r"""Fast biased-MF training: a hand-written gradient on one packed table, Adam, one cycle.
 
-:class:`~collabkit.models.dot.DotProductBias` has four tables (user and item factors and
+:class:`~collabkit.models.biased_mf.DotProductBias` has four tables (user and item factors and
 biases). Training packs them into one table ``W`` of ``n_users + n_items`` rows and ``k + 2``
 columns, so that a prediction is one dot product of two rows:
 
@@ -40,7 +40,7 @@ and the same for item rows, then one fused Adam step (``torch._fused_adam_``) on
 table; the constant columns are never updated (their gradient is zero). Two kernels compute
 the gradient, selected by ``kernel`` (:func:`resolve_kernel`):
 
-* **numba** (the default on CPU): :func:`collabkit.train._numba.batch_grad`, one compiled
+* **numba** (the default on CPU): :func:`collabkit.models.biased_mf._numba.batch_grad`, one compiled
   loop over the batch that reads the two rows of each rating, forms the dot product, the
   sigmoid and :math:`g_b`, and adds :math:`g_b w_{n_U+i}` plus the row's penalty into ``G[u]``
   (and the mirror into the item row) directly, without materialising the gathered batch.
@@ -67,7 +67,7 @@ import numpy as np
 import torch
 
 from collabkit.errors import ConfigError, ModelFitError
-from collabkit.models.dot import DotProductBias
+from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.runtime import threads
 from collabkit.train.loop import EpochStats, TrainResult
 
@@ -367,14 +367,15 @@ def fit_biased_mf(
         torch intra-op threads while training (:func:`collabkit.runtime.threads`); ``None`` keeps
         torch's setting. The numba kernel always runs on one thread (the two-thread variants
         measured no faster on the project's 2-core machine, see
-        :mod:`collabkit.train._numba`), so with it the setting only reaches the Adam step: 2
+        :mod:`~collabkit.models.biased_mf._numba`), so with it the setting only reaches the Adam
+        step: 2
         measured 0.096 s per 1M-rating epoch against 0.100 s for 1 on a quiet machine, and
         0.30 s under load.
     callback : callable or None
         Called with an :class:`~collabkit.train.loop.EpochStats` after every epoch.
     kernel : {"auto", "numba", "torch"}
         The batch gradient: ``"numba"`` the fused CPU kernel
-        :func:`collabkit.train._numba.batch_grad`, ``"torch"`` :func:`mf_batch_grad`;
+        :func:`collabkit.models.biased_mf._numba.batch_grad`, ``"torch"`` :func:`mf_batch_grad`;
         ``"auto"`` is numba on CPU when it imports, torch elsewhere (see
         :func:`resolve_kernel`). Both compute the same gradient up to float32 rounding.
 
@@ -416,7 +417,7 @@ def resolve_kernel(kernel: str, device: torch.device | str) -> str:
     process), torch on other devices. ``"numba"`` off the CPU or without numba raises
     :class:`~collabkit.errors.ConfigError`.
     """
-    from collabkit.train import _numba
+    from collabkit.models.biased_mf import _numba
 
     if kernel not in ("auto", "numba", "torch"):
         raise ConfigError(f"kernel must be 'auto', 'numba' or 'torch', got {kernel!r}")
@@ -434,7 +435,7 @@ def resolve_kernel(kernel: str, device: torch.device | str) -> str:
 
 
 class _NumbaGrad:
-    """:func:`collabkit.train._numba.batch_grad` bound to one fit's arrays.
+    """:func:`collabkit.models.biased_mf._numba.batch_grad` bound to one fit's arrays.
 
     CPU tensors and their ``.numpy()`` views share memory, so the kernel writes the ``G`` that
     the Adam step reads and reads the ``W`` it updates.
@@ -443,7 +444,7 @@ class _NumbaGrad:
     def __init__(self, W: torch.Tensor, G: torch.Tensor, pairs: torch.Tensor, y: torch.Tensor,
                  coef: torch.Tensor, y_range: tuple[float, float] | None, mu: float,
                  batch_size: int) -> None:
-        from collabkit.train import _numba
+        from collabkit.models.biased_mf import _numba
 
         self.fn = _numba.kernel()
         self.W, self.G, self.pairs = W.numpy(), G.numpy(), pairs.numpy()

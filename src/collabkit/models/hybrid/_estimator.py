@@ -1,7 +1,7 @@
 """Hybrid matrix factorisation: DotProductBias whose vectors also sum side-feature factors.
 
 Also home of :class:`SideFeatureRecommender`, the shared machinery of every model that takes
-side features (this one and :class:`~collabkit.models.mlp.MLPRecommender` with
+side features (this one and :class:`~collabkit.models.nn._estimator.MLPRecommender` with
 ``use_features=True``): feature tables for the training ids *and* for ids that only have
 metadata, rating-time inputs, and scoring of cold users and items from their features.
 """
@@ -21,9 +21,9 @@ from collabkit.data.features import FeatureEncoder
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary, as_id_array
 from collabkit.errors import ConfigError, DataError
+from collabkit.models.biased_mf._estimator import TorchRecommender
+from collabkit.models.biased_mf._module import sigmoid_range
 from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness
-from collabkit.models.dot import sigmoid_range
-from collabkit.models.mf import TorchRecommender
 from collabkit.runtime import resolve_device
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, fit_one_cycle
@@ -330,7 +330,7 @@ class HybridDotProductBias(nn.Module):
     Parameters
     ----------
     n_users, n_items, n_factors, y_range, init_std, global_bias
-        As in :class:`~collabkit.models.dot.DotProductBias`.
+        As in :class:`~collabkit.models.biased_mf._module.DotProductBias`.
     n_item_numbers : int
         Width of the item numbers :math:`x_i` (0: none).
     user_cardinalities : sequence of int
@@ -468,7 +468,7 @@ class HybridMF(SideFeatureRecommender, FactorModel):
         take a quarter of the steps (and decay steps) of batches of 64.
     batch_size : int, default 256
     y_range, valid_frac, device, random_state, callback
-        As in :class:`~collabkit.models.mf.BiasedMF`.
+        As in :class:`~collabkit.models.biased_mf._estimator.BiasedMF`.
 
     Examples
     --------

@@ -8,7 +8,7 @@ import pytest
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.io import load_model
-from collabkit.models.bpmf import BayesianMF
+from collabkit.models.bpmf._estimator import BayesianMF
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 FAST = {"n_factors": 3, "n_samples": 40, "burn_in": 20}
@@ -122,7 +122,7 @@ def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
 def test_side_matrix_one_hot_encodes_categories_and_bins_numbers() -> None:
     import pandas as pd
 
-    from collabkit.models.bpmf import side_matrix
+    from collabkit.models.bpmf._estimator import side_matrix
 
     meta = pd.DataFrame({"genres": ["A|B", "B", "", "C"], "gender": ["M", "F", "M", None],
                          "year": pd.array([1990, 1995, None, 2000], dtype="Int64"),

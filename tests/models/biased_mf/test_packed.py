@@ -1,4 +1,4 @@
-"""The packed hand-written-gradient trainer (collabkit.train.sparse), on known answers."""
+"""The packed hand-written-gradient trainer (models/biased_mf/_packed.py), on known answers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from collabkit.errors import ModelFitError
-from collabkit.models.dot import DotProductBias
-from collabkit.train.sparse import (
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import (
     _Adam,
     auto_batch_size,
     fit_biased_mf,
