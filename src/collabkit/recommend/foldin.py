@@ -442,7 +442,7 @@ def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
 
 def default_reg_scale(model: Any) -> float:
     r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of an AdamW-trained model's matched
-    penalty (:meth:`~collabkit.models.biased_mf._estimator.TorchRecommender.adamw_reg_scale`)."""
+    penalty (:meth:`~collabkit.models._adamw.AdamWFoldIn.adamw_reg_scale`)."""
     return float(model.adamw_reg_scale())
 
 

@@ -119,21 +119,6 @@ def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
         BayesianMF(**bad).fit(planted[1])
 
 
-def test_side_matrix_one_hot_encodes_categories_and_bins_numbers() -> None:
-    import pandas as pd
-
-    from collabkit.models.bpmf._estimator import side_matrix
-
-    meta = pd.DataFrame({"genres": ["A|B", "B", "", "C"], "gender": ["M", "F", "M", None],
-                         "year": pd.array([1990, 1995, None, 2000], dtype="Int64"),
-                         "title": ["t1", "t2", "t3", "t4"]}, index=[10, 11, 12, 13])
-    S = side_matrix(meta, np.array([13, 10, 99]), n_bins=2)
-    assert S is not None and S.shape[0] == 3
-    np.testing.assert_allclose(np.linalg.norm(S[:2], axis=1), 1.0)
-    assert not S[2].any()  # id 99 has no metadata
-    assert side_matrix(meta[["title"]], meta.index.to_numpy(), max_levels=3) is None
-
-
 def test_side_information_is_used_when_the_data_has_metadata(planted) -> None:
     import dataclasses
 

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from collabkit.errors import ConfigError, NotSupportedError
+from collabkit.models._side_features import SideFeatureRecommender, logit_mean
 from collabkit.models.capabilities import EmbeddingModel
-from collabkit.models.hybrid._estimator import SideFeatureRecommender, _logit_mean
 from collabkit.models.nn._module import EmbeddingNN
 from collabkit.train.loop import EpochStats
 
@@ -147,7 +147,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
                         emb_dropout=float(self.emb_dropout), y_range=y_range,
                         cat_cardinalities=enc.user_cardinalities,
                         n_cont=enc.n_item_numbers + enc.n_time,
-                        global_bias=_logit_mean(self.global_mean_, y_range))
+                        global_bias=logit_mean(self.global_mean_, y_range))
         with torch.no_grad():  # reproducible initialisation from the model's own generator
             for e in (m.user_emb, m.item_emb, *m.cat_embs):
                 e.weight.normal_(0.0, 0.01, generator=generator)
