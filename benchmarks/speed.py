@@ -48,18 +48,16 @@ from collabkit.models.biased_mf import _numba
 from collabkit.models.biased_mf._estimator import BiasedMF
 from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.models.biased_mf._packed import (
-    _Adam,
-    _NumbaGrad,
     auto_batch_size,
-    fit_biased_mf,
     mf_batch_grad,
-    one_cycle_lr,
     pack_tables,
-    resolve_kernel,
     row_penalty_weights,
 )
+from collabkit.models.biased_mf._trainer import _NumbaGrad, fit_biased_mf, resolve_kernel
 from collabkit.runtime import threads as intra_op_threads
 from collabkit.testing.scale import ml25m_like
+from collabkit.train.optim import PackedAdam as _Adam
+from collabkit.train.schedule import one_cycle_lr
 
 TARGET_SECONDS = 0.15
 
@@ -186,8 +184,8 @@ def _solver_state(data: Any, k: int) -> tuple[Any, ...]:
 def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]:
     """The solver's loop (1 thread) with a timer around the shuffle, the gradient and Adam.
 
-    Same arithmetic as :func:`collabkit.models.biased_mf._packed.fit_biased_mf`; the timers add two
-    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
+    Same arithmetic as :func:`collabkit.models.biased_mf._trainer.fit_biased_mf`; the timers add
+    two ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
     (each part's own median, so the parts need not add up to the epoch's).
     """
     n, nu, bs, lr, W, G, pairs, y, coef, adam = _solver_state(data, k)

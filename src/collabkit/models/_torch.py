@@ -19,7 +19,8 @@ from collabkit.models._adamw import AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.loop import fit_one_cycle
+from collabkit.train.runner import EpochStats, TrainResult
 from collabkit.train.validation import carve_validation
 
 __all__ = ["TorchRecommender"]

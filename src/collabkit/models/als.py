@@ -41,8 +41,8 @@ from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats
 from collabkit.train.rowsolve import RowPenalty, padded_blocks
+from collabkit.train.runner import EpochStats
 
 __all__ = ["BiasedALS", "solve_rows"]
 

@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from collabkit.errors import ModelFitError
 from collabkit.runtime import threads
+from collabkit.train.runner import EpochOutcome, EpochStats, TrainResult, run_epochs
+from collabkit.train.schedule import AUTOGRAD, torch_one_cycle
 
 __all__ = ["EpochStats", "TrainResult", "fit_one_cycle", "param_groups"]
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """What one epoch did: mean training loss (MSE), validation RMSE, learning rate, time."""
-
-    epoch: int
-    train_loss: float
-    valid_rmse: float | None
-    lr: float
-    seconds: float
-
-
-@dataclass
-class TrainResult:
-    """All epochs of a fit and the total wall time of the loop."""
-
-    history: list[EpochStats] = field(default_factory=list)
-    fit_seconds: float = 0.0
 
 
 def param_groups(model: nn.Module, wd: float, *, decay_biases: bool = True) -> list[dict]:
@@ -82,7 +62,8 @@ def fit_one_cycle(
 
     Each epoch shuffles a permutation of the rows on the device and slices it into batches,
     so there is no per-row Dataset. The learning rate rises from ``lr_max/25`` to ``lr_max``
-    over the first quarter of the steps and anneals by cosine to ``lr_max/1e5``; Adam's
+    over the first quarter of the steps and anneals by cosine to ``lr_max/1e5``
+    (:data:`collabkit.train.schedule.AUTOGRAD`); Adam's
     ``beta1`` moves the opposite way between 0.95 and 0.85 (fastai's ``fit_one_cycle``).
 
     Parameters
@@ -131,17 +112,10 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         param_groups(model, wd, decay_biases=decay_biases), lr=lr_max, betas=(0.9, 0.99),
         eps=1e-5, foreach=True,
     )
-    # torch's OneCycleLR divides by zero for some tiny step counts (e.g. 4): schedule at least
-    # 8 steps; on such tiny data the last steps are simply never taken.
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr_max, total_steps=max(8, epochs * steps_per_epoch), pct_start=0.25,
-        div_factor=25.0, final_div_factor=4e3, base_momentum=0.85, max_momentum=0.95,
-    )
-    result = TrainResult()
+    sched = torch_one_cycle(opt, lr_max, epochs * steps_per_epoch, AUTOGRAD)
     model.train()
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
+
+    def epoch_fn(epoch: int) -> EpochOutcome:
         perm = torch.randperm(n, device=y.device, generator=generator)
         loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
         for s in range(0, n, batch_size):
@@ -155,15 +129,10 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
             loss_sum += loss.detach().double() * idx.shape[0]
         train_loss = loss_sum.item() / n  # one device sync per epoch
         if not math.isfinite(train_loss):
-            raise ModelFitError(
-                f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                f"Lower the learning rate (now {lr_max:g}) or raise weight decay (now {wd:g})."
-            )
+            return EpochOutcome(train_loss)
         vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
-        stats = EpochStats(epoch + 1, train_loss, vr, sched.get_last_lr()[0],
-                           time.perf_counter() - t0)
-        result.history.append(stats)
-        if callback is not None:
-            callback(stats)
-    result.fit_seconds = time.perf_counter() - start
-    return result
+        return EpochOutcome(train_loss, vr, sched.get_last_lr()[0])
+
+    return run_epochs(epoch_fn, epochs, callback=callback,
+                      remedy=f"Lower the learning rate (now {lr_max:g}) or raise weight decay "
+                             f"(now {wd:g}).")

@@ -11,16 +11,16 @@ import torch
 from collabkit.errors import ModelFitError
 from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.models.biased_mf._packed import (
-    _Adam,
     auto_batch_size,
-    fit_biased_mf,
     mf_batch_grad,
-    one_cycle_lr,
     pack_tables,
     packed_predict,
     row_penalty_weights,
     unpack_tables,
 )
+from collabkit.models.biased_mf._trainer import fit_biased_mf
+from collabkit.train.optim import PackedAdam as _Adam
+from collabkit.train.schedule import one_cycle_lr
 
 
 def _module(nu: int = 7, ni: int = 5, k: int = 3, y_range=(0.0, 5.5), seed: int = 0):

@@ -14,10 +14,12 @@ from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C
 from collabkit.models._torch import TorchRecommender
 from collabkit.models.biased_mf._module import DotProductBias
-from collabkit.models.biased_mf._packed import auto_batch_size, fit_biased_mf
+from collabkit.models.biased_mf._packed import auto_batch_size
+from collabkit.models.biased_mf._trainer import fit_biased_mf
 from collabkit.runtime import threads
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle
+from collabkit.train.loop import fit_one_cycle
 from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
+from collabkit.train.runner import EpochStats, TrainResult
 
 __all__ = ["BiasedMF", "ADAMW_REG_C"]
 
@@ -100,7 +102,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         ``"adam"`` only: the batch gradient. ``"auto"`` uses the fused numba CPU kernel on CPU
         (one BiasedMF epoch over 1M ratings at k = 64: ~0.1 s against ~0.25 s) and torch on
         CUDA or when numba is missing; ``"torch"`` forces the torch kernel. Both compute the
-        same gradient (:func:`~collabkit.models.biased_mf._packed.fit_biased_mf`).
+        same gradient (:func:`~collabkit.models.biased_mf._trainer.fit_biased_mf`).
 
     Examples
     --------

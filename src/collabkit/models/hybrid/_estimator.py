@@ -11,7 +11,7 @@ from collabkit.errors import ConfigError
 from collabkit.models._side_features import SideFeatureRecommender, logit_mean
 from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness
 from collabkit.models.hybrid._module import HybridDotProductBias
-from collabkit.train.loop import EpochStats
+from collabkit.train.runner import EpochStats
 
 __all__ = ["HybridMF"]
 

@@ -11,7 +11,7 @@ from collabkit.errors import ConfigError, NotSupportedError
 from collabkit.models._side_features import SideFeatureRecommender, logit_mean
 from collabkit.models.capabilities import EmbeddingModel
 from collabkit.models.nn._module import EmbeddingNN
-from collabkit.train.loop import EpochStats
+from collabkit.train.runner import EpochStats
 
 __all__ = ["MLPRecommender"]
 
