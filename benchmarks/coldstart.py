@@ -110,7 +110,7 @@ def _fold_pred(model: BiasedMF, rev: pd.DataFrame, row_of: pd.Series, rows: np.n
 def _fit(df: pd.DataFrame, meta: pd.DataFrame, seed: int, cache: Path | None,
          name: str, **params: object) -> BiasedMF:
     """BiasedMF (default parameters unless given), loaded from ``cache/name`` when saved."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if cache is not None and (cache / name).is_dir():
         return load_model(cache / name)

@@ -15,7 +15,6 @@ from collabkit.api import fit, load_dataset, load_ratings, load_split, split
 from collabkit.data import load_movielens, read_ratings
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary
-from collabkit.io import load_model, save_model
 from collabkit.metrics.evaluate import EvalReport, evaluate
 from collabkit.models import (
     BayesianMF,
@@ -31,6 +30,7 @@ from collabkit.models import (
     SVDpp,
 )
 from collabkit.models import registry as _registry
+from collabkit.models.persist import load_model, save_model
 
 __all__ = [
     "__version__",

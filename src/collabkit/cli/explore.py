@@ -30,7 +30,7 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
                 curves_png: str | None, as_json: bool, quiet: bool) -> None:
     """Learned item biases and the principal components of the item factors."""
     from collabkit.interpret import item_biases, pca
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.plots import plot_history, plot_pca
 
     model = load_model(model_dir)
@@ -79,7 +79,7 @@ def similar_cmd(model_dir: str, item: str, n: int, min_ratings: int, as_json: bo
                 quiet: bool) -> None:
     """Items whose factors are closest (cosine) to ITEM's."""
     from collabkit.interpret import similar_items
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     raw = _raw_id(model.item_vocab_, item)
@@ -101,7 +101,7 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
                 quiet: bool) -> None:
     """Why MODEL predicts what it does for USER and ITEM."""
     from collabkit.interpret import explain
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     ex = explain(model, _raw_id(model.user_vocab_, user), _raw_id(model.item_vocab_, item))
@@ -126,8 +126,8 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
 def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quiet: bool,
                 **data_kw: Any) -> None:
     """Sweep the learning rate on the data; suggest one and plot loss against lr."""
-    from collabkit.io import load_model
     from collabkit.models import registry
+    from collabkit.models.persist import load_model
     from collabkit.train.lr_find import lr_find
 
     data = _load_data(data_kw, not (as_json or quiet))
@@ -153,7 +153,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
 @common
 def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
     """Training curves (loss and validation RMSE per epoch) of a saved MODEL."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.plots import plot_history
 
     path = plot_history(getattr(load_model(model_dir), "history_", []), png)
@@ -166,7 +166,7 @@ def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
 @common
 def onboard_cmd(model_dir: str, n: int, as_json: bool, quiet: bool) -> None:
     """Items to ask a new user to rate: well known, and spread across tastes."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.recommend.onboarding import onboarding_items
 
     df = onboarding_items(load_model(model_dir), n=n)
@@ -193,7 +193,7 @@ def parse_rates(model: Any, rates: tuple[str, ...]) -> dict[Any, float]:
 def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n: int,
                    as_json: bool, quiet: bool) -> None:
     """``recommend MODEL --rate ITEM=RATING ...`` / ``--genres``: a user the model never saw."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, recommend_new_user
     from collabkit.recommend.onboarding import genre_start
 

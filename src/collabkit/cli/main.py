@@ -220,7 +220,7 @@ def _check_out(out_dir: str, folds: int | None) -> None:
 
 
 def _save(model: Any, path: str) -> str:
-    from collabkit.io import save_model
+    from collabkit.models.persist import save_model
 
     return save_model(model, path, arg="--out")
 
@@ -347,8 +347,8 @@ def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data
 def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, seed: int, as_json: bool,
                  quiet: bool, **data_kw: Any) -> None:
     """Score a saved MODEL on held-out ratings, beside the baselines."""
-    from collabkit.io import load_model
     from collabkit.metrics.evaluate import evaluate
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     if how is None:
@@ -378,7 +378,7 @@ def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, seed: int, a
 def predict(model_dir: str, pairs: tuple[str, ...], raw: bool, as_json: bool,
             quiet: bool) -> None:
     """Predict ratings for (USER, ITEM) pairs of raw ids (clipped to the rating range)."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if not pairs or len(pairs) % 2:
         raise ConfigError("give USER ITEM pairs, e.g. `collabkit predict MODEL 1 31 1 1029`")
@@ -423,7 +423,7 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
     For a user the model never saw, give no USER and their ratings with --rate (or
     --genres): they are folded into the model in milliseconds, with no retraining.
     """
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if rates or genres:
         from collabkit.cli.explore import recommend_cold

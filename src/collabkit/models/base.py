@@ -320,9 +320,10 @@ class Recommender(ABC):
         """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle).
 
         ``path`` must be new, empty, or a folder collabkit saved a model in; see
-        :func:`collabkit.io.save_model` for what is refused and the concurrency guarantees.
+        :func:`collabkit.models.persist.save_model` for what is refused and the concurrency
+        guarantees.
         """
-        from collabkit.io import save_model
+        from collabkit.models.persist import save_model
 
         return save_model(self, path)
 

@@ -9,12 +9,12 @@ import torch
 
 import collabkit
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
 from collabkit.models.biased_mf import _numba
 from collabkit.models.biased_mf import _trainer as sparse_mod
 from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.models.biased_mf._packed import mf_batch_grad, pack_tables
 from collabkit.models.biased_mf._trainer import _NumbaGrad, fit_biased_mf, resolve_kernel
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
 
 needs_numba = pytest.mark.skipif(_numba.kernel() is None, reason="numba is not installed")

@@ -7,8 +7,8 @@ import pytest
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
 from collabkit.models.bpmf._estimator import BayesianMF
+from collabkit.models.persist import load_model
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 FAST = {"n_factors": 3, "n_samples": 40, "burn_in": 20}
