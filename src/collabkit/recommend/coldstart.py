@@ -26,13 +26,13 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError
+from collabkit.models._topk import top_frame
 from collabkit.models.capabilities import can_fold_in
 from collabkit.recommend.foldin import (
     Reg,
     _group_arrays,
     _ratings_pairs,
     fold_in_user,
-    top_frame,
 )
 from collabkit.recommend.onboarding import item_counts
 

@@ -79,6 +79,7 @@ import torch
 from collabkit.data.checks import refuse_outside_range
 from collabkit.data.vocab import as_id_array
 from collabkit.errors import ConfigError, DataError, UnknownIdError
+from collabkit.models._topk import top_frame
 from collabkit.models.capabilities import EmbeddingModel, FactorModel, FoldRows, require
 from collabkit.runtime import threads
 from collabkit.train.rowsolve import (
@@ -282,24 +283,6 @@ class FoldedUsers:
         return FoldedUser(self.model, self.vectors[j], float(self.biases[j]),
                           int(self.n_used[j]), int(self.n_unknown_items_ignored[j]),
                           items, values)
-
-
-def top_frame(model: Any, scores: np.ndarray, n: int, user: Any, tier: str,
-              shown: np.ndarray | None = None) -> pd.DataFrame:
-    """The long recommendation frame of the ``n`` best finite ``scores`` (ties: lower index).
-
-    The ``score`` column is a predicted rating clipped to the model's rating range: ``scores``
-    themselves, or ``shown`` when the ranking key is something else (popularity).
-    """
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    order = order[np.isfinite(scores[order])][:n]
-    raw = model.item_vocab_.ids(order)
-    values = (scores if shown is None else shown)[order].astype(np.float64)
-    lo, hi = model.rating_range_
-    return pd.DataFrame({
-        "user": [user] * len(order), "rank": np.arange(1, len(order) + 1), "item": raw,
-        "score": np.clip(values, lo, hi), "title": model.titles(raw),
-        "tier": [tier] * len(order)})
 
 
 # --------------------------------------------------------------------------- public API
