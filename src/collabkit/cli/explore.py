@@ -128,6 +128,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
     """Sweep the learning rate on the data; suggest one and plot loss against lr."""
     from collabkit.models import registry
     from collabkit.models.persist import load_model
+    from collabkit.plots import plot_lr_find
     from collabkit.train.lr_find import lr_find
 
     data = _load_data(data_kw, not (as_json or quiet))
@@ -139,7 +140,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
         est = registry.get(kind)()
     est.set_params(**{k: _value(v) for k, v in params.items()})
     res = lr_find(est, data)
-    path = res.plot(png)
+    path = plot_lr_find(res.lrs, res.losses, res.suggestion, png)
     if as_json:
         out.emit_json({"suggestion": res.suggestion, "steepest": res.steepest, "png": path})
     elif not quiet:

@@ -20,6 +20,7 @@ from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.loop import fit_one_cycle
+from collabkit.train.lr_find import GradientProblem
 from collabkit.train.runner import EpochStats, TrainResult
 from collabkit.train.validation import carve_validation
 
@@ -79,6 +80,24 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             raise ConfigError(f"wd must be >= 0, got {self.wd!r}")
         if not 0 <= self.valid_frac < 1:
             raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
+
+    def gradient_problem(self, data: Interactions, *, seed: int | None = 0) -> GradientProblem:
+        """A fresh copy of this estimator, set up on ``data`` and not trained: its module
+        and inputs, for the learning-rate finder (:func:`collabkit.train.lr_find.lr_find`).
+
+        ``self`` is not changed. ``seed=None`` uses ``random_state``.
+        """
+        est = type(self)(**self.get_params())
+        est._validate()
+        est._fit_common(data)
+        est.seed_ = resolve_seed(seed if seed is not None else est.random_state)
+        est.device_ = resolve_device(est.device)
+        module = est._build_module(torch_generator(est.seed_)).to(est.device_)
+        u = est.user_vocab_.index(data.user_vocab.ids(data.users))
+        i = est.item_vocab_.index(data.item_vocab.ids(data.items))
+        y = torch.as_tensor(data.ratings.astype(np.float32), device=est.device_)
+        return GradientProblem(module, est._inputs(u, i), y, int(est.batch_size),
+                               float(est.wd), int(est.seed_), est.device_)
 
     def _inputs(self, u: np.ndarray, i: np.ndarray) -> tuple[torch.Tensor, ...]:
         dev = self.device_
