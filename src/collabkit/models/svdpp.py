@@ -11,12 +11,13 @@ import torch
 from torch import nn
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import ConfigError, ModelFitError
+from collabkit.errors import ConfigError
 from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.runner import EpochOutcome, run_epochs
 from collabkit.train.sparse_ops import csr_matrix
 
 __all__ = ["SVDpp", "SVDppModule"]
@@ -116,7 +117,8 @@ class SVDpp(Recommender, cap.FactorModel):
         linear factor model to :meth:`fold_in` (which fits a new user's :math:`p_u + z_u`
         directly) and to :meth:`similar_items`.
     history_ : list of dict
-        ``epoch``, ``train_loss`` (MSE) and, when ``fit`` got ``valid``, ``valid_rmse``.
+        One :class:`~collabkit.train.runner.EpochStats` per epoch: ``epoch``, ``train_loss``
+        (MSE), ``valid_rmse`` (None unless ``fit`` got ``valid``), ``lr``, ``seconds``.
 
     """
 
@@ -186,8 +188,8 @@ class SVDpp(Recommender, cap.FactorModel):
         steps = epochs * math.ceil(n / bs)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=self.lr / 100)
         gen = torch_generator(derive_seed(self.seed_, "shuffle"))
-        history: list[dict[str, float]] = []
-        for epoch in range(epochs):
+
+        def epoch_fn(epoch: int) -> EpochOutcome:
             perm = torch.randperm(n, generator=gen)
             loss_sum = torch.zeros((), dtype=torch.float64)
             for s in range(0, n, bs):
@@ -198,20 +200,20 @@ class SVDpp(Recommender, cap.FactorModel):
                 opt.step()
                 sched.step()
                 loss_sum += mse.detach().double() * len(idx)
-            rec = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n}
-            if not math.isfinite(rec["train_loss"]):
-                raise ModelFitError(f"training loss became {rec['train_loss']} in epoch "
-                                    f"{epoch + 1}; lower lr (now {self.lr:g}) or raise reg "
-                                    f"(now {self.reg:g})")
-            if check is not None:
+            train_loss = loss_sum.item() / n
+            vr = None
+            if check is not None and math.isfinite(train_loss):
                 self.module_ = m
                 self._cache()
                 pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
-                rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
-            history.append(rec)
+                vr = float((pred - check[2]).square().mean().sqrt())
+            return EpochOutcome(train_loss, vr, sched.get_last_lr()[0])
+
+        result = run_epochs(epoch_fn, epochs, remedy=f"Lower lr (now {self.lr:g}) or raise reg "
+                                                            f"(now {self.reg:g}).")
         self.module_ = m.eval()
         self._cache()
-        self.history_ = history
+        self.history_ = [vars(h) for h in result.history]
 
     def _batch_loss(self, m: SVDppModule, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor,
                     F: torch.Tensor, Ft: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

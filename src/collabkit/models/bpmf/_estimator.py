@@ -17,6 +17,7 @@ from collabkit.models.bpmf._gibbs import Chain, dot
 from collabkit.runtime import threads
 from collabkit.seeds import resolve_seed
 from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.runner import EpochOutcome, run_epochs
 
 __all__ = ["BayesianMF"]
 
@@ -108,8 +109,10 @@ class BayesianMF(Recommender, cap.FactorModel):
     user_bias_, item_bias_ : torch.Tensor
         Posterior-mean biases.
     history_ : list of dict
-        One per kept sample: ``sweep``, ``alpha``, ``train_rmse`` (of that sample) and, when
-        ``fit`` got ``valid``, ``valid_rmse`` of the running average.
+        One :class:`~collabkit.train.runner.EpochStats` per kept sample: ``epoch`` (the
+        sweep), ``train_loss`` (that sample's training MSE), ``noise_precision``
+        (:math:`\alpha`) and, when ``fit`` got ``valid``, ``valid_rmse`` of the running
+        average.
     fit_seconds_ : float
 
     Notes
@@ -192,26 +195,29 @@ class BayesianMF(Recommender, cap.FactorModel):
         v_sum = None if check is None else torch.zeros(len(check[0]), dtype=torch.float64)
         kept_u: list[torch.Tensor] = []
         kept_i: list[torch.Tensor] = []
-        history: list[dict[str, float]] = []
-        for sweep in range(int(self.burn_in) + int(self.n_samples)):
-            sse = chain.sweep()
+
+        def sweep_fn(sweep: int) -> EpochOutcome:
+            mse = chain.sweep() / len(u)
             after = sweep + 1 - int(self.burn_in)
-            if after <= 0 or after % int(self.thin):
-                continue
+            if after <= 0 or after % int(self.thin) or not math.isfinite(mse):
+                return EpochOutcome(mse, record=False)
             kept_u.append(chain.X.clone())
             kept_i.append(chain.Y.clone())
-            rec = {"sweep": sweep + 1, "alpha": chain.alpha, "train_rmse": (sse / len(u)) ** 0.5}
+            vr = None
             if check is not None and v_sum is not None:
-                v_sum += dot(chain.X, chain.Y, check[0], check[1])
+                v_sum.add_(dot(chain.X, chain.Y, check[0], check[1]))
                 pred = (v_sum / len(kept_u) + self.global_mean_).clamp(lo, hi)
-                rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
-            history.append(rec)
+                vr = float((pred - check[2]).square().mean().sqrt())
+            return EpochOutcome(mse, vr, 0.0, noise_precision=float(chain.alpha))
+
+        result = run_epochs(sweep_fn, int(self.burn_in) + int(self.n_samples), what="sweep",
+                            remedy="Try a larger beta0 or fewer n_factors.")
         s = len(kept_u)
         self.user_factors_ = (torch.cat([x[:, :k] for x in kept_u], dim=1) / s).float()
         self.item_factors_ = torch.cat([y[:, :k] for y in kept_i], dim=1).float()
         self.user_bias_ = torch.stack([x[:, k] for x in kept_u]).mean(0).float()
         self.item_bias_ = torch.stack([y[:, k] for y in kept_i]).mean(0).float()
-        self.history_ = history
+        self.history_ = [vars(h) for h in result.history]
 
     def _valid_pairs(self, valid: Interactions) -> tuple[torch.Tensor, ...]:
         vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
@@ -230,12 +236,17 @@ class BayesianMF(Recommender, cap.FactorModel):
                             (lo, hi) if self.clip and lo < hi else None)
 
     def noise_variance(self) -> float:
-        """The training noise: the last kept sample's training MSE (``train_rmse`` squared;
-        1.0 without a history)."""
-        rmse = self.history_[-1].get("train_rmse") if getattr(self, "history_", None) else None
-        if rmse is None or not math.isfinite(rmse) or rmse <= 0:
+        """The training noise: the last kept sample's training MSE (1.0 without a history).
+
+        Models saved before the history became :class:`~collabkit.train.runner.EpochStats`
+        have ``train_rmse`` rows; their square is used."""
+        last = self.history_[-1] if getattr(self, "history_", None) else {}
+        mse = last.get("train_loss")
+        if mse is None and last.get("train_rmse") is not None:
+            mse = float(last["train_rmse"]) ** 2
+        if mse is None or not math.isfinite(mse) or mse <= 0:
             return 1.0
-        return float(rmse) ** 2
+        return float(mse)
 
     def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
                        rated: cap.FoldRows | None = None) -> RowPenalty | None:
