@@ -54,7 +54,7 @@ def test_a_given_valid_set_keeps_every_training_row_and_drops_unknown_ids() -> N
     # user 99 is unknown: its row is not monitored; 11 -> 1, "b" -> 1, "a" -> 0
     np.testing.assert_array_equal(vu, [1, 1])
     np.testing.assert_array_equal(vi, [1, 0])
-    np.testing.assert_array_equal(vr, [1.0, 3.0])
+    np.testing.assert_array_equal(vr, np.array([1.0, 3.0], dtype=np.float32))
     np.testing.assert_array_equal(carve.valid_known, [True, False, True])
 
 

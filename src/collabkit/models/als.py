@@ -42,6 +42,7 @@ from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
 from collabkit.train.rowsolve import RowPenalty, padded_blocks
 from collabkit.train.runner import EpochOutcome, EpochStats, run_epochs
+from collabkit.train.validation import valid_pairs
 
 __all__ = ["BiasedALS", "solve_rows"]
 
@@ -188,12 +189,10 @@ class BiasedALS(Recommender, cap.FactorModel):
         self.device_ = resolve_device(self.device)
         check = None
         if valid is not None:
-            vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
-            vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
-            ok = (vu >= 0) & (vi >= 0)
+            vu, vi, vr, _ = valid_pairs(self.user_vocab_, self.item_vocab_, valid)
             dev = self.device_
-            check = (torch.as_tensor(vu[ok], device=dev), torch.as_tensor(vi[ok], device=dev),
-                     torch.as_tensor(valid.ratings[ok], dtype=torch.float64, device=dev))
+            check = (torch.as_tensor(vu, device=dev), torch.as_tensor(vi, device=dev),
+                     torch.as_tensor(vr, dtype=torch.float64, device=dev))
         with threads(1):
             self._alternate(u, i, data.ratings, check)
 

@@ -19,6 +19,7 @@ from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generato
 from collabkit.train.rowsolve import RowPenalty
 from collabkit.train.runner import EpochOutcome, run_epochs
 from collabkit.train.sparse_ops import csr_matrix
+from collabkit.train.validation import valid_pairs
 
 __all__ = ["SVDpp", "SVDppModule"]
 
@@ -319,7 +320,5 @@ class SVDpp(Recommender, cap.FactorModel):
 
 def _valid_pairs(model: Recommender, valid: Interactions) -> tuple[np.ndarray, ...]:
     """Dense index pairs and ratings of the ``valid`` rows whose user and item are known."""
-    vu = model.user_vocab_.index(valid.user_vocab.ids(valid.users))
-    vi = model.item_vocab_.index(valid.item_vocab.ids(valid.items))
-    ok = (vu >= 0) & (vi >= 0)
-    return vu[ok], vi[ok], torch.tensor(valid.ratings[ok], dtype=torch.float64)
+    vu, vi, vr, _ = valid_pairs(model.user_vocab_, model.item_vocab_, valid)
+    return vu, vi, torch.tensor(vr, dtype=torch.float64)

@@ -46,11 +46,12 @@ class Carve:
 def valid_pairs(user_vocab: Vocabulary, item_vocab: Vocabulary, valid: Interactions
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Dense ``(users, items, ratings)`` of the ``valid`` rows whose user and item are known
-    to the two vocabularies, and the boolean mask of those rows."""
+    to the two vocabularies (ratings in their stored dtype), and the boolean mask of those
+    rows."""
     vu = user_vocab.index(valid.user_vocab.ids(valid.users))
     vi = item_vocab.index(valid.item_vocab.ids(valid.items))
     ok = (vu >= 0) & (vi >= 0)
-    return vu[ok], vi[ok], valid.ratings[ok].astype(np.float32), ok
+    return vu[ok], vi[ok], valid.ratings[ok], ok
 
 
 def carve_validation(u: np.ndarray, i: np.ndarray, r: np.ndarray, *,
@@ -67,7 +68,7 @@ def carve_validation(u: np.ndarray, i: np.ndarray, r: np.ndarray, *,
     n = len(r)
     if valid is not None:
         vu, vi, vr, ok = valid_pairs(user_vocab, item_vocab, valid)
-        return Carve(np.arange(n), (vu, vi, vr), None, ok)
+        return Carve(np.arange(n), (vu, vi, vr.astype(np.float32)), None, ok)
     if valid_frac > 0:
         perm = rng.permutation(n)
         n_valid = int(round(valid_frac * n))

@@ -18,6 +18,7 @@ from collabkit.runtime import threads
 from collabkit.seeds import resolve_seed
 from collabkit.train.rowsolve import RowPenalty
 from collabkit.train.runner import EpochOutcome, run_epochs
+from collabkit.train.validation import valid_pairs
 
 __all__ = ["BayesianMF"]
 
@@ -220,11 +221,8 @@ class BayesianMF(Recommender, cap.FactorModel):
         self.history_ = [vars(h) for h in result.history]
 
     def _valid_pairs(self, valid: Interactions) -> tuple[torch.Tensor, ...]:
-        vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
-        vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
-        ok = (vu >= 0) & (vi >= 0)
-        return (torch.as_tensor(vu[ok]), torch.as_tensor(vi[ok]),
-                torch.tensor(valid.ratings[ok], dtype=torch.float64))
+        vu, vi, vr, _ = valid_pairs(self.user_vocab_, self.item_vocab_, valid)
+        return torch.as_tensor(vu), torch.as_tensor(vi), torch.tensor(vr, dtype=torch.float64)
 
     # ------------------------------------------------------------------ capabilities
     def factor_tables(self) -> cap.FactorTables:
