@@ -156,6 +156,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
 
     def _shuffle_generator(self) -> torch.Generator:
         """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
+        assert self.seed_ is not None, "fit() sets seed_ before training"
         return torch_generator(derive_seed(self.seed_, "shuffle"), self.device_)
 
     @torch.no_grad()

@@ -208,7 +208,7 @@ class SVDpp(Recommender, cap.FactorModel):
                 self._cache()
                 pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
                 vr = float((pred - check[2]).square().mean().sqrt())
-            return EpochOutcome(train_loss, vr, sched.get_last_lr()[0])
+            return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
 
         result = run_epochs(epoch_fn, epochs, remedy=f"Lower lr (now {self.lr:g}) or raise reg "
                                                             f"(now {self.reg:g}).")

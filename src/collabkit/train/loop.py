@@ -131,7 +131,7 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         if not math.isfinite(train_loss):
             return EpochOutcome(train_loss)
         vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
-        return EpochOutcome(train_loss, vr, sched.get_last_lr()[0])
+        return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
 
     return run_epochs(epoch_fn, epochs, callback=callback,
                       remedy=f"Lower the learning rate (now {lr_max:g}) or raise weight decay "
