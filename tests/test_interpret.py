@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
+from collabkit.api import lr_find as api_lr_find
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, UnknownIdError
 from collabkit.interpret import explain, item_biases, pca, similar_items
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.dot import DotProductBias, sigmoid_range
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.biased_mf._module import DotProductBias, sigmoid_range
 from collabkit.plots import plot_history, plot_lr_find, plot_pca
 from collabkit.recommend.foldin import fold_in_user
 from collabkit.recommend.onboarding import item_counts
@@ -189,13 +190,14 @@ def test_plots_write_pngs(tmp_path: Path, exact: BiasedMF, trained: BiasedMF):
 
 # --------------------------------------------------------------------------- lr_find
 def test_lr_find_suggestion_is_finite_and_in_range(planted, tmp_path: Path):
-    res = lr_find({"kind": "dot", "n_factors": 4, "batch_size": 128}, planted[0],
-                  start=1e-5, end=1.0, steps=60)
+    res = api_lr_find({"kind": "dot", "n_factors": 4, "batch_size": 128}, planted[0],
+                      start=1e-5, end=1.0, steps=60)
     assert len(res.lrs) == len(res.losses) == len(res.raw_losses) <= 60
     assert np.all(np.diff(res.lrs) > 0) and res.lrs[0] == pytest.approx(1e-5)
     for s in (res.suggestion, res.steepest):
         assert np.isfinite(s) and 1e-5 <= s <= 1.0
-    assert _is_png(res.plot(str(tmp_path / "lr_find.png")))
+    assert _is_png(plot_lr_find(res.lrs, res.losses, res.suggestion,
+                                str(tmp_path / "lr_find.png")))
     model = BiasedMF(n_factors=4)
     lr_find(model, planted[0], steps=10)
     assert not hasattr(model, "module_")  # the estimator passed in is left untouched
@@ -209,8 +211,8 @@ def test_lr_find_rules_and_errors(planted):
     # is -1 + int(7 / 3) + int(7 / 6) = 2
     assert valley(lrs, losses) == lrs[2]
     with pytest.raises(ConfigError):
-        lr_find({"kind": "dot"}, planted[0], start=1.0, end=0.1)
+        api_lr_find({"kind": "dot"}, planted[0], start=1.0, end=0.1)
     with pytest.raises(ConfigError, match="kind"):
-        lr_find({"kind": "nope"}, planted[0])
+        api_lr_find({"kind": "nope"}, planted[0])
     with pytest.raises(ConfigError, match="gradient"):
         lr_find(BiasBaseline(), planted[0])

@@ -63,7 +63,7 @@ def test_models_without_the_capability_say_so(data):
 
 
 def test_embedding_model_with_features_refuses_fold_in(data):
-    pytest.importorskip("collabkit.models.mlp")
+    pytest.importorskip("collabkit.models.nn._estimator")
     import pandas as pd
 
     meta = pd.DataFrame({"genres": ["a|b"] * 30}, index=pd.Index(np.arange(30), name="item"))

@@ -31,7 +31,7 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
     For a user the model never saw, give no USER and their ratings with --rate (or
     --genres): they are folded into the model in milliseconds, with no retraining.
     """
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if rates or genres:
         if users:
@@ -71,7 +71,7 @@ def parse_rates(model: Any, rates: tuple[str, ...]) -> dict[Any, float]:
 def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n: int,
                    as_json: bool, quiet: bool) -> None:
     """``recommend MODEL --rate ITEM=RATING ...`` / ``--genres``: a user the model never saw."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, recommend_new_user
     from collabkit.recommend.onboarding import genre_start
 

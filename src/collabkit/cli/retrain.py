@@ -30,7 +30,7 @@ def retrain(model_dir: str, feedback: str, out_dir: str, holdout_frac: float, as
     from dataclasses import replace
 
     from collabkit.data.tables import read_ratings
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.retrain import retrain as run_retrain
 
     if os.path.exists(out_dir):

@@ -30,6 +30,7 @@ from collabkit.errors import (
     ModelFitWarning,
     NotFittedError,
 )
+from collabkit.models._topk import recommend_topk
 
 __all__ = ["Recommender", "FallbackTier"]
 
@@ -278,8 +279,6 @@ class Recommender(ABC):
             ``item``, ``score``, ``title``, ``tier`` (``"model"``, or ``"baseline"`` for a user
             the model never saw).
         """
-        from collabkit.recommend.topk import recommend_topk
-
         self._check_fitted()
         if int(n) < 1:
             raise ConfigError(f"n must be at least 1, got {n}")
@@ -287,6 +286,8 @@ class Recommender(ABC):
                               exclude=exclude, candidates=candidates, clip=clip)
 
     # -------------------------------------------------------------- cold start, interpretation
+    # The three lazy convenience facades below are the only imports from models/ up into
+    # recommend/ and interpret; they are listed as allowed exceptions in .importlinter.
     def recommend_new_user(self, ratings: Any = None, n: int = 10, **kw: Any) -> pd.DataFrame:
         """Top-``n`` for a user the model never saw, from ``{item: rating}`` (no retraining).
 
@@ -320,9 +321,10 @@ class Recommender(ABC):
         """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle).
 
         ``path`` must be new, empty, or a folder collabkit saved a model in; see
-        :func:`collabkit.io.save_model` for what is refused and the concurrency guarantees.
+        :func:`collabkit.models.persist.save_model` for what is refused and the concurrency
+        guarantees.
         """
-        from collabkit.io import save_model
+        from collabkit.models.persist import save_model
 
         return save_model(self, path)
 

@@ -286,7 +286,7 @@ def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = 
     ConfigError
         An unknown policy or option, or ``mmr`` for a model without item factors.
     """
-    from collabkit.recommend.topk import _item_mask, _ragged_arange
+    from collabkit.models._topk import _item_mask, _ragged_arange
 
     model._check_fitted()
     raw = np.atleast_1d(np.asarray(users))

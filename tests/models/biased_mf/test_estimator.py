@@ -10,9 +10,9 @@ import pytest
 
 import collabkit
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
 from collabkit.metrics.evaluate import evaluate
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
 
 

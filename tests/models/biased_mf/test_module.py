@@ -1,6 +1,6 @@
 import torch
 
-from collabkit.models.dot import DotProductBias, sigmoid_range
+from collabkit.models.biased_mf._module import DotProductBias, sigmoid_range
 
 
 def test_embedding_lookup_equals_one_hot_matmul():

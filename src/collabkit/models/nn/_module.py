@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from collabkit.models.dot import sigmoid_range
+from collabkit.models.biased_mf._module import sigmoid_range
 
 __all__ = ["EmbeddingNN", "emb_size_rule"]
 

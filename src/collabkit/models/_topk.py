@@ -1,4 +1,6 @@
-"""Batched, masked top-N over score blocks."""
+"""Top-N frames beside the models: batched, masked top-N over score blocks for trained
+users (:func:`recommend_topk`) and the same frame for one folded-in or cold-start user's
+score vector (:func:`top_frame`)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import torch
 if TYPE_CHECKING:
     from collabkit.models.base import Recommender
 
-__all__ = ["recommend_topk"]
+__all__ = ["recommend_topk", "top_frame"]
 
 _BLOCK = 1024  # users scored at once: a (block, n_items) float32 matrix
 
@@ -89,3 +91,21 @@ def _ragged_arange(counts: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     offsets = np.repeat(np.cumsum(counts) - counts, counts)
     return np.arange(total, dtype=np.int64) - offsets
+
+
+def top_frame(model: Recommender, scores: np.ndarray, n: int, user: Any, tier: str,
+              shown: np.ndarray | None = None) -> pd.DataFrame:
+    """The long recommendation frame of the ``n`` best finite ``scores`` (ties: lower index).
+
+    The ``score`` column is a predicted rating clipped to the model's rating range: ``scores``
+    themselves, or ``shown`` when the ranking key is something else (popularity).
+    """
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    order = order[np.isfinite(scores[order])][:n]
+    raw = model.item_vocab_.ids(order)
+    values = (scores if shown is None else shown)[order].astype(np.float64)
+    lo, hi = model.rating_range_
+    return pd.DataFrame({
+        "user": [user] * len(order), "rank": np.arange(1, len(order) + 1), "item": raw,
+        "score": np.clip(values, lo, hi), "title": model.titles(raw),
+        "tier": [tier] * len(order)})

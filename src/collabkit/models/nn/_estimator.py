@@ -1,4 +1,4 @@
-"""MLPRecommender: the estimator around :class:`~collabkit.models.nn.EmbeddingNN`."""
+"""MLPRecommender: the estimator around :class:`~collabkit.models.nn._module.EmbeddingNN`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from collabkit.errors import ConfigError, NotSupportedError
+from collabkit.models._side_features import SideFeatureRecommender, logit_mean
 from collabkit.models.capabilities import EmbeddingModel
-from collabkit.models.hybrid import SideFeatureRecommender, _logit_mean
-from collabkit.models.nn import EmbeddingNN
-from collabkit.train.loop import EpochStats
+from collabkit.models.nn._module import EmbeddingNN
+from collabkit.train.runner import EpochStats
 
 __all__ = ["MLPRecommender"]
 
@@ -33,7 +33,8 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
     the embedding dropout), the item numbers (genres multi-hot, standardised year, missing
     flag) and rating-time numbers as :math:`z_{ui}`. A cold item or user with features is
     then scored with the mean embedding of its table in place of its own (see
-    :class:`~collabkit.models.hybrid.SideFeatureRecommender` for cold ids and timestamps).
+    :class:`~collabkit.models.hybrid._estimator.SideFeatureRecommender` for cold ids and
+    timestamps).
 
     Parameters
     ----------
@@ -51,7 +52,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
         Feed side features into the network.
     features : "auto" or sequence of str, default "auto"
         Feature groups used when ``use_features`` (see
-        :class:`~collabkit.models.hybrid.HybridMF`).
+        :class:`~collabkit.models.hybrid._estimator.HybridMF`).
     epochs : int, default 20
     lr : float, default 1e-2
         Peak learning rate of the one-cycle schedule.
@@ -59,7 +60,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
         Decoupled weight decay (AdamW).
     batch_size : int, default 512
     y_range, valid_frac, device, random_state, callback
-        As in :class:`~collabkit.models.mf.BiasedMF`.
+        As in :class:`~collabkit.models.biased_mf._estimator.BiasedMF`.
 
     Notes
     -----
@@ -146,7 +147,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
                         emb_dropout=float(self.emb_dropout), y_range=y_range,
                         cat_cardinalities=enc.user_cardinalities,
                         n_cont=enc.n_item_numbers + enc.n_time,
-                        global_bias=_logit_mean(self.global_mean_, y_range))
+                        global_bias=logit_mean(self.global_mean_, y_range))
         with torch.no_grad():  # reproducible initialisation from the model's own generator
             for e in (m.user_emb, m.item_emb, *m.cat_embs):
                 e.weight.normal_(0.0, 0.01, generator=generator)

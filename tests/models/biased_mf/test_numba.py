@@ -1,4 +1,4 @@
-"""The numba batch gradient (collabkit.train._numba) against the torch one, and the fallbacks."""
+"""The numba batch gradient (models/biased_mf/_numba.py) against the torch one, and fallbacks."""
 
 from __future__ import annotations
 
@@ -9,18 +9,13 @@ import torch
 
 import collabkit
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
-from collabkit.models.dot import DotProductBias
+from collabkit.models.biased_mf import _numba
+from collabkit.models.biased_mf import _trainer as sparse_mod
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import mf_batch_grad, pack_tables
+from collabkit.models.biased_mf._trainer import _NumbaGrad, fit_biased_mf, resolve_kernel
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
-from collabkit.train import _numba
-from collabkit.train import sparse as sparse_mod
-from collabkit.train.sparse import (
-    _NumbaGrad,
-    fit_biased_mf,
-    mf_batch_grad,
-    pack_tables,
-    resolve_kernel,
-)
 
 needs_numba = pytest.mark.skipif(_numba.kernel() is None, reason="numba is not installed")
 

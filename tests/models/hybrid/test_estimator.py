@@ -11,9 +11,9 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, FieldError
-from collabkit.io import load_model, save_model
-from collabkit.models.hybrid import HybridMF
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.hybrid._estimator import HybridMF
+from collabkit.models.persist import load_model, save_model
 
 YEAR = 365.2425 * 86400.0
 N_OCC, N_GENRE = 4, 4

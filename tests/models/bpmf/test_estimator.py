@@ -7,8 +7,8 @@ import pytest
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
-from collabkit.models.bpmf import BayesianMF
+from collabkit.models.bpmf._estimator import BayesianMF
+from collabkit.models.persist import load_model
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 FAST = {"n_factors": 3, "n_samples": 40, "burn_in": 20}
@@ -52,7 +52,7 @@ def test_robust_noise_model_also_recovers(planted) -> None:
 
 
 def test_noise_precision_is_learned(fitted: BayesianMF) -> None:
-    alpha = fitted.history_[-1]["alpha"]
+    alpha = fitted.history_[-1]["noise_precision"]
     assert 0.6 / 0.1**2 < alpha < 1.4 / 0.1**2  # 1 / noise**2 = 100
 
 
@@ -94,7 +94,7 @@ def test_thinning_sets_the_number_of_stored_samples(planted) -> None:
     model = BayesianMF(n_factors=2, n_samples=12, burn_in=2, thin=4, random_state=0)
     model.fit(planted[1])
     assert model.user_factors_.shape == (len(model.user_vocab_), 3 * 2)
-    assert [h["sweep"] for h in model.history_] == [6, 10, 14]
+    assert [h["epoch"] for h in model.history_] == [6, 10, 14]
 
 
 def test_validation_history_is_recorded(planted) -> None:
@@ -117,21 +117,6 @@ def test_unknown_ids_fall_back_to_the_baseline(fitted: BayesianMF) -> None:
 def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
     with pytest.raises(ConfigError):
         BayesianMF(**bad).fit(planted[1])
-
-
-def test_side_matrix_one_hot_encodes_categories_and_bins_numbers() -> None:
-    import pandas as pd
-
-    from collabkit.models.bpmf import side_matrix
-
-    meta = pd.DataFrame({"genres": ["A|B", "B", "", "C"], "gender": ["M", "F", "M", None],
-                         "year": pd.array([1990, 1995, None, 2000], dtype="Int64"),
-                         "title": ["t1", "t2", "t3", "t4"]}, index=[10, 11, 12, 13])
-    S = side_matrix(meta, np.array([13, 10, 99]), n_bins=2)
-    assert S is not None and S.shape[0] == 3
-    np.testing.assert_allclose(np.linalg.norm(S[:2], axis=1), 1.0)
-    assert not S[2].any()  # id 99 has no metadata
-    assert side_matrix(meta[["title"]], meta.index.to_numpy(), max_levels=3) is None
 
 
 def test_side_information_is_used_when_the_data_has_metadata(planted) -> None:
@@ -172,8 +157,9 @@ def test_similar_items_uses_the_sampled_factors(fitted: BayesianMF) -> None:
 # --------------------------------------------------------------------------- issue 9
 def test_noise_variance_is_the_training_noise(fitted: BayesianMF) -> None:
     """issue 9: the default fold-in read ``train_loss`` from a history that says
-    ``train_rmse`` and used noise variance 1.0 (about 100x the planted noise 0.1**2)."""
-    assert fitted.noise_variance() == pytest.approx(fitted.history_[-1]["train_rmse"] ** 2)
+    ``train_rmse`` and used noise variance 1.0 (about 100x the planted noise 0.1**2).
+    Now every row is an EpochStats: ``train_loss`` is the MSE."""
+    assert fitted.noise_variance() == fitted.history_[-1]["train_loss"]
     assert fitted.noise_variance() < 0.05
 
 
@@ -189,10 +175,31 @@ def test_population_fold_in_uses_the_training_noise(fitted: BayesianMF) -> None:
                             fitted.user_bias_.double().numpy()])
     mean, prec = population_prior(rows)
     A = np.column_stack([fitted.item_factors_.double().numpy()[idx], np.ones(len(idx))])
-    s2 = fitted.history_[-1]["train_rmse"] ** 2
+    s2 = fitted.history_[-1]["train_loss"]
     rhs = A.T @ (r - fitted.item_bias_.double().numpy()[idx] - fitted.global_mean_)
     x = np.linalg.solve(A.T @ A + s2 * prec, rhs + s2 * prec @ mean)
     fu = fold_in_user(fitted, dict(zip(fitted.item_vocab_.ids(idx).tolist(), r.tolist(),
                                        strict=True)))
     np.testing.assert_allclose(fu.vector, x[:-1], atol=1e-4)
     assert fu.bias == pytest.approx(x[-1], abs=1e-4)
+
+
+def test_history_rows_are_epochstats_like_every_models(fitted: BayesianMF) -> None:
+    """issue 9: one history row type; BayesianMF used to write sweep/alpha/train_rmse."""
+    from dataclasses import fields
+
+    from collabkit.train.runner import EpochStats
+
+    names = {f.name for f in fields(EpochStats)}
+    assert all(set(h) == names for h in fitted.history_)
+    assert all(h["train_loss"] > 0 and h["noise_precision"] > 0 for h in fitted.history_)
+
+
+def test_a_model_saved_with_the_old_history_keeps_its_noise_variance(fitted: BayesianMF
+                                                                     ) -> None:
+    """Files saved before issue 9 hold ``train_rmse`` rows: fold-in still finds the noise."""
+    import copy
+
+    old = copy.copy(fitted)
+    old.history_ = [{"sweep": 10, "alpha": 90.0, "train_rmse": 0.2}]
+    assert old.noise_variance() == pytest.approx(0.04)

@@ -9,12 +9,12 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
-from collabkit.io import load_model, save_model
 from collabkit.models import registry
 from collabkit.models.base import Recommender
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.mlp import MLPRecommender
-from collabkit.models.nn import EmbeddingNN, emb_size_rule
+from collabkit.models.nn._estimator import MLPRecommender
+from collabkit.models.nn._module import EmbeddingNN, emb_size_rule
+from collabkit.models.persist import load_model, save_model
 from collabkit.testing import planted_low_rank
 
 FAST = dict(layers=(64,), dropout=0.0, emb_dropout=0.0, epochs=15, lr=1e-2, wd=0.1,

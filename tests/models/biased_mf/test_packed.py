@@ -1,4 +1,4 @@
-"""The packed hand-written-gradient trainer (collabkit.train.sparse), on known answers."""
+"""The packed hand-written-gradient trainer (models/biased_mf/_packed.py), on known answers."""
 
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import pytest
 import torch
 
 from collabkit.errors import ModelFitError
-from collabkit.models.dot import DotProductBias
-from collabkit.train.sparse import (
-    _Adam,
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import (
     auto_batch_size,
-    fit_biased_mf,
     mf_batch_grad,
-    one_cycle_lr,
     pack_tables,
     packed_predict,
     row_penalty_weights,
     unpack_tables,
 )
+from collabkit.models.biased_mf._trainer import fit_biased_mf
+from collabkit.train.optim import PackedAdam as _Adam
+from collabkit.train.schedule import one_cycle_lr
 
 
 def _module(nu: int = 7, ni: int = 5, k: int = 3, y_range=(0.0, 5.5), seed: int = 0):

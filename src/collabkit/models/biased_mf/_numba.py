@@ -1,6 +1,6 @@
 r"""Numba CPU kernel for the batch gradient of the packed biased-MF model.
 
-The torch path, :func:`collabkit.train.sparse.mf_batch_grad`, gathers the batch's ``2B``
+The torch path, :func:`collabkit.models.biased_mf._packed.mf_batch_grad`, gathers the batch's ``2B``
 rows into a ``(B, 2, K)`` tensor, takes a batched dot product, scales the gathered rows,
 scatters them back with ``index_add_`` and adds a dense penalty pass over the table: several
 passes over ``2BK`` floats and a dozen kernel launches per step. :func:`batch_grad` does the
