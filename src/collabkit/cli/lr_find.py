@@ -28,8 +28,8 @@ from collabkit.cli.options import (
 def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quiet: bool,
                 **data_kw: Any) -> None:
     """Sweep the learning rate on the data; suggest one and plot loss against lr."""
-    from collabkit.models.persist import load_model
     from collabkit.models import registry
+    from collabkit.models.persist import load_model
     from collabkit.plots import plot_lr_find
     from collabkit.train.lr_find import lr_find
 

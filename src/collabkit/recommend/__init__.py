@@ -10,10 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collabkit.models._topk import recommend_topk
     from collabkit.recommend.coldstart import recommend_new_user
     from collabkit.recommend.foldin import fold_in_item, fold_in_user, fold_in_users
     from collabkit.recommend.onboarding import genre_start, known_genres, onboarding_items
-    from collabkit.models._topk import recommend_topk
 
 _WHERE = {
     "recommend_new_user": "coldstart",

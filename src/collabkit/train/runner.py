@@ -19,7 +19,8 @@ import numpy as np
 
 from collabkit.errors import ModelFitError
 
-__all__ = ["EpochStats", "EpochOutcome", "TrainResult", "check_not_diverged", "remedy", "run_epochs"]
+__all__ = ["EpochStats", "EpochOutcome", "TrainResult", "check_not_diverged", "remedy",
+           "run_epochs"]
 
 
 @dataclass(frozen=True)
