@@ -502,7 +502,7 @@ def load_movielens(
     >>> ml.ratings.shape
     (100836, 4)
     """
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
 
     spec = _spec(name)
     path = dataset_path(name, data_dir=data_dir)
@@ -556,7 +556,7 @@ def canonical_split(ml: MovieLens, name: str) -> tuple[pd.DataFrame, pd.DataFram
     DatasetNotAvailableError
         The split files are missing from ``ml.path``.
     """
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
 
     if ml.name != "ml-100k":
         raise ConfigError(f"canonical splits exist only for ml-100k, not {ml.name!r}.")
