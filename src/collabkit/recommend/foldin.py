@@ -9,32 +9,8 @@ per user). For a network with a user embedding
 is fitted by a few hundred Adam steps with everything else frozen. Any other model raises
 :class:`~collabkit.errors.NotSupportedError`.
 
-The math (BiasedMF)
--------------------
-With item factors :math:`q_i`, item biases :math:`b_i`, global bias :math:`g` and the
-sigmoid range :math:`(y_{lo}, y_{hi})`, write :math:`x = [p_u; b_u]`, :math:`a_i = [q_i; 1]`,
-:math:`s_i = a_i^\top x + b_i + g`, :math:`\hat r_i = y_{lo} + (y_{hi} - y_{lo})\,\sigma(s_i)`.
-The fold-in minimises the model's own loss plus a quadratic penalty around a centre
-:math:`m`:
-
-.. math::
-
-    \min_x \; \tfrac12 \sum_{i \in R_u} (r_i - \hat r_i(x))^2
-             + \tfrac12 (x - m)^\top \Lambda (x - m) .
-
-1. *Logit-space start.* The targets are mapped through the inverse of the squashing function,
-   :math:`z_i = \operatorname{logit}\big(\operatorname{clip}(\tfrac{r_i - y_{lo}}{y_{hi}-y_{lo}},
-   \epsilon, 1-\epsilon)\big) - b_i - g` (:math:`\epsilon = 10^{-3}`), which makes the problem
-   linear: :math:`x_0 = (A^\top D^2 A + \Lambda)^{-1} (A^\top D^2 z + \Lambda m)` with
-   :math:`D = \operatorname{diag}(d_i)`, :math:`d_i = (y_{hi}-y_{lo})\,t_i(1-t_i)` the slope of
-   the squashing at the target :math:`t_i` (the delta method: an error of :math:`\delta` in
-   logit space costs :math:`d_i\delta` in rating space).
-2. *Gauss-Newton refinement* (``n_iter`` steps, 2 by default, each again one batched solve):
-   :math:`x \leftarrow x + (J^\top J + \Lambda)^{-1}\big(J^\top (r - \hat r)
-   - \Lambda (x - m)\big)` with :math:`J_{ik} = \hat d_i a_{ik}` and
-   :math:`\hat d_i = (y_{hi}-y_{lo})\,\sigma(s_i)(1-\sigma(s_i))`.
-
-Without ``y_range`` the model is linear, :math:`z_i = r_i - b_i - g` and step 1 is exact.
+The closed-form solve (a logit-space start, then Gauss-Newton steps) is derived in
+:mod:`collabkit.recommend._solve`.
 
 Choosing the penalty (``reg``)
 ------------------------------
@@ -47,9 +23,6 @@ the fold-in is the MAP estimate. It predicts new users best after a handful of r
 exactly this problem for every trained user and stores the prior it used
 (``user_prior_mean_``, ``user_prior_precision_``), which folding users then reads: a
 trained user's training ratings fold back into their row.
-
-The solver itself (blocks, batched Cholesky, float64 here) is
-:func:`collabkit.train.rowsolve.solve_rows_gn`.
 
 ``"matched"`` solves the problem training solved, so for a model trained to convergence a
 trained user's own ratings give back their trained row. Each model states that penalty
@@ -66,28 +39,27 @@ trained row (``prior="mean"``, better for users with few ratings). A number sets
 
 from __future__ import annotations
 
-import math
-import weakref
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
-from collabkit.data.checks import refuse_outside_range
 from collabkit.data.vocab import as_id_array
-from collabkit.errors import ConfigError, DataError, UnknownIdError
-from collabkit.models.capabilities import EmbeddingModel, FactorModel, FoldRows, require
-from collabkit.runtime import threads
-from collabkit.train.rowsolve import (
-    GN_STEPS,
-    FrozenSide,
-    population_prior,
-    solve_rows_gn,
+from collabkit.errors import ConfigError, UnknownIdError
+from collabkit.models.capabilities import FactorModel, require
+from collabkit.recommend._solve import fold_item_row, fold_rows, frozen_side, score_rows, squash
+from collabkit.recommend.inputs import (
+    Prior,
+    Ratings,
+    Reg,
+    check_options,
+    group_arrays,
+    group_ratings,
+    ratings_pairs,
 )
-from collabkit.train.rowsolve import RowPenalty as _Penalty
+from collabkit.train.rowsolve import GN_STEPS
 
 __all__ = [
     "FoldedUser",
@@ -99,12 +71,7 @@ __all__ = [
     "default_reg_scale",
 ]
 
-Ratings = Mapping[Any, float] | pd.Series | pd.DataFrame
-Reg = float | Literal["matched", "population"]
-Prior = Literal["mean", "zero"]
 
-
-# --------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class FoldedUser:
     """A user vector folded into a fitted model.
@@ -137,7 +104,7 @@ class FoldedUser:
 
     def scores(self) -> np.ndarray:
         """Predicted rating of every item, in the model's item-vocabulary order, float64."""
-        return _score_user_rows(self.model, self.vector[None, :], np.array([self.bias]))[0]
+        return score_rows(self.model, self.vector[None, :], np.array([self.bias]))[0]
 
     def predict(self, items: Any) -> pd.DataFrame:
         """Predicted ratings for raw item ids.
@@ -229,8 +196,8 @@ class FoldedItem:
 
     def scores(self) -> np.ndarray:
         """Predicted rating of this item by every user, in user-vocabulary order."""
-        side = _frozen_side(self.model, "users")
-        return _squash(side, side.factors.astype(np.float64) @ self.vector + side.bias
+        side = frozen_side(self.model, "users")
+        return squash(side, side.factors.astype(np.float64) @ self.vector + side.bias
                        + self.bias + side.global_bias)
 
     def predict(self, users: Any) -> np.ndarray:
@@ -269,7 +236,7 @@ class FoldedUsers:
 
     def scores(self) -> np.ndarray:
         """Predicted ratings, shape ``(n_users, n_items)`` (item-vocabulary order)."""
-        return _score_user_rows(self.model, self.vectors, self.biases)
+        return score_rows(self.model, self.vectors, self.biases)
 
     def __getitem__(self, user: Hashable) -> FoldedUser:
         hits = np.flatnonzero(self.users == user)
@@ -347,10 +314,10 @@ def fold_in_user(model: Any, ratings: Ratings, *, reg: Reg = "population",
     >>> fu.predict([172, 174])                                  # doctest: +SKIP
     """
     model.check_fitted()
-    _check_options(reg, n_iter, prior)
-    ids, values = _ratings_pairs(ratings, key="item")
-    grouped = _group_arrays(model.item_vocab_, np.array([0]), np.zeros(len(ids), np.int64),
-                            ids, values, what="item", rating_range=model.rating_range_)
+    check_options(reg, n_iter, prior)
+    ids, values = ratings_pairs(ratings, key="item")
+    grouped = group_arrays(model.item_vocab_, np.array([0]), np.zeros(len(ids), np.int64),
+                           ids, values, what="item", rating_range=model.rating_range_)
     return _fold_grouped(model, grouped, reg, prior, n_iter)[0]
 
 
@@ -377,12 +344,9 @@ def fold_in_users(model: Any, ratings: pd.DataFrame, *, user_col: str = "user",
         Rows in order of first appearance of each user key.
     """
     model.check_fitted()
-    _check_options(reg, n_iter, prior)
-    for col in (user_col, item_col, rating_col):
-        if col not in ratings.columns:
-            raise DataError(f"column {col!r} not found; columns are {list(ratings.columns)}")
-    grouped = _group(model.item_vocab_, ratings, user_col, item_col, rating_col, what="item",
-                     rating_range=model.rating_range_)
+    check_options(reg, n_iter, prior)
+    grouped = group_ratings(model.item_vocab_, ratings, user_col, item_col, rating_col,
+                            what="item", rating_range=model.rating_range_)
     return _fold_grouped(model, grouped, reg, prior, n_iter)
 
 
@@ -393,15 +357,7 @@ def _fold_grouped(model: Any, grouped: tuple[np.ndarray, ...], reg: Reg, prior: 
     cuts = np.cumsum(np.bincount(rows, minlength=len(keys)))[:-1]
     rated = tuple(zip(np.split(model.item_vocab_.ids(items[order]), cuts),
                       np.split(values[order], cuts), strict=True)) if len(keys) else ()
-    if isinstance(model, EmbeddingModel):
-        lam = float(reg) if isinstance(reg, int | float) else None
-        vecs, biases = _fold_in_gradient(model, rows, items, values, len(keys), reg=lam)
-    else:
-        side = _frozen_side(model, "items", "fold-in")
-        x = _solve_rows(side, rows, items, values, len(keys),
-                        _make_penalty(model, side, reg, prior, "users",
-                                      FoldRows(rows, items, len(keys))), n_iter)
-        vecs, biases = x[:, :-1], x[:, -1]
+    vecs, biases = fold_rows(model, rows, items, values, len(keys), reg, prior, n_iter)
     n_used = np.bincount(rows, minlength=len(keys))
     return FoldedUsers(model, keys, vecs, biases, n_used, n_unknown, rated)
 
@@ -428,15 +384,13 @@ def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
     FoldedItem
     """
     model.check_fitted()
-    _check_options(reg, n_iter, prior)
+    check_options(reg, n_iter, prior)
     require(model, FactorModel, "fold_in_item")
-    users, values = _ratings_pairs(ratings, key="user")
-    _, rows, uidx, vals, n_unknown = _group_arrays(
+    users, values = ratings_pairs(ratings, key="user")
+    _, rows, uidx, vals, n_unknown = group_arrays(
         model.user_vocab_, np.array([0]), np.zeros(len(users), np.int64), users, values,
         what="user", rating_range=model.rating_range_)
-    side = _frozen_side(model, "users", "fold_in_item")
-    penalty = _make_penalty(model, side, reg, prior, "items", FoldRows(rows, uidx, 1))
-    x = _solve_rows(side, rows, uidx, vals, 1, penalty, n_iter)[0]
+    x = fold_item_row(model, rows, uidx, vals, reg, prior, n_iter)
     return FoldedItem(model, x[:-1], float(x[-1]), int(len(vals)), int(n_unknown[0]))
 
 
@@ -444,221 +398,3 @@ def default_reg_scale(model: Any) -> float:
     r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of an AdamW-trained model's matched
     penalty (:meth:`~collabkit.models.mf.TorchRecommender.adamw_reg_scale`)."""
     return float(model.adamw_reg_scale())
-
-
-# --------------------------------------------------------------------------- input handling
-def _check_options(reg: Reg, n_iter: int, prior: Prior) -> None:
-    named = isinstance(reg, str) and reg in ("matched", "population")
-    number = isinstance(reg, int | float) and not isinstance(reg, bool) and math.isfinite(reg) \
-        and reg >= 0
-    if not (named or number):
-        raise ConfigError(f"reg must be 'population', 'matched' or a number >= 0, got {reg!r}")
-    if prior not in ("mean", "zero"):
-        raise ConfigError(f"prior must be 'mean' or 'zero', got {prior!r}")
-    if not isinstance(n_iter, int | np.integer) or n_iter < 0:
-        raise ConfigError(f"n_iter must be an integer >= 0, got {n_iter!r}")
-
-
-def _ratings_pairs(ratings: Ratings, *, key: Literal["item", "user"]) -> tuple[np.ndarray,
-                                                                               np.ndarray]:
-    """(raw ids, ratings) from a mapping, a Series or a two-column DataFrame."""
-    if isinstance(ratings, pd.DataFrame):
-        for col in (key, "rating"):
-            if col not in ratings.columns:
-                raise DataError(f"column {col!r} not found; columns are "
-                                f"{list(ratings.columns)}. Pass a DataFrame with columns "
-                                f"{key!r} and 'rating', or a {{{key}: rating}} mapping")
-        return ratings[key].to_numpy(), ratings["rating"].to_numpy(dtype=np.float64)
-    if isinstance(ratings, pd.Series):
-        return ratings.index.to_numpy(), ratings.to_numpy(dtype=np.float64)
-    if isinstance(ratings, Mapping):
-        ids = list(ratings.keys())
-        try:
-            vals = np.asarray([float(v) for v in ratings.values()], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise DataError(f"ratings must be numbers; got {list(ratings.values())[:5]!r}"
-                            ) from None
-        # pandas infers one dtype for uniform ids and keeps mixed ones as objects
-        return pd.Index(ids).to_numpy(), vals
-    raise DataError(f"ratings must be a {{{key}: rating}} mapping, a Series or a DataFrame, "
-                    f"got {type(ratings).__name__}")
-
-
-def _group(vocab: Any, frame: pd.DataFrame, key_col: str, id_col: str, rating_col: str,
-           *, what: str, rating_range: tuple[float, float] | None = None
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split a long table by key: see :func:`_group_arrays`."""
-    codes, keys = pd.factorize(frame[key_col], sort=False)
-    return _group_arrays(vocab, np.asarray(keys), codes, frame[id_col].to_numpy(),
-                         frame[rating_col].to_numpy(dtype=np.float64), what=what,
-                         rating_range=rating_range)
-
-
-def _group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarray,
-                  values: np.ndarray, *, what: str,
-                  rating_range: tuple[float, float] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(keys, row number per known rating, dense ids, ratings, unknown count per key).
-
-    Ratings must be finite and, given the model's ``rating_range``, inside it (issue 8).
-    """
-    if not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise DataError(f"rating {values[bad]!r} for {what} {ids[bad]!r} is not a finite "
-                        "number; drop or fix it before folding in")
-    if rating_range is not None:
-        refuse_outside_range(values, ids, what, rating_range)
-    idx = vocab.index(ids)
-    known = idx >= 0
-    codes = np.asarray(codes, dtype=np.int64)
-    pair = codes[known] * (len(vocab) + 1) + idx[known]
-    uniq, first, cnt = np.unique(pair, return_index=True, return_counts=True)
-    if uniq.size < pair.size:
-        j = int(np.flatnonzero(known)[first[np.argmax(cnt > 1)]])
-        raise DataError(f"{what} {ids[j]!r} is rated twice (by {keys[codes[j]]!r}); keep one "
-                        f"rating per {what}")
-    n_unknown = np.bincount(codes[~known], minlength=len(keys))
-    return keys, codes[known], idx[known], values[known], n_unknown
-
-
-# --------------------------------------------------------------------------- closed form
-@dataclass(frozen=True)
-class _Side:
-    """The frozen side of a factor model and statistics of the side being folded.
-
-    ``factors``/``bias`` are the other side's tables; ``mean_row`` and ``precision`` (the
-    inverse covariance, for the population prior) describe the trained rows of the side
-    being folded. ``clip`` is the rating range predictions are clipped to (linear models).
-    """
-
-    factors: np.ndarray
-    bias: np.ndarray
-    global_bias: float
-    y_range: tuple[float, float] | None
-    mean_row: np.ndarray
-    precision: np.ndarray
-    clip: tuple[float, float] | None = None
-
-
-_STATS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-
-
-def _frozen_side(model: Any, side: Literal["items", "users"], what: str = "fold-in") -> _Side:
-    """The frozen ``side`` of a factor model and the statistics of the side being folded."""
-    fm: FactorModel = require(model, FactorModel, what)
-    t = fm.factor_tables()
-    fac, bias = (t.item_factors, t.item_bias) if side == "items" else (t.user_factors,
-                                                                        t.user_bias)
-    own = (t.user_factors, t.user_bias) if side == "items" else (t.item_factors, t.item_bias)
-    mean_row, precision = _row_stats(fm, side, own)
-    return _Side(fac.detach().cpu().numpy(), bias.detach().cpu().numpy(), t.global_bias,
-                 t.y_range, mean_row, precision, t.clip)
-
-
-def _row_stats(model: FactorModel, side: str, own: tuple[torch.Tensor, torch.Tensor]
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and inverse covariance of the folded side's trained rows (cached per model).
-
-    A model that used a prior for those rows in training (BiasedMF's final user pass) gives
-    it (:meth:`~collabkit.models.capabilities.FactorModel.stored_row_prior`), so a trained
-    user's training ratings fold back into exactly their row.
-    """
-    stored = model.stored_row_prior("users" if side == "items" else "items")
-    if stored is not None:
-        return stored
-    version = tuple(x._version for x in own) + tuple(x.data_ptr() for x in own)
-    cache = _STATS.setdefault(model, {})
-    hit = cache.get(side)
-    if hit is not None and hit[0] == version:
-        return hit[1], hit[2]
-    mean, precision = population_prior(
-        torch.cat([own[0].detach(), own[1].detach()[:, None]], 1).double().cpu().numpy())
-    cache[side] = (version, mean, precision)
-    return mean, precision
-
-
-def _make_penalty(model: FactorModel, side: _Side, reg: Reg, prior: Prior,
-                  folded: Literal["users", "items"], rated: FoldRows) -> _Penalty:
-    center = side.mean_row if prior == "mean" else np.zeros_like(side.mean_row)
-    population = _Penalty("population", 0.0, side.mean_row,
-                          model.noise_variance() * side.precision)
-    if reg == "population":
-        return population
-    if reg != "matched":
-        return _Penalty("ridge", float(reg), center)
-    own = model.foldin_penalty(folded, center, rated)  # the model's own training penalty
-    return population if own is None else own
-
-
-def _squash(side: _Side, s: np.ndarray) -> np.ndarray:
-    if side.y_range is None:
-        return s if side.clip is None else np.clip(s, *side.clip)
-    lo, hi = side.y_range
-    return lo + (hi - lo) / (1.0 + np.exp(-s))
-
-
-def _solve_rows(side: _Side, rows: np.ndarray, idx: np.ndarray, values: np.ndarray,
-                n_rows: int, penalty: _Penalty, n_iter: int) -> np.ndarray:
-    """``[vector, bias]`` for each of ``n_rows`` rows from (row, other-side index, rating)."""
-    order = np.argsort(rows, kind="stable")
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
-    frozen = FrozenSide(torch.from_numpy(side.factors), torch.from_numpy(side.bias),
-                        side.global_bias, side.y_range, side.clip)
-    return solve_rows_gn(frozen, indptr, idx[order], values[order], penalty, n_iter,
-                         dtype=torch.float64).numpy()
-
-
-def _score_user_rows(model: Any, vectors: np.ndarray, biases: np.ndarray) -> np.ndarray:
-    """Predicted ratings of every item for folded rows, shape ``(rows, n_items)``."""
-    if isinstance(model, EmbeddingModel):
-        return _score_gradient_rows(model, vectors)
-    side = _frozen_side(model, "items", "fold-in")
-    s = vectors @ side.factors.T.astype(np.float64) + biases[:, None] + side.bias[None, :] \
-        + side.global_bias
-    return _squash(side, s)
-
-
-# --------------------------------------------------------------------------- gradient fold-in
-def _fold_in_gradient(model: EmbeddingModel, rows: np.ndarray, items: np.ndarray,
-                      values: np.ndarray, n_rows: int, *, reg: float | None, steps: int = 200,
-                      lr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Fresh embedding rows fitted by Adam with every weight of the network frozen.
-
-    The new rows start at the mean of the trained rows and minimise
-    ``sum_i (r_i - f(x_u, i))^2 / n_u + reg * ||x_u - mean||^2`` per user, all users of the
-    batch at once (their losses do not interact).
-    """
-    emb = model.user_embedding()
-    dev = emb.weight.device
-    center = emb.weight.detach().mean(0)
-    x = center.repeat(n_rows, 1).clone().requires_grad_(True)
-    lam = model.foldin_ridge() if reg is None else float(reg)
-    rows_t = torch.as_tensor(rows, device=dev)
-    items_t = torch.as_tensor(items, device=dev)
-    r_t = torch.as_tensor(values, dtype=torch.float32, device=dev)
-    counts = torch.bincount(rows_t, minlength=n_rows).clamp_min(1).float()
-    opt = torch.optim.Adam([x], lr=lr)
-    # tiny kernels: a second thread only adds waiting
-    with threads(1 if dev.type == "cpu" else None), torch.enable_grad():
-        for _ in range(steps if len(values) else 0):
-            pred = model.forward_with_user_rows(x, rows_t, items_t)
-            data = (((pred - r_t) ** 2) / counts[rows_t]).sum()
-            loss = data + lam * ((x - center) ** 2).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-    return x.detach().cpu().double().numpy(), np.zeros(n_rows)
-
-
-@torch.no_grad()
-def _score_gradient_rows(model: EmbeddingModel, vectors: np.ndarray) -> np.ndarray:
-    emb = model.user_embedding()
-    dev = emb.weight.device
-    n_items = len(model.item_vocab_)  # type: ignore[attr-defined]
-    x = torch.as_tensor(vectors, dtype=emb.weight.dtype, device=dev)
-    out = np.empty((len(vectors), n_items))
-    items = torch.arange(n_items, device=dev)
-    for j in range(len(vectors)):
-        rows = torch.full((n_items,), j, device=dev, dtype=torch.long)
-        out[j] = model.forward_with_user_rows(x, rows, items).double().cpu().numpy()
-    return out
