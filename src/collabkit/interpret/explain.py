@@ -78,7 +78,7 @@ class Explanation:
             lines.append(f"  most supportive rated items ({how}):")
             verb = "rated" if self.ratings_source == "ratings" else "fitted"
             for row in top.itertuples():
-                label = row.title or repr(row.item)
+                label = str(row.title) if row.title else repr(row.item)
                 lines.append(f"    {label}: {verb} {row.rating:.1f} ({row.deviation:+.2f} vs "
                              f"expected), similarity {row.similarity:+.2f}")
         return "\n".join(lines)
@@ -140,6 +140,7 @@ def explain(model: Any, user: Any, item: Any, *, data: Any = None) -> Explanatio
         ratings, ratings_source = _user_ratings(model, u, rated_idx, data)
         ub_base = float(model.user_bias_base_[u])
         prediction = float(model._predict_idx(np.array([u]), np.array([i]))[0])
+    terms: tuple[float, float, float, float | None, float | None, Any, str]
     if learned is not None:
         pu, bu = ((user.vector, user.bias) if isinstance(user, FoldedUser)
                   else (learned["P"][u], learned["bu"][u]))
@@ -163,8 +164,9 @@ def explain(model: Any, user: Any, item: Any, *, data: Any = None) -> Explanatio
     contrib = pd.DataFrame({"item": raw, "title": model.titles(raw), "rating": ratings,
                             "deviation": dev, "similarity": sim, "weight": sim * dev})
     contrib = contrib[raw != item].sort_values("weight", ascending=False, kind="stable")
-    return Explanation(label, item, model.titles(np.array([item]))[0], prediction, *terms,
-                       contributions=contrib.reset_index(drop=True),
+    g_, bu_, bi_, dot_, raw_, y_range, source = terms
+    return Explanation(label, item, model.titles(np.array([item]))[0], prediction, g_, bu_, bi_,
+                       dot_, raw_, y_range, source, contributions=contrib.reset_index(drop=True),
                        ratings_source=ratings_source)
 
 

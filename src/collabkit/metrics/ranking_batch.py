@@ -198,7 +198,7 @@ def hit_rate_batch(
     rec_items: np.ndarray, test_users: np.ndarray, test_items: np.ndarray, k: int | None = None
 ) -> np.ndarray:
     m = _batch(rec_items, test_users, test_items, k)
-    return m.hits.any(axis=1).astype(np.float64)
+    return np.asarray(m.hits.any(axis=1), dtype=np.float64)
 
 
 @_batch_doc("average_precision")

@@ -226,6 +226,7 @@ def load_movielens(
     sep = {"100k": "\t", "dat": "::", "csv": ","}[spec.layout]
     ratings = read_ratings(path / spec.ratings_file, sep=sep, header=spec.layout == "csv",
                            timestamp_col=3, rating_range=spec.rating_range)  # fmt: skip
+    users: pd.DataFrame | None
     if spec.layout == "100k":
         items, users = _items_100k(path), _users_100k(path)
     elif spec.layout == "dat":
