@@ -88,8 +88,8 @@ def group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarra
     """
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise DataError(f"rating {values[bad]!r} for {what} {ids[bad]!r} is not a finite "
-                        "number; drop or fix it before folding in")
+        raise DataError(f"rating {float(values[bad])!r} for {what} {_plain(ids[bad])!r} is not "
+                        "a finite number; drop or fix it before folding in")
     if rating_range is not None:
         refuse_outside_range(values, ids, what, rating_range)
     idx = vocab.index(ids)
@@ -99,9 +99,13 @@ def group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarra
     uniq, first, cnt = np.unique(pair, return_index=True, return_counts=True)
     if uniq.size < pair.size:
         j = int(np.flatnonzero(known)[first[np.argmax(cnt > 1)]])
-        raise DataError(f"{what} {ids[j]!r} is rated twice (by {keys[codes[j]]!r}); keep one "
+        by = _plain(keys[codes[j]])
+        raise DataError(f"{what} {_plain(ids[j])!r} is rated twice (by {by!r}); keep one "
                         f"rating per {what}")
     n_unknown = np.bincount(codes[~known], minlength=len(keys))
     return keys, codes[known], idx[known], values[known], n_unknown
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: messages show ``'b'``, not ``np.str_('b')``."""
+    return value.item() if isinstance(value, np.generic) else value
