@@ -88,3 +88,13 @@ def test_issue9_movielens_download_keeps_half_manual_install_in_cache(
     with pytest.raises(DatasetNotAvailableError, match=r"lacks u\.item, u\.genre, u\.user"):
         download("ml-100k", progress=False)
     assert (folder / "u.data").read_text() == "1\t1\t5\t881250949\n"
+
+
+def test_issue9_a_file_in_the_way_is_kept(tmp_path: Path) -> None:
+    archive = make_zip(tmp_path)
+    target = tmp_path / "cache" / "toy"
+    target.parent.mkdir(parents=True)
+    target.write_text("not a folder")
+    with pytest.raises(DatasetNotAvailableError, match="it is a file, not a folder"):
+        fetch_archive(archive, target, progress=False)
+    assert target.read_text() == "not a folder"

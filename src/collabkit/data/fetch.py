@@ -80,7 +80,7 @@ def _check_replaceable(archive: Archive, target: Path) -> None:
     if not target.exists() or (target / MARKER).is_file():
         return
     missing = [n for n in archive.required if not (target / n).is_file()]
-    lacks = f"it lacks {', '.join(missing)}" if missing else "it is not a folder"
+    lacks = f"it lacks {', '.join(missing)}" if target.is_dir() else "it is a file, not a folder"
     raise DatasetNotAvailableError(
         f"{target} exists but is not a complete copy of {archive.name} ({lacks}), and collabkit "
         f"did not make it, so it leaves it alone. Finish the install there (extract the whole "
