@@ -45,7 +45,7 @@ import pandas as pd
 import collabkit.recommend._solve as _solve
 import collabkit.recommend.foldin as foldin
 from collabkit.data.interactions import Interactions
-from collabkit.metrics.ranking import ndcg_batch
+from collabkit.metrics.ranking_batch import ndcg_batch
 from collabkit.models.biased_mf._estimator import BiasedMF
 from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL
 from collabkit.seeds import numpy_rng

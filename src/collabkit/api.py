@@ -53,9 +53,9 @@ def load_ratings(source: str | os.PathLike[str] | pd.DataFrame, *,
     By default the first three columns are user, item and rating and a fourth is the
     timestamp (as fastai's ``CollabDataLoaders.from_df``). Bad rows raise
     :class:`~collabkit.errors.DataError` naming the file, line and column. ``sep``, ``header``
-    and ``encoding`` are :func:`~collabkit.data.tables.read_ratings`' (``None``: detected).
+    and ``encoding`` are :func:`~collabkit.data.read.read_ratings`' (``None``: detected).
     """
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
 
     df = read_ratings(source, user_col=user_col, item_col=item_col, rating_col=rating_col,
                       timestamp_col=timestamp_col, sep=sep, header=header,

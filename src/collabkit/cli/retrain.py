@@ -29,7 +29,7 @@ def retrain(model_dir: str, feedback: str, out_dir: str, holdout_frac: float, as
     """Retrain MODEL on its own training ratings plus --feedback; say whether to promote it."""
     from dataclasses import replace
 
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
     from collabkit.models.persist import load_model
     from collabkit.retrain import retrain as run_retrain
 

@@ -85,8 +85,8 @@ from collabkit.recommend.inputs import (
     Ratings,
     Reg,
     check_options,
-    group,
     group_arrays,
+    group_ratings,
     ratings_pairs,
 )
 from collabkit.train.rowsolve import (
@@ -184,7 +184,7 @@ def fold_in_users(model: Any, ratings: pd.DataFrame, *, user_col: str = "user",
     for col in (user_col, item_col, rating_col):
         if col not in ratings.columns:
             raise DataError(f"column {col!r} not found; columns are {list(ratings.columns)}")
-    grouped = group(model.item_vocab_, ratings, user_col, item_col, rating_col, what="item",
+    grouped = group_ratings(model.item_vocab_, ratings, user_col, item_col, rating_col, what="item",
                      rating_range=model.rating_range_)
     return _fold_grouped(model, grouped, reg, prior, n_iter)
 

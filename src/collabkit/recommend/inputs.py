@@ -1,5 +1,5 @@
-"""Input handling of fold-in and cold start: the ratings of one new user or item, or of many,
-as dense index arrays (unknown ids counted and dropped), and the fold-in options."""
+"""Parsing the ratings given to fold-in and cold start: mappings, Series and long tables
+into (key, dense id, rating) arrays, with errors that name the offending id."""
 
 from __future__ import annotations
 
@@ -13,15 +13,21 @@ import pandas as pd
 from collabkit.data.checks import refuse_outside_range
 from collabkit.errors import ConfigError, DataError
 
-__all__ = ["Ratings", "Reg", "Prior", "check_options", "ratings_pairs", "group",
-           "group_arrays"]
+__all__ = [
+    "Ratings",
+    "Reg",
+    "Prior",
+    "check_options",
+    "ratings_pairs",
+    "group_ratings",
+    "group_arrays",
+]
 
 Ratings = Mapping[Any, float] | pd.Series | pd.DataFrame
 Reg = float | Literal["matched", "population"]
 Prior = Literal["mean", "zero"]
 
 
-# --------------------------------------------------------------------------- input handling
 def check_options(reg: Reg, n_iter: int, prior: Prior) -> None:
     named = isinstance(reg, str) and reg in ("matched", "population")
     number = isinstance(reg, int | float) and not isinstance(reg, bool) and math.isfinite(reg) \
@@ -59,10 +65,13 @@ def ratings_pairs(ratings: Ratings, *, key: Literal["item", "user"]) -> tuple[np
                     f"got {type(ratings).__name__}")
 
 
-def group(vocab: Any, frame: pd.DataFrame, key_col: str, id_col: str, rating_col: str,
+def group_ratings(vocab: Any, frame: pd.DataFrame, key_col: str, id_col: str, rating_col: str,
            *, what: str, rating_range: tuple[float, float] | None = None
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Split a long table by key: see :func:`group_arrays`."""
+    for col in (key_col, id_col, rating_col):
+        if col not in frame.columns:
+            raise DataError(f"column {col!r} not found; columns are {list(frame.columns)}")
     codes, keys = pd.factorize(frame[key_col], sort=False)
     return group_arrays(vocab, np.asarray(keys), codes, frame[id_col].to_numpy(),
                          frame[rating_col].to_numpy(dtype=np.float64), what=what,
@@ -79,8 +88,8 @@ def group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarra
     """
     if not np.isfinite(values).all():
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise DataError(f"rating {values[bad]!r} for {what} {ids[bad]!r} is not a finite "
-                        "number; drop or fix it before folding in")
+        raise DataError(f"rating {float(values[bad])!r} for {what} {_plain(ids[bad])!r} is not "
+                        "a finite number; drop or fix it before folding in")
     if rating_range is not None:
         refuse_outside_range(values, ids, what, rating_range)
     idx = vocab.index(ids)
@@ -90,7 +99,13 @@ def group_arrays(vocab: Any, keys: np.ndarray, codes: np.ndarray, ids: np.ndarra
     uniq, first, cnt = np.unique(pair, return_index=True, return_counts=True)
     if uniq.size < pair.size:
         j = int(np.flatnonzero(known)[first[np.argmax(cnt > 1)]])
-        raise DataError(f"{what} {ids[j]!r} is rated twice (by {keys[codes[j]]!r}); keep one "
+        by = _plain(keys[codes[j]])
+        raise DataError(f"{what} {_plain(ids[j])!r} is rated twice (by {by!r}); keep one "
                         f"rating per {what}")
     n_unknown = np.bincount(codes[~known], minlength=len(keys))
     return keys, codes[known], idx[known], values[known], n_unknown
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds: messages show ``'b'``, not ``np.str_('b')``."""
+    return value.item() if isinstance(value, np.generic) else value

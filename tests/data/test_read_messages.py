@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collabkit.data.tables import read_ratings
+from collabkit.data.read import read_ratings
 from collabkit.errors import DataError, FieldError
 
 
