@@ -1,5 +1,11 @@
 """Reading ratings: any table with :func:`read_ratings`, MovieLens by name."""
 
+from collabkit.data.implicit import (
+    load_gowalla,
+    read_adjacency,
+    read_interactions,
+    to_implicit,
+)
 from collabkit.data.movielens import (
     DatasetInfo,
     MovieLens,
@@ -20,4 +26,8 @@ __all__ = [
     "list_datasets",
     "dataset_path",
     "download",
+    "read_interactions",
+    "read_adjacency",
+    "to_implicit",
+    "load_gowalla",
 ]

@@ -11,6 +11,7 @@ from collabkit.models.bpmf import BayesianMF
 from collabkit.models.dot import DotProductBias
 from collabkit.models.ensemble import Ensemble
 from collabkit.models.hybrid import HybridMF
+from collabkit.models.implicit import EASE, GraphFilter, ImplicitALS, ItemKNN, Popularity
 from collabkit.models.mf import BiasedMF
 from collabkit.models.mlp import MLPRecommender
 from collabkit.models.nn import EmbeddingNN
@@ -18,4 +19,4 @@ from collabkit.models.svdpp import SVDpp
 
 __all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF",
            "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "EmbeddingNN",
-           "HybridMF"]
+           "HybridMF", "ImplicitALS", "EASE", "GraphFilter", "ItemKNN", "Popularity"]
