@@ -49,6 +49,11 @@ def _build(users: np.ndarray, items: np.ndarray, weights: np.ndarray,
                         implicit=True)
 
 
+def _py(x: object) -> object:
+    """A numpy scalar as the plain Python value, so messages read ``42``, not ``np.int64(42)``."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 def _row_label(where: str, pos: int, header_lines: int) -> str:
     """``file.csv line 7`` for a text file, ``DataFrame row 5`` otherwise."""
     if header_lines < 0:
@@ -137,7 +142,7 @@ def read_interactions(source: str | os.PathLike[str] | pd.DataFrame, *,
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise DataError(f"{_row_label(where, pos, header_lines)}: weight "
-                            f"{cols['weight'].iloc[pos]!r} in column {cols['weight'].name!r} "
+                            f"{_py(cols['weight'].iloc[pos])!r} in column {cols['weight'].name!r} "
                             "is not a finite number >= 0; fix it, or leave weight_col out to "
                             "count every interaction once")
     else:
@@ -148,7 +153,7 @@ def read_interactions(source: str | os.PathLike[str] | pd.DataFrame, *,
         if t.isna().any():
             pos = int(np.flatnonzero(t.isna().to_numpy())[0])
             raise DataError(f"{_row_label(where, pos, header_lines)}: timestamp "
-                            f"{cols['timestamp'].iloc[pos]!r} is not a number of seconds")
+                            f"{_py(cols['timestamp'].iloc[pos])!r} is not a number of seconds")
         ts = t.to_numpy(dtype=np.int64)
     users, items, w, ts = _merge_duplicates(cols["user"].to_numpy(), cols["item"].to_numpy(),
                                             w, ts, where)
@@ -189,8 +194,8 @@ def _merge_duplicates(users: np.ndarray, items: np.ndarray, w: np.ndarray,
     merged = df.groupby(["u", "i"], sort=False, as_index=False).agg(agg)
     pos = int(np.flatnonzero(dup)[0])
     warnings.warn(f"{where}: {len(df) - len(merged)} repeated (user, item) pairs (the first "
-                  f"user {users[pos]!r}, item {items[pos]!r}) were merged into one interaction "
-                  "each, weights summed", DataWarning, stacklevel=3)
+                  f"user {_py(users[pos])!r}, item {_py(items[pos])!r}) were merged into one "
+                  "interaction each, weights summed", DataWarning, stacklevel=3)
     return (merged["u"].to_numpy(), merged["i"].to_numpy(), merged["w"].to_numpy(),
             merged["t"].to_numpy() if ts is not None else None)
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,10 +49,13 @@ __all__ = ["GraphFilter"]
 
 def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
     m = m.tocsr()
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(m.indptr.astype(np.int64)), torch.as_tensor(m.indices.astype(np.int64)),
-        torch.as_tensor(m.data.astype(np.float32)), size=m.shape, check_invariants=False,
-    ).to(device)
+    with warnings.catch_warnings():  # "sparse CSR support is in beta": we use only mm
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(m.indptr.astype(np.int64)),
+            torch.as_tensor(m.indices.astype(np.int64)),
+            torch.as_tensor(m.data.astype(np.float32)), size=m.shape, check_invariants=False,
+        ).to(device)
 
 
 class GraphFilter(ImplicitRecommender):
@@ -111,7 +115,7 @@ class GraphFilter(ImplicitRecommender):
             self.item_degree_sqrt_ = np.sqrt(di).astype(np.float32)
             inv_i = np.where(di > 0, 1 / np.maximum(self.item_degree_sqrt_, 1e-12), 0.0)
             self.norm_ = sp.csr_matrix(sp.diags(inv_u) @ r @ sp.diags(inv_i), dtype=np.float32)
-            k = min(int(self.n_factors), min(self.norm_.shape) - 1)
+            k = min(int(self.n_factors), min(self.norm_.shape))
             if self.alpha > 0 and k >= 1:
                 # svd_lowrank draws from the global generator: seed it inside a fork, so the
                 # caller's random state is left as it was
