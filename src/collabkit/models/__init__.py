@@ -11,7 +11,7 @@ from collabkit.models.bpmf import BayesianMF
 from collabkit.models.dot import DotProductBias
 from collabkit.models.ensemble import Ensemble
 from collabkit.models.hybrid import HybridMF
-from collabkit.models.implicit import EASE, GraphFilter, ImplicitALS, ItemKNN, Popularity
+from collabkit.models.implicit import BPR, EASE, GraphFilter, ImplicitALS, ItemKNN, Popularity
 from collabkit.models.mf import BiasedMF
 from collabkit.models.mlp import MLPRecommender
 from collabkit.models.nn import EmbeddingNN
@@ -19,4 +19,5 @@ from collabkit.models.svdpp import SVDpp
 
 __all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF",
            "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "EmbeddingNN",
-           "HybridMF", "ImplicitALS", "EASE", "GraphFilter", "ItemKNN", "Popularity"]
+           "HybridMF", "ImplicitALS", "EASE", "GraphFilter", "ItemKNN", "Popularity",
+           "BPR"]
