@@ -55,6 +55,8 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
              for f, a, t in itertools.product((256, 448), (0.2, 0.3), (0.0, 1.5, 2.5))],
     "ials": [{"n_factors": 128, "epochs": 8, "reg": r, "unobserved_weight": w,
               "alpha": 1.0, "random_state": 0} for r, w in ((1e-2, 1.0), (3e-3, 0.1))],
+    "bpr": [{"n_factors": 64, "epochs": 30, "lr": 0.05, "reg": r, "random_state": 0}
+            for r in (1e-3, 1e-2)],
     "ease": [{"reg": 500.0}],
 }
 #: grid points that share a fit (only scoring-time parameters differ)

@@ -15,6 +15,7 @@ the base class:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,14 @@ class ImplicitRecommender(Recommender):
         self.global_mean_ = 0.0
         self.item_bias_base_ = counts / max(1, len(self.user_vocab_))
         self.user_bias_base_ = np.zeros(len(self.user_vocab_))
+
+    def _baseline_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """The fallback score of a pair with an unknown user or item: the item's popularity.
+
+        (The base class clips its rating baseline to the rating range, which is a single
+        value for unweighted implicit data.)
+        """
+        return np.where(i >= 0, self.item_bias_base_[np.maximum(i, 0)], 0.0)
 
     def _train_matrix(self, values: bool = True) -> sp.csr_matrix:
         """The training users x items matrix (weights, or ones) from the stored seen lists."""
@@ -113,11 +122,17 @@ class ImplicitRecommender(Recommender):
 
         Parameters
         ----------
-        items : sequence of raw item ids
-            What the new user interacted with.
+        items : sequence of raw item ids, or mapping item -> weight
+            What the new user interacted with (a ``{item: rating}`` dict, as the rating models
+            take, counts each item with its value as the weight).
         weights : sequence of float, optional
             A weight (count) per item; 1 each by default.
         """
+        if isinstance(items, Mapping):
+            if weights is not None:
+                raise ConfigError("pass weights either as the values of items or as weights=, "
+                                  "not both")
+            items, weights = list(items.keys()), list(items.values())
         if kw:
             raise ConfigError(f"{type(self).__name__}.fold_in takes items and weights; "
                               f"got unexpected {sorted(kw)}")
@@ -152,7 +167,9 @@ class ImplicitRecommender(Recommender):
     def similar_items(self, item: Any, n: int = 10, **kw: Any) -> pd.DataFrame:
         """The ``n`` items the model would recommend to someone who only has ``item``.
 
-        Columns ``item``, ``similarity``, ``title``; the item itself is left out.
+        The columns of :func:`collabkit.interpret.similar_items`: ``rank``, ``item``,
+        ``title``, ``similarity`` (the model's score) and ``n_ratings`` (interactions); the item
+        itself is left out.
         """
         if kw:
             raise ConfigError(f"{type(self).__name__}.similar_items takes item and n; got "
@@ -162,7 +179,9 @@ class ImplicitRecommender(Recommender):
         sim[j] = -np.inf
         top = np.argsort(-sim, kind="stable")[: min(int(n), len(sim) - 1)]
         raw = self.item_vocab_.ids(top)
-        return pd.DataFrame({"item": raw, "similarity": sim[top], "title": self._titles(raw)})
+        return pd.DataFrame({"rank": np.arange(1, len(top) + 1), "item": raw,
+                             "title": self._titles(raw), "similarity": sim[top],
+                             "n_ratings": self.item_popularity_[top].astype(np.int64)})
 
     def _item_similarity(self, item: Any) -> np.ndarray:
         return self.fold_in([item])
