@@ -126,3 +126,16 @@ def test_gowalla_canonical_split(data_dir: Path) -> None:
     assert np.unique(test.users).size == 29858
     key = train.n_items
     assert not np.intersect1d(train.users * key + train.items, test.users * key + test.items).size
+
+
+def test_splits_keep_the_implicit_flag(tmp_path: Path) -> None:
+    from collabkit import api
+
+    rows = "".join(f"{u},{i},{100 * u + i}\n" for u in range(4) for i in range(5))
+    (tmp_path / "t.csv").write_text("user,item,ts\n" + rows)
+    d = read_interactions(tmp_path / "t.csv", timestamp_col="ts")
+    for how in ("user", "last", "temporal"):
+        train, test = api.split(d, how, test_frac=0.2, k=1)
+        assert train.implicit and test.implicit and len(train) + len(test) == 20
+    train, test = api.split(d, "last", k=1)
+    assert sorted(test.to_dataframe()["item"].tolist()) == [4, 4, 4, 4]  # each user's latest
