@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from collabkit.errors import ConfigError
+from collabkit.io import load_model
 from collabkit.models.implicit import GraphFilter
 
 from .conftest import assert_top1_is_missing_item
@@ -63,3 +64,16 @@ def test_global_random_state_untouched(checkerboard) -> None:
 def test_bad_params(checkerboard, bad) -> None:
     with pytest.raises(ConfigError):
         GraphFilter(**bad).fit(checkerboard)
+
+
+def test_materialized_filter_gives_the_same_scores(checkerboard, tmp_path) -> None:
+    kw = {"n_factors": 6, "alpha": 0.3, "sharpen": 2.5, "random_state": 0}
+    lazy = GraphFilter(**kw).fit(checkerboard)
+    dense = GraphFilter(**kw, materialize=True).fit(checkerboard)
+    assert dense._dense is not None and dense._dense.shape == (10, 10)
+    np.testing.assert_allclose(dense._score_users(np.arange(20)).numpy(),
+                               lazy._score_users(np.arange(20)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(dense.fold_in([0, 1]), lazy.fold_in([0, 1]), atol=1e-5)
+    back = load_model(dense.save(str(tmp_path / "gf")))
+    assert back._dense is not None
+    np.testing.assert_array_equal(back._dense.numpy(), dense._dense.numpy())
