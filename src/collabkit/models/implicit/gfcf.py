@@ -61,8 +61,12 @@ def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 class GraphFilter(ImplicitRecommender):
     r"""Closed-form graph filter for implicit feedback (kind ``"gfcf"``).
 
-    See the module docstring for the filter. On Gowalla (LightGCN split, full ranking) the
-    settings chosen on a validation carve of train.txt are in ``benchmarks/implicit.py``.
+    See the module docstring for the filter. The defaults are GF-CF's published ones. On
+    Gowalla (LightGCN split, full ranking) the search of ``benchmarks/implicit.py`` on a
+    validation carve of train.txt chose ``n_factors=448, alpha=0.2, sharpen=2.5`` (BSPM's
+    published setting), which scored Recall@20 0.1924 / NDCG@20 0.1606 on test.txt with a 51 s
+    fit on a loaded 2-core machine; on ml-100k as implicit data ``sharpen=2.5`` lowered
+    Recall@20 (0.26 against 0.32 on a per-user 80/20 split), so tune it per dataset.
 
     Parameters
     ----------
