@@ -77,7 +77,11 @@ def discover() -> tuple[dict[str, dict[str, Any]], list[str]]:
         except Exception as exc:  # a model being written by someone else may not import yet
             failed.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
     configs: dict[str, dict[str, Any]] = {}
+    from collabkit.models.implicit import ImplicitRecommender
+
     for kind, cls in classes.items():
+        if issubclass(cls, ImplicitRecommender):  # rankers: benchmarks/implicit.py, not RMSE
+            continue
         names = cls._param_names()
         params = {k: v for k, v in (("random_state", 0), ("device", "cpu")) if k in names}
         configs[kind] = {"kind": kind, "params": params}

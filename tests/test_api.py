@@ -60,3 +60,23 @@ def test_issue9_fit_refuses_a_parameter_the_kind_does_not_take(small):
     assert str(e.value) == (
         "model 'svdpp' does not take 'wd', 'y_range'; its parameters are n_factors, epochs, lr, "
         "reg, reg_bias, batch_size, init_std, clip, n_threads, random_state")
+
+
+def test_gowalla_by_name(data_dir):
+    if not (data_dir / "gowalla" / "train.txt").is_file():
+        pytest.skip(f"gowalla not found under {data_dir}; set COLLABKIT_DATA")
+    both = collabkit.load_dataset("gowalla")
+    train, test = collabkit.load_split("gowalla", "canonical")
+    assert both.implicit and len(both) == len(train) + len(test) == 810128 + 217242
+    assert train.item_vocab == test.item_vocab == both.item_vocab
+    with pytest.raises(ConfigError, match="gowalla has one split, 'canonical'"):
+        collabkit.load_split("gowalla", "u1")
+
+
+def test_fit_implicit_kind_by_name():
+    from collabkit.data.implicit import to_implicit
+
+    data = to_implicit(collabkit.load_dataset("ml-latest-small", progress=False), threshold=4)
+    model = collabkit.fit(data, "gfcf", n_factors=16, random_state=0)
+    rec = model.recommend(data.user_vocab.ids([0])[0], n=3)
+    assert len(rec) == 3 and (rec["tier"] == "model").all()

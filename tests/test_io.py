@@ -118,7 +118,7 @@ def test_reversed_rating_range_is_refused(model, tmp_path):  # issue 8: accepted
     path = save_model(model, tmp_path / "m")
     _edit_meta(tmp_path / "m", rating_range=[5.0, 1.0])
     with pytest.raises(ModelFileError, match=r"model.json': field rating_range is \[5.0, 1.0\]; "
-                       "expected \\[low, high\\] with finite low < high"):
+                       "expected \\[low, high\\] with finite low <= high"):
         load_model(path)
     _edit_meta(tmp_path / "m", rating_range=[1.0, "Infinity"])
     with pytest.raises(ModelFileError, match="field rating_range"):

@@ -27,13 +27,21 @@ def _from_movielens(ml: Any, ratings: pd.DataFrame | None = None) -> Interaction
 
 def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
                  download: bool = True, progress: bool = True) -> Interactions:
-    """A MovieLens dataset by name (``"ml-latest-small"`` ships with collabkit).
+    """A MovieLens dataset by name (``"ml-latest-small"`` ships with collabkit), or Gowalla.
 
     Titles, genres and years become ``item_meta``; ml-100k's and ml-1m's demographics become
     ``user_meta``. See :func:`collabkit.data.movielens.load_movielens` for where files are
-    looked for and cached.
+    looked for and cached. ``"gowalla"`` (implicit check-ins, read from
+    ``$COLLABKIT_DATA/gowalla``, never downloaded) returns its train and test rows together, train
+    first; ``load_split("gowalla", "canonical")`` gives them apart.
     """
     from collabkit.data.movielens import load_movielens
+
+    if name == "gowalla":
+        from collabkit.data.implicit import load_gowalla
+
+        train, test = load_gowalla(data_dir)
+        return _concat(train, test)
 
     return _from_movielens(load_movielens(name, data_dir=data_dir, download=download,
                                           progress=progress))
@@ -75,10 +83,26 @@ def load_split(name: str, split_name: str, *, data_dir: str | os.PathLike[str] |
     """
     from collabkit.data.movielens import canonical_split, load_movielens
 
+    if name == "gowalla":
+        from collabkit.data.implicit import load_gowalla
+
+        if split_name not in ("canonical", "test"):
+            raise ConfigError(f"gowalla has one split, 'canonical' (LightGCN's train.txt and "
+                              f"test.txt), not {split_name!r}")
+        return load_gowalla(data_dir)
     ml = load_movielens(name, data_dir=data_dir, download=download, progress=progress)
     base, test = canonical_split(ml, split_name)
     both = _from_movielens(ml, pd.concat([base, test], ignore_index=True))
     return both.take(np.arange(len(base))), both.take(np.arange(len(base), len(both)))
+
+
+def _concat(a: Interactions, b: Interactions) -> Interactions:
+    """Rows of ``a`` then ``b``, two tables that share their vocabularies."""
+    from dataclasses import replace
+
+    return replace(a, users=np.concatenate([a.users, b.users]),
+                   items=np.concatenate([a.items, b.items]),
+                   ratings=np.concatenate([a.ratings, b.ratings]))
 
 
 def split(data: Interactions, how: str = "random", *, test_frac: float = 0.2, k: int = 1,

@@ -149,9 +149,9 @@ def validate_model_dir(meta: dict[str, Any], tensors: dict[str, torch.Tensor],
     """Check what was read before it is used: every score depends on these fields."""
     rr = meta.get("rating_range")
     if not (isinstance(rr, list) and len(rr) == 2 and all(map(_finite_number, rr))
-            and rr[0] < rr[1]):
+            and rr[0] <= rr[1]):
         raise _Invalid(META, f"field rating_range is {rr!r}; expected [low, high] with "
-                             "finite low < high")
+                             "finite low <= high (equal for implicit data)")
     if not _finite_number(meta.get("global_mean")):
         raise _Invalid(META, f"field global_mean is {meta.get('global_mean')!r}; expected a "
                              "finite number")
@@ -160,9 +160,9 @@ def validate_model_dir(meta: dict[str, Any], tensors: dict[str, torch.Tensor],
     for j, member in enumerate((meta.get("extra") or {}).get("members", [])):
         mrr = member.get("rating_range") if isinstance(member, dict) else None
         if not (isinstance(mrr, list) and len(mrr) == 2 and all(map(_finite_number, mrr))
-                and mrr[0] < mrr[1]):
+                and mrr[0] <= mrr[1]):
             raise _Invalid(META, f"field extra.members[{j}].rating_range is {mrr!r}; expected "
-                                 "[low, high] with finite low < high")
+                                 "[low, high] with finite low <= high")
     sizes = {}
     for side in ("user", "item"):
         ids = (meta.get(f"{side}_vocab") or {}).get("ids")

@@ -10,6 +10,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collabkit.data.implicit import (
+        load_gowalla,
+        read_adjacency,
+        read_interactions,
+        to_implicit,
+    )
     from collabkit.data.movielens import (
         DatasetInfo,
         MovieLens,
@@ -30,13 +36,21 @@ __all__ = [
     "list_datasets",
     "dataset_path",
     "download",
+    "read_interactions",
+    "read_adjacency",
+    "to_implicit",
+    "load_gowalla",
 ]
+
+
+_IMPLICIT = frozenset({"read_interactions", "read_adjacency", "to_implicit", "load_gowalla"})
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'collabkit.data' has no attribute {name!r}")
-    module = "collabkit.data.read" if name == "read_ratings" else "collabkit.data.movielens"
+    module = ("collabkit.data.read" if name == "read_ratings" else "collabkit.data.implicit"
+              if name in _IMPLICIT else "collabkit.data.movielens")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -38,6 +38,9 @@ class Interactions:
         The smallest and largest possible rating (from the dataset, or observed).
     name : str
         A short label for reports, such as ``"ml-100k"``.
+    implicit : bool
+        True for implicit feedback (clicks, plays, check-ins): ``ratings`` then holds a weight
+        per interaction (1.0, or a count), not a star rating. See :mod:`collabkit.data.implicit`.
     """
 
     users: np.ndarray
@@ -50,6 +53,7 @@ class Interactions:
     user_meta: pd.DataFrame | None = field(default=None, repr=False)
     rating_range: tuple[float, float] = (0.0, 0.0)
     name: str = ""
+    implicit: bool = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -118,6 +122,8 @@ class Interactions:
         label = f"{self.name}: " if self.name else ""
         nu = np.unique(self.users).size
         ni = np.unique(self.items).size
+        if self.implicit:
+            return f"Interactions({label}{nu} users x {ni} items, {len(self)} implicit)"
         return (
             f"Interactions({label}{nu} users x {ni} items, {len(self)} ratings in "
             f"[{self.rating_range[0]:g}, {self.rating_range[1]:g}])"

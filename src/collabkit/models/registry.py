@@ -29,6 +29,13 @@ KINDS: dict[str, str] = {
     "nn": "collabkit.models.nn:MLPRecommender",
     "hybrid": "collabkit.models.hybrid:HybridMF",
     "ensemble": "collabkit.models.ensemble:Ensemble",
+    # implicit feedback (rankers): issue 13
+    "popularity": "collabkit.models.implicit:Popularity",
+    "itemknn": "collabkit.models.implicit:ItemKNN",
+    "ials": "collabkit.models.implicit:ImplicitALS",
+    "ease": "collabkit.models.implicit:EASE",
+    "gfcf": "collabkit.models.implicit:GraphFilter",
+    "bpr": "collabkit.models.implicit:BPR",
 }
 
 

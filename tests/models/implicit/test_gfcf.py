@@ -1,0 +1,79 @@
+"""GraphFilter (GF-CF + BSPM sharpening) against the formula computed densely."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from collabkit.errors import ConfigError
+from collabkit.models.implicit import GraphFilter
+from collabkit.models.persist import load_model
+
+from .conftest import assert_top1_is_missing_item
+
+
+def _dense_scores(x: np.ndarray, alpha: float, sharpen: float) -> np.ndarray:
+    du, di = x.sum(1), x.sum(0)
+    rn = x / np.sqrt(du)[:, None] / np.sqrt(di)[None, :]
+    p = rn.T @ rn
+    _, _, vt = np.linalg.svd(rn, full_matrices=False)
+    v = vt.T  # full rank: V V^T is the projector on the row space, whatever the basis
+    low = x @ np.diag(1 / np.sqrt(di)) @ v @ v.T @ np.diag(np.sqrt(di))
+    s = x @ p + alpha * low
+    # one RK4 step of ds/dt = -s P over time T: the Taylor polynomial of exp(-T P), degree 4
+    poly = sum(np.linalg.matrix_power(-sharpen * p, j) / float(np.prod(range(1, j + 1)))
+               for j in range(5))
+    return s @ poly
+
+
+@pytest.mark.parametrize("alpha,sharpen", [(0.0, 0.0), (0.3, 0.0), (0.3, 2.5)])
+def test_scores_match_the_dense_formula(checkerboard, dense_x, alpha, sharpen) -> None:
+    m = GraphFilter(n_factors=10, alpha=alpha, sharpen=sharpen, random_state=0,
+                    device="cpu").fit(checkerboard)
+    got = m._score_users(np.arange(20)).numpy()
+    np.testing.assert_allclose(got, _dense_scores(dense_x, alpha, sharpen), atol=1e-4)
+
+
+@pytest.mark.parametrize("sharpen", [0.0, 2.5])
+def test_checkerboard_top1(checkerboard, sharpen) -> None:
+    assert_top1_is_missing_item(GraphFilter(n_factors=4, sharpen=sharpen,
+                                            random_state=0).fit(checkerboard))
+
+
+def test_fold_in_is_the_score_of_the_interaction_vector(checkerboard, dense_x) -> None:
+    m = GraphFilter(n_factors=4, random_state=0).fit(checkerboard)
+    items = np.flatnonzero(dense_x[12])
+    np.testing.assert_allclose(m.fold_in(items), m._score_users(np.array([12]))[0].numpy(),
+                               atol=1e-6)
+    rec = m.recommend_new_user(items, n=1)
+    assert rec["item"].tolist() == [7] and rec["tier"].tolist() == ["personal"]  # 12 lacks 7
+    assert set(m.similar_items(6, n=4)["item"]) == {5, 7, 8, 9}
+
+
+def test_global_random_state_untouched(checkerboard) -> None:
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    GraphFilter(n_factors=4, random_state=0).fit(checkerboard)
+    assert torch.rand(1) == expected
+
+
+@pytest.mark.parametrize("bad", [{"alpha": -1.0}, {"n_factors": 0}, {"sharpen": float("nan")}])
+def test_bad_params(checkerboard, bad) -> None:
+    with pytest.raises(ConfigError):
+        GraphFilter(**bad).fit(checkerboard)
+
+
+def test_materialized_filter_gives_the_same_scores(checkerboard, tmp_path) -> None:
+    kw = {"n_factors": 6, "alpha": 0.3, "sharpen": 2.5, "random_state": 0}
+    lazy = GraphFilter(**kw).fit(checkerboard)
+    dense = GraphFilter(**kw, materialize=True).fit(checkerboard)
+    assert dense._dense is not None and dense._dense.shape == (10, 10)
+    np.testing.assert_allclose(dense._score_users(np.arange(20)).numpy(),
+                               lazy._score_users(np.arange(20)).numpy(), atol=1e-5)
+    np.testing.assert_allclose(dense.fold_in([0, 1]), lazy.fold_in([0, 1]), atol=1e-5)
+    back = load_model(dense.save(str(tmp_path / "gf")))
+    assert back._dense is not None
+    np.testing.assert_array_equal(back._dense.numpy(), dense._dense.numpy())
