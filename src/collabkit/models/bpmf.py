@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -18,9 +19,14 @@ from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.base import Recommender
 from collabkit.random import numpy_rng, resolve_seed
 
-__all__ = ["BayesianMF", "csr_matrix", "side_matrix", "torch_threads"]
+__all__ = ["BayesianMF", "available_memory", "csr_matrix", "side_matrix", "torch_threads"]
 
 _DTYPE = torch.float32  # of the sparse sums; Cholesky factors are float64
+#: The implicit term's solves eigendecompose a Gram matrix of min(users, items) squared when
+#: that side has at most this many rows (exact, once per fit); above it, conjugate gradients
+#: on the sparse features, whose memory grows with the ratings (issue 14).
+EIG_MAX_ROWS = 3000
+_CG_MAX_ITER = 200
 
 
 class BayesianMF(Recommender):
@@ -101,6 +107,10 @@ class BayesianMF(Recommender):
         synchronisation: on a loaded 2-core machine two threads made a fit 10x slower.
     random_state : int or None
         Seed of the sampler (one numpy generator draws every random number).
+    max_memory_gb : float or None, default None
+        Refuse (with :class:`~collabkit.errors.ConfigError`, before sampling) a fit whose
+        estimated peak memory (:meth:`memory_estimate`) is above this many GiB; ``None`` uses
+        the memory the machine has available.
 
     Attributes
     ----------
@@ -115,9 +125,12 @@ class BayesianMF(Recommender):
 
     Notes
     -----
-    The implicit term needs a solve with :math:`F^\top F + \lambda I`; one dense
-    eigendecomposition of the smaller of :math:`F F^\top`, :math:`F^\top F` is made per fit,
-    so memory grows with :math:`\min(n_{users}, n_{items})^2` (fine to a few ten thousand).
+    The implicit term needs a solve with :math:`F^\top F + \lambda I`. When the smaller side
+    has at most ``EIG_MAX_ROWS`` rows, one eigendecomposition of the smaller of
+    :math:`F F^\top`, :math:`F^\top F` (built sparse) is made per fit; otherwise each solve is
+    a preconditioned conjugate-gradient run on the sparse features, warm-started from the
+    previous sweep. No users x items matrix is ever formed: memory grows with the ratings and
+    the kept samples, ``4 S k (n_users + n_items)`` bytes (issue 14).
     :meth:`fold_in` and :meth:`similar_items` see the stored samples as one linear factor
     model with :math:`S k` factors (``user_factors_`` and friends): a new user's
     concatenated vector is fitted under the population prior of the trained users (on
@@ -140,7 +153,8 @@ class BayesianMF(Recommender):
                  thin: int = 1, beta0: float = 2.0, noise_precision: float | None = None,
                  implicit: bool = True, side_info: bool = True,
                  robust: float | None = None, clip: bool = True,
-                 n_threads: int | None = 1, random_state: int | None = None) -> None:
+                 n_threads: int | None = 1, random_state: int | None = None,
+                 max_memory_gb: float | None = None) -> None:
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -153,6 +167,7 @@ class BayesianMF(Recommender):
         self.clip = clip
         self.n_threads = n_threads
         self.random_state = random_state
+        self.max_memory_gb = max_memory_gb
 
     # ------------------------------------------------------------------ fitting
     def _validate(self) -> None:
@@ -168,7 +183,7 @@ class BayesianMF(Recommender):
         nt = self.n_threads
         if nt is not None and (not isinstance(nt, int | np.integer) or nt < 1):
             raise ConfigError(f"n_threads must be a positive integer or None, got {nt!r}")
-        for name in ("noise_precision", "robust"):
+        for name in ("noise_precision", "robust", "max_memory_gb"):
             v = getattr(self, name)
             if v is not None and not (v > 0 and np.isfinite(v)):
                 raise ConfigError(f"{name} must be a positive number or None, got {v!r}")
@@ -176,6 +191,7 @@ class BayesianMF(Recommender):
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:
         self._validate()
+        self._check_memory(len(self.user_vocab_), len(self.item_vocab_), len(u))
         t0 = time.perf_counter()
         self.seed_ = resolve_seed(self.random_state)
         with torch_threads(self.n_threads):
@@ -188,28 +204,71 @@ class BayesianMF(Recommender):
         chain = _Chain(self, data, u, i)
         check = None if valid is None else self._valid_pairs(valid)
         v_sum = None if check is None else torch.zeros(len(check[0]), dtype=torch.float64)
-        kept_u: list[torch.Tensor] = []
-        kept_i: list[torch.Tensor] = []
+        # the kept samples go straight into their float32 slots (issue 14: no float64 copies)
+        s = int(self.n_samples) // int(self.thin)
+        user_f = torch.empty(chain.X.shape[0], s * k, dtype=torch.float32)
+        item_f = torch.empty(chain.Y.shape[0], s * k, dtype=torch.float32)
+        user_b = torch.zeros(chain.X.shape[0], dtype=torch.float64)
+        item_b = torch.zeros(chain.Y.shape[0], dtype=torch.float64)
         history: list[dict[str, float]] = []
         for sweep in range(int(self.burn_in) + int(self.n_samples)):
             sse = chain.sweep()
             after = sweep + 1 - int(self.burn_in)
             if after <= 0 or after % int(self.thin):
                 continue
-            kept_u.append(chain.X.clone())
-            kept_i.append(chain.Y.clone())
+            j = len(history)
+            user_f[:, j * k : (j + 1) * k] = chain.X[:, :k] / s
+            item_f[:, j * k : (j + 1) * k] = chain.Y[:, :k]
+            user_b += chain.X[:, k]
+            item_b += chain.Y[:, k]
             rec = {"sweep": sweep + 1, "alpha": chain.alpha, "train_rmse": (sse / len(u)) ** 0.5}
             if check is not None and v_sum is not None:
                 v_sum += _dot(chain.X, chain.Y, check[0], check[1])
-                pred = (v_sum / len(kept_u) + self.global_mean_).clamp(lo, hi)
+                pred = (v_sum / (j + 1) + self.global_mean_).clamp(lo, hi)
                 rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
             history.append(rec)
-        s = len(kept_u)
-        self.user_factors_ = (torch.cat([x[:, :k] for x in kept_u], dim=1) / s).float()
-        self.item_factors_ = torch.cat([y[:, :k] for y in kept_i], dim=1).float()
-        self.user_bias_ = torch.stack([x[:, k] for x in kept_u]).mean(0).float()
-        self.item_bias_ = torch.stack([y[:, k] for y in kept_i]).mean(0).float()
+        self.user_factors_, self.item_factors_ = user_f, item_f
+        self.user_bias_ = (user_b / s).float()
+        self.item_bias_ = (item_b / s).float()
         self.history_ = history
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> dict[str, int]:
+        """Bytes a fit on data of this shape needs: ``stored`` samples and ``total`` peak.
+
+        The kept samples take ``4 S k (n_users + n_items)`` bytes (``S = n_samples // thin``);
+        the sampler's working memory grows with the ratings and the rows, never with
+        ``n_users * n_items`` (issue 14).
+        """
+        k = int(self.n_factors)
+        d = k + 1
+        s = int(self.n_samples) // int(self.thin)
+        rows = n_users + n_items
+        stored = 4 * s * k * rows
+        per_rating = 200 * n_ratings  # CSR copies of the ratings, both sides, and temporaries
+        per_row = 8 * rows * (3 * d * d + d * (d + 1) // 2 + 4 * d)
+        small = min(n_users, n_items)
+        eig = 24 * small * small if self.implicit and small <= EIG_MAX_ROWS else 0
+        return {"stored": stored, "total": stored + per_rating + per_row + eig}
+
+    def _check_memory(self, n_users: int, n_items: int, n_ratings: int) -> None:
+        """Refuse up front a fit that would need more than ``max_memory_gb``."""
+        budget = self.max_memory_gb
+        limit = available_memory() if budget is None else float(budget) * 2**30
+        if limit is None:
+            return
+        need = self.memory_estimate(n_users, n_items, n_ratings)
+        if need["total"] <= limit:
+            return
+        gib = 2.0**30
+        s = int(self.n_samples) // int(self.thin)
+        where = "available memory" if budget is None else "max_memory_gb"
+        raise ConfigError(
+            f"BayesianMF would need about {need['total'] / gib:.1f} GiB for {n_users:,} users, "
+            f"{n_items:,} items and {n_ratings:,} ratings ({need['stored'] / gib:.1f} GiB of it "
+            f"for {s} kept samples of n_factors={self.n_factors}), more than the "
+            f"{limit / gib:.1f} GiB of {where}. Keep fewer samples (raise thin or lower "
+            "n_samples), lower n_factors, or use the default model (kind 'dot'), which keeps one "
+            "set of factors instead of one per sample.")
 
     def _valid_pairs(self, valid: Interactions) -> tuple[torch.Tensor, ...]:
         vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
@@ -260,6 +319,21 @@ class BayesianMF(Recommender):
 
     def _extra_state(self) -> dict[str, Any]:
         return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @contextmanager
@@ -465,19 +539,25 @@ class _Link:
     implicit-feedback term of SVD++, :math:`|N(u)|^{-1/2} \sum_{j \in N(u)} y_j`. ``W`` is
     drawn whole from its matrix-normal conditional by perturb-and-solve; the solves with
     :math:`F^\top F + \lambda I` use one eigendecomposition of the smaller Gram matrix, made
-    once, so :math:`\lambda` can change every sweep for free.
+    once, so :math:`\lambda` can change every sweep for free, or conjugate gradients when that
+    matrix would have more than ``EIG_MAX_ROWS`` rows.
     """
 
     def __init__(self, F: torch.Tensor, Ft: torch.Tensor, d: int) -> None:
         self.F, self.Ft = F, Ft
         n, p = F.shape
         self.wide = n <= p  # eigendecompose the smaller Gram matrix: F F^T or F^T F
-        gram = self.F @ self.Ft.to_dense() if self.wide else self.Ft @ self.F.to_dense()
-        s2, E = torch.linalg.eigh(gram)
-        self.s2, self.E = s2.clamp_min(0.0), E.to(_DTYPE)  # float32 halves the solves
+        self.eig = min(n, p) <= EIG_MAX_ROWS
         self.W = torch.zeros(self.F.shape[1], d, dtype=torch.float64)
         self.lam = 1.0
         self._offset: torch.Tensor | None = None
+        if self.eig:  # sparse x sparse: only the small Gram matrix is ever dense
+            gram = (self.F @ self.Ft if self.wide else self.Ft @ self.F).to_dense()
+            s2, E = torch.linalg.eigh(gram)
+            self.s2, self.E = s2.clamp_min(0.0), E.to(_DTYPE)  # float32 halves the solves
+            return
+        rows = torch.repeat_interleave(torch.arange(p), Ft.crow_indices().diff())
+        self.diag = torch.bincount(rows, weights=Ft.values().square(), minlength=p)
 
     def offset(self) -> torch.Tensor:
         """:math:`F W`, one prior-mean shift per row."""
@@ -487,12 +567,41 @@ class _Link:
 
     def _solve(self, v: torch.Tensor) -> torch.Tensor:
         """:math:`(F^\\top F + \\lambda I)^{-1} v`, by Woodbury when ``F`` is wide."""
-        lam, E = self.lam, self.E
+        lam = self.lam
+        if not self.eig:
+            return self._cg(v)
+        E = self.E
         scale = (1.0 / (self.s2 + lam)).to(_DTYPE)[:, None]
         if not self.wide:  # F^T F = E diag(s2) E^T
             return (E @ ((E.T @ v.to(_DTYPE)) * scale)).double()
         fv = (self.F @ v).to(_DTYPE)  # F F^T = E diag(s2) E^T
         return (v - self.Ft @ (E @ ((E.T @ fv) * scale)).double()) / lam
+
+    def _cg(self, v: torch.Tensor) -> torch.Tensor:
+        """The same solve by Jacobi-preconditioned conjugate gradients, column by column,
+        from the previous ``W``: a few products with the sparse ``F`` per step."""
+        lam = self.lam
+        minv = (1.0 / (self.diag + lam))[:, None]
+        x = self.W.clone()
+        r = v - (self.Ft @ (self.F @ x) + lam * x)
+        z = minv * r
+        direction = z.clone()
+        rz = (r * z).sum(0)
+        tol = 1e-12 * (v * v).sum(0).clamp_min(1e-300)
+        for _ in range(_CG_MAX_ITER):
+            if bool(((r * r).sum(0) <= tol).all()):
+                break
+            Ad = self.Ft @ (self.F @ direction) + lam * direction
+            curv = (direction * Ad).sum(0)
+            step = torch.where(curv > 0, rz / curv.clamp_min(1e-300), torch.zeros_like(rz))
+            x += step * direction
+            r -= step * Ad
+            z = minv * r
+            rz_new = (r * z).sum(0)
+            direction = z + torch.where(rz > 0, rz_new / rz.clamp_min(1e-300),
+                                        torch.zeros_like(rz)) * direction
+            rz = rz_new
+        return x
 
     def sample(self, X: torch.Tensor, mean: torch.Tensor, prec: torch.Tensor,
                rng: np.random.Generator) -> None:
