@@ -19,9 +19,10 @@ With the items fixed, each user's row :math:`x_u = (p_u, b_u)` is a ridge regres
 
     \big(Z_u^\top Z_u + \lambda n_u^{\alpha} I\big)\, x_u = Z_u^\top t_u
 
-and symmetrically for the items. The ratings are first standardised, :math:`(r - \mu) / s`,
-so :math:`\lambda` does not depend on the rating scale; the factors are scaled back by
-:math:`\sqrt s` and the biases by :math:`s`.
+and symmetrically for the items. :math:`\lambda` is ``reg`` times the standard deviation
+:math:`s` of the training ratings (``reg_``): the factors of ratings ``c`` times wider are
+:math:`\sqrt c` times longer, so the ridge that fits them grows as ``c``, and one ``reg``
+holds on 1-5 stars and on -10..+10 alike (issue 14).
 
 Every user's system is built and solved at once: rows are grouped by their number of
 ratings into padded blocks (bounded memory), the Gram matrices come from one batched matmul
@@ -119,7 +120,7 @@ class BiasedALS(Recommender):
     See the module docstring for the objective and the batched solve. A sweep solves every
     user, then every item; each is exact given the other side, so the loss never increases.
     Predictions are clipped to the training rating range. On MovieLens 100k u1 the defaults
-    reach test RMSE 0.924 (u2: 0.913) in about 1 s; ``n_factors=20`` gives the same accuracy
+    reach test RMSE 0.925 (u2: 0.913) in about 1 s; ``n_factors=20`` gives the same accuracy
     in 0.25 s.
 
     Parameters
@@ -128,10 +129,9 @@ class BiasedALS(Recommender):
     epochs : int, default 10
         Sweeps (users then items).
     reg : float, default 1.33
-        :math:`\lambda`, for ratings standardised to unit standard deviation: the rows are
-        solved on :math:`(r - \mu) / s` (``s`` the standard deviation of the training
-        ratings, stored as ``rating_scale_``) and scaled back, so one ``reg`` holds on 1-5
-        stars and on -10..+10 alike. 1.33 is the former 1.5 on MovieLens (``s`` = 1.12).
+        :math:`\lambda` per unit of the ratings' standard deviation: the ridge used,
+        ``reg_``, is ``reg`` times that deviation (1.33 x 1.12 = 1.5 on MovieLens 100k, the
+        former default there).
     reg_exponent : float, default 0.5
         :math:`\alpha`: the ridge of a row grows as :math:`n^{\alpha}` with its number of
         ratings (1 is ALS-WR's weighted-λ; 0 a plain ridge).
@@ -183,20 +183,15 @@ class BiasedALS(Recommender):
     def _alternate(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:
         dev, k = self.device_, int(self.n_factors)
         nu, ni = len(self.user_vocab_), len(self.item_vocab_)
-        # solved on standardised ratings, so reg means the same on 1-5 stars and on -10..+10
-        # (issue 14: on a -10..+10 set the defaults lost to the bias baseline)
+        users, items = _Side(u, i, r, nu, ni, dev), _Side(i, u, r, ni, nu, dev)
         mu = float(self.global_mean_)
-        scale = float(np.std(r)) or 1.0
-        self.rating_scale_ = scale
-        z = ((np.asarray(r, dtype=np.float64) - mu) / scale).astype(np.float32)
-        users, items = _Side(u, i, z, nu, ni, dev), _Side(i, u, z, ni, nu, dev)
-        mu = 0.0
         g = torch_generator(self.seed_)
         X = torch.zeros(nu, k + 1, device=dev)                 # (p_u, b_u)
         Y = torch.zeros(ni, k + 1, device=dev)                 # (q_i, b_i)
         Y[:, :k] = torch.randn(ni, k, generator=g).to(dev) * float(self.init_std)
-        lam_u = float(self.reg) * users.counts.float() ** float(self.reg_exponent)
-        lam_i = float(self.reg) * items.counts.float() ** float(self.reg_exponent)
+        self.reg_ = float(self.reg) * (float(np.std(r)) or 1.0)  # see the module docstring
+        lam_u = self.reg_ * users.counts.float() ** float(self.reg_exponent)
+        lam_i = self.reg_ * items.counts.float() ** float(self.reg_exponent)
         ones_u, ones_i = torch.ones(nu, 1, device=dev), torch.ones(ni, 1, device=dev)
         self.history_ = []
         start = time.perf_counter()
@@ -208,16 +203,14 @@ class BiasedALS(Recommender):
             if not math.isfinite(sse):
                 raise ModelFitError(f"ALS produced non-finite factors in sweep {sweep + 1}; "
                                     f"raise reg (now {self.reg:g})")
-            stats = EpochStats(sweep + 1, scale * scale * sse / max(1, len(r)), None, 0.0,
+            stats = EpochStats(sweep + 1, sse / max(1, len(r)), None, 0.0,
                                time.perf_counter() - t0)
             self.history_.append(vars(stats))
             if self.callback is not None:
                 self.callback(stats)
         self.fit_seconds_ = time.perf_counter() - start
-        # back to rating units: factors by sqrt(scale) each, biases by scale
-        root = scale**0.5
-        self.user_factors_, self.user_bias_ = (X[:, :k] * root).contiguous(), X[:, k] * scale
-        self.item_factors_, self.item_bias_ = (Y[:, :k] * root).contiguous(), Y[:, k] * scale
+        self.user_factors_, self.user_bias_ = X[:, :k].contiguous(), X[:, k].contiguous()
+        self.item_factors_, self.item_bias_ = Y[:, :k].contiguous(), Y[:, k].contiguous()
 
     @staticmethod
     def _sse(side: _Side, X: torch.Tensor, Y: torch.Tensor, mu: float) -> float:
@@ -258,8 +251,8 @@ class BiasedALS(Recommender):
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
-        self.rating_scale_ = extra.get("rating_scale")
+        self.reg_ = float(extra.get("reg_used", self.reg))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_,
-                "rating_scale": getattr(self, "rating_scale_", None)}
+                "reg_used": self.reg_}

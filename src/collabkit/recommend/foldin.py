@@ -636,7 +636,7 @@ def _make_penalty(model: Any, side: _Side, reg: Reg, prior: Prior,
     if reg != "matched":
         return _Penalty("ridge", float(reg), center)
     if model.kind == "als":  # BiasedALS: sum (r - r_hat)^2 + reg * n_u**alpha * |x_u|^2
-        return _Penalty("count", float(model.reg), center,
+        return _Penalty("count", float(getattr(model, "reg_", model.reg)), center,
                         power=float(getattr(model, "reg_exponent", 0.5)))
     if getattr(model, "optimizer", "adamw") == "adamw":
         return _Penalty("adamw", default_reg_scale(model), center)
