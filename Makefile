@@ -1,4 +1,4 @@
-# Two commands on a fresh clone: `make demo` and `make test`. Both build .venv on first use.
+# Commands on a fresh clone: `make demo`, `make test`, `make serve`. All build .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Data for tests and benchmarks (ml-100k, ml-latest-small), never committed here.
 export COLLABKIT_DATA ?= $(abspath ../shared/datasets)
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean serve
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,14 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(PY) -m collabkit.demo
+
+# The demo model over HTTP on 127.0.0.1:8000 (docs at /docs); `make demo` trains it first when
+# runs/ has none. Feedback goes to runs/demo-ml-latest-small.feedback.sqlite3. Set
+# COLLABKIT_API_KEY for the app role; SERVE_ARGS="--port 9000" etc. are passed on.
+DEMO_MODEL := runs/demo-ml-latest-small
+serve: $(VENV)/.installed
+	test -f $(DEMO_MODEL)/model.json || $(PY) -m collabkit.demo
+	$(PY) -m collabkit serve $(DEMO_MODEL) $(SERVE_ARGS)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -46,8 +46,8 @@ import collabkit.recommend.foldin as foldin
 from collabkit.data.interactions import Interactions
 from collabkit.metrics.ranking import ndcg_batch
 from collabkit.models.mf import BiasedMF
-from collabkit.random import numpy_rng
 from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL
+from collabkit.seeds import numpy_rng
 
 KS = (0, 1, 3, 5, 10, 20)
 BEGIN, END = "<!-- coldstart:begin -->", "<!-- coldstart:end -->"
@@ -224,12 +224,12 @@ def run_fidelity(folder: Path, meta: pd.DataFrame, seed: int, n_users: int,
         r = np.searchsorted(users, ts["user"].to_numpy())
         c = model.item_vocab_.index(ts["item"].to_numpy())
         yt = ts["rating"].to_numpy(np.float64)
-        trained = model._score_users(model.user_vocab_.index(users)).double().numpy()
+        trained = model.score_users(model.user_vocab_.index(users)).double().numpy()
         if not {k: v for k, v in params.items() if k != "refit_users"}:
             # context: how far apart two trainings of the same settings put these users
             other = _fit(base, meta, seed + 1, cache, f"u1-{seed + 1}-" + name.split("-", 2)[2],
                          **params)
-            o = other._score_users(other.user_vocab_.index(users)).double().numpy()
+            o = other.score_users(other.user_vocab_.index(users)).double().numpy()
             rows.append({"model": label, "penalty": f"(none: seed {seed + 1}'s trained row)",
                          "gap, all items": float(np.sqrt(np.mean((o - trained) ** 2))),
                          "gap, u1.test pairs": float(np.sqrt(np.mean((o[r, c] - trained[r, c])

@@ -19,6 +19,10 @@
    test RMSE after each epoch. The targets are the brief's (fastai 0.936, Surprise SVD 0.951)
    and the peers' own final u1 RMSEs.
 4. **Speed** (``benchmarks/speed.py``) and **scale** (``benchmarks/scale.py``).
+5. **CLI start-up** (``benchmarks/cli_startup.py``): ``collabkit --version``/``--help`` and the
+   dataset commands as fresh processes.
+6. **Service** (``benchmarks/serve_load.py``): ``collabkit serve`` under 32 clients for 30 s
+   on ml-latest-small and ml-100k, and 10 kill -9 rounds (``--no-serve`` skips it).
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
@@ -30,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import json
 import math
 import os
-import pkgutil
 import platform
 import subprocess
 import sys
@@ -65,17 +67,17 @@ def log(msg: str) -> None:
 # ----------------------------------------------------------------------------- models
 def discover() -> tuple[dict[str, dict[str, Any]], list[str]]:
     """``label -> {"kind", "params"}`` for every registered kind, and modules that failed."""
-    import collabkit.models as pkg
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
     failed = []
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    classes = {}
+    for kind in registry.kinds():
         try:
-            importlib.import_module(f"{pkg.__name__}.{mod.name}")
+            classes[kind] = registry.get(kind)
         except Exception as exc:  # a model being written by someone else may not import yet
-            failed.append(f"{mod.name}: {type(exc).__name__}: {exc}"[:200])
+            failed.append(f"{kind}: {type(exc).__name__}: {exc}"[:200])
     configs: dict[str, dict[str, Any]] = {}
-    for kind, cls in sorted(Recommender._registry.items()):
+    for kind, cls in classes.items():
         names = cls._param_names()
         params = {k: v for k, v in (("random_state", 0), ("device", "cpu")) if k in names}
         configs[kind] = {"kind": kind, "params": params}
@@ -88,9 +90,9 @@ def discover() -> tuple[dict[str, dict[str, Any]], list[str]]:
 
 def _fit_score(kind: str, params: dict[str, Any], train: Any, test: Any) -> dict[str, Any]:
     from collabkit.metrics.evaluate import evaluate
-    from collabkit.models.base import Recommender
+    from collabkit.models import registry
 
-    model = Recommender._registry[kind](**params)
+    model = registry.get(kind)(**params)
     c0, t0 = time.process_time(), time.perf_counter()
     model.fit(train)
     fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -336,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--speed-only", action="store_true",
                     help="rerun only speed.py and patch its parts of the last results")
     ap.add_argument("--no-scale", action="store_true")
+    ap.add_argument("--no-serve", action="store_true", help="skip benchmarks/serve_load.py")
     ap.add_argument("--scale-sizes", nargs="+", type=float, default=None)
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -361,6 +364,13 @@ def main(argv: list[str] | None = None) -> int:
 
         sizes = args.scale_sizes or ([1e6] if args.quick else list(scale_mod.SIZES))
         scale = scale_mod.run(tuple(int(s) for s in sizes))
+    serve = None
+    if not args.no_serve:
+        import serve_load
+
+        log("service: 32 clients x 30 s per dataset, 10 kill -9 rounds")
+        serve = serve_load.run(duration=10.0 if args.quick else 30.0,
+                               crash_rounds=3 if args.quick else 10)
     md = [f"# collabkit benchmarks\n\nWritten by `benchmarks/run.py` on {info['date']} in "
           f"{(time.perf_counter() - t_all) / 60:.0f} min. Machine: {info['cpu']}, "
           f"{info['cores']} cores (shared with other work: load average "
@@ -382,6 +392,16 @@ def main(argv: list[str] | None = None) -> int:
         import scale as scale_mod
 
         md += ["## Scale (synthetic, ML-25M-shaped)", scale_mod.markdown(scale)]
+    import cli_startup
+
+    log("CLI start-up: --version, --help, datasets commands")
+    startup = cli_startup.run()
+    md += ["## CLI start-up (issue 8: --version and --help under 0.5 s)",
+           cli_startup.markdown(startup)]
+    if serve:
+        import serve_load
+
+        md += ["## Service (issue 10): load and kill -9", serve_load.markdown(serve)]
     if failed:
         md += ["## Model modules that did not import", "\n".join(f"- {f}" for f in failed)]
     text = "\n\n".join(md) + "\n"
@@ -389,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "README.md").write_text(text)
     (args.out_dir / "collabkit.json").write_text(json.dumps(
         {"machine": info, "folds": folds, "ml100k": rows, "curves": ours,
-         "peers_source": peer_src, "speed": speed, "scale": scale}, indent=1,
+         "peers_source": peer_src, "speed": speed, "scale": scale, "cli_startup": startup,
+         "serve": serve}, indent=1,
         default=lambda o: None if isinstance(o, float) and not math.isfinite(o) else str(o)))
     print(text)
     return 0

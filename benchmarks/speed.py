@@ -45,9 +45,9 @@ import torch
 
 from collabkit.models.dot import DotProductBias
 from collabkit.models.mf import BiasedMF
+from collabkit.runtime import threads as intra_op_threads
 from collabkit.testing.scale import ml25m_like
 from collabkit.train import _numba
-from collabkit.train.loop import intra_op_threads
 from collabkit.train.sparse import (
     _Adam,
     _NumbaGrad,

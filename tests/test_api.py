@@ -28,6 +28,7 @@ def test_split_partitions_rows(small, how):
         assert len(test) == np.unique(small.users).size
 
 
+@pytest.mark.needs_data("ml-100k")
 def test_canonical_split_shares_vocab():
     train, test = collabkit.load_split("ml-100k", "u1")
     assert (len(train), len(test)) == (80000, 20000)
@@ -47,6 +48,15 @@ def test_fit_by_kind_and_unknown_kind(small):
     part = small.take(np.arange(2000))
     model = collabkit.fit(part, "bias")
     assert isinstance(model, collabkit.BiasBaseline)
-    with pytest.raises(ConfigError, match="unknown model 'svm'"):
+    with pytest.raises(ConfigError, match="unknown model kind 'svm'; known kinds: "):
         collabkit.fit(part, "svm")
     assert "dot" in collabkit.model_kinds()
+
+
+def test_issue9_fit_refuses_a_parameter_the_kind_does_not_take(small):
+    # issue 9: the CLI dropped wd for svdpp; the API raised a bare TypeError
+    with pytest.raises(ConfigError) as e:
+        collabkit.fit(small.take(np.arange(500)), "svdpp", wd=7, y_range=(0, 9))
+    assert str(e.value) == (
+        "model 'svdpp' does not take 'wd', 'y_range'; its parameters are n_factors, epochs, lr, "
+        "reg, reg_bias, batch_size, init_std, clip, n_threads, random_state")

@@ -6,28 +6,52 @@
 >>> model = collabkit.fit(train, "dot", random_state=42)        # doctest: +SKIP
 >>> collabkit.evaluate(model, test).table                       # doctest: +SKIP
 >>> model.recommend(1, n=10)                                    # doctest: +SKIP
+
+The public names below are imported on first use (PEP 562), so ``import collabkit`` and the
+``collabkit`` command start without loading torch or pandas until something needs them.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from collabkit._version import __version__
-from collabkit.api import fit, load_dataset, load_ratings, load_split, split
-from collabkit.data import load_movielens, read_ratings
-from collabkit.data.interactions import Interactions
-from collabkit.data.vocab import Vocabulary
-from collabkit.io import load_model, save_model
-from collabkit.metrics.evaluate import EvalReport, evaluate
-from collabkit.models import (
-    BayesianMF,
-    BiasBaseline,
-    BiasedALS,
-    BiasedMF,
-    DotProductBias,
-    Ensemble,
-    GlobalMean,
-    HybridMF,
-    MLPRecommender,
-    Recommender,
-    SVDpp,
-)
+
+# public name -> the module that defines it
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(("fit", "load_dataset", "load_ratings", "load_split", "split"),
+                    "collabkit.api"),
+    **dict.fromkeys(("load_movielens", "read_ratings"), "collabkit.data"),
+    "Interactions": "collabkit.data.interactions",
+    "Vocabulary": "collabkit.data.vocab",
+    **dict.fromkeys(("load_model", "save_model"), "collabkit.io"),
+    **dict.fromkeys(("EvalReport", "evaluate"), "collabkit.metrics.evaluate"),
+    **dict.fromkeys(("BayesianMF", "BiasBaseline", "BiasedALS", "BiasedMF", "DotProductBias",
+                     "Ensemble", "GlobalMean", "HybridMF", "MLPRecommender", "Recommender",
+                     "SVDpp"), "collabkit.models"),
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from collabkit.api import fit, load_dataset, load_ratings, load_split, split
+    from collabkit.data import load_movielens, read_ratings
+    from collabkit.data.interactions import Interactions
+    from collabkit.data.vocab import Vocabulary
+    from collabkit.io import load_model, save_model
+    from collabkit.metrics.evaluate import EvalReport, evaluate
+    from collabkit.models import (
+        BayesianMF,
+        BiasBaseline,
+        BiasedALS,
+        BiasedMF,
+        DotProductBias,
+        Ensemble,
+        GlobalMean,
+        HybridMF,
+        MLPRecommender,
+        Recommender,
+        SVDpp,
+    )
 
 __all__ = [
     "__version__",
@@ -41,6 +65,26 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+    else:  # model classes listed in collabkit.models.registry, by class name
+        from collabkit.models import registry
+
+        value = registry.by_class_name(name)
+        if value is None:
+            raise AttributeError(f"module 'collabkit' has no attribute {name!r}")
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
 def model_kinds() -> list[str]:
     """The model kinds :func:`fit` and ``collabkit train --model`` accept."""
-    return sorted(Recommender._registry)
+    from collabkit.models import registry
+
+    return registry.kinds()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
+from collabkit.models import registry
 from collabkit.models.base import Recommender
 
 __all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "SPLITS"]
@@ -44,19 +45,21 @@ def load_ratings(source: str | os.PathLike[str] | pd.DataFrame, *,
                  timestamp_col: str | int | None | Literal[False] = None,
                  sep: str | None = None, encoding: str | None = None,
                  rating_range: tuple[float, float] | None = None,
+                 header: bool | None = None,
                  item_meta: pd.DataFrame | None = None,
                  name: str | None = None) -> Interactions:
     """Read a ratings file or DataFrame into :class:`Interactions`.
 
     By default the first three columns are user, item and rating and a fourth is the
     timestamp (as fastai's ``CollabDataLoaders.from_df``). Bad rows raise
-    :class:`~collabkit.errors.DataError` naming the file, line and column.
+    :class:`~collabkit.errors.DataError` naming the file, line and column. ``sep``, ``header``
+    and ``encoding`` are :func:`~collabkit.data.tables.read_ratings`' (``None``: detected).
     """
     from collabkit.data.tables import read_ratings
 
     df = read_ratings(source, user_col=user_col, item_col=item_col, rating_col=rating_col,
-                      timestamp_col=timestamp_col, sep=sep, encoding=encoding,
-                      rating_range=rating_range)
+                      timestamp_col=timestamp_col, sep=sep, header=header,
+                      encoding=encoding, rating_range=rating_range)
     label = name or (os.path.basename(os.fspath(source))
                      if not isinstance(source, pd.DataFrame) else "dataframe")
     return Interactions.from_dataframe(df, rating_range=rating_range, item_meta=item_meta,
@@ -121,13 +124,20 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
         :func:`collabkit.model_kinds`) or an unfitted estimator.
     **params
         Constructor arguments of the chosen model, such as ``n_factors=50, epochs=5``.
+
+    Raises
+    ------
+    ConfigError
+        A parameter the chosen kind does not take; the message lists those it does.
     """
     if isinstance(model, Recommender):
         est = model.set_params(**params) if params else model
     else:
-        cls = Recommender._registry.get(model)
-        if cls is None:
-            raise ConfigError(f"unknown model {model!r}; known kinds are "
-                              f"{sorted(Recommender._registry)}")
+        cls = registry.get(model)
+        accepted = list(cls().get_params())  # issue 9: the model says what it takes
+        unknown = [k for k in params if k not in accepted]
+        if unknown:
+            raise ConfigError(f"model {model!r} does not take {', '.join(map(repr, unknown))}; "
+                              f"its parameters are {', '.join(accepted) or '(none)'}")
         est = cls(**params)
     return est.fit(data, valid)

@@ -48,7 +48,7 @@ def main(user: int = 1, seed: int = 42) -> int:
     # A brand-new user rates five films; fold-in gives them a vector without retraining.
     new = {1: 5.0, 2571: 5.0, 4993: 5.0, 79132: 4.5, 2959: 4.5}
     cold = recommend_new_user(model, new, n=5)[["rank", "item", "title", "score", "tier"]]
-    names = ", ".join(t for t in model._titles(list(new)) if t)
+    names = ", ".join(t for t in model.titles(list(new)) if t)
     o.print(out.frame_table(cold, f"a new user who loved {names}"))
     path = model.save("runs/demo-ml-latest-small")
     o.print(f"model saved to {path}; try: [bold].venv/bin/collabkit recommend {path} {user} 2[/]")

@@ -15,7 +15,11 @@ __all__ = [
     "NotFittedError",
     "ModelFitError",
     "ModelFileError",
+    "ModelBusyError",
     "ConfigError",
+    "UnknownModelKindError",
+    "NotSupportedError",
+    "ServiceError",
     "DataWarning",
     "ModelFitWarning",
 ]
@@ -31,6 +35,19 @@ class ConfigError(CollabkitError, ValueError):
     """A parameter has a value that cannot work (for example ``n_factors=0``)."""
 
     exit_code = 2
+
+
+class UnknownModelKindError(ConfigError, KeyError):
+    """A model kind that is not in :mod:`collabkit.models.registry`; the message lists the
+    known kinds."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotSupportedError(ConfigError):
+    """The model cannot do what was asked (for example fold-in into a model without factor
+    tables); the message names the model kind and the missing capability."""
 
 
 class DataError(CollabkitError, ValueError):
@@ -73,6 +90,25 @@ class ModelFileError(CollabkitError, OSError):
     """A saved model folder is missing files, is corrupt, or comes from a newer version."""
 
     exit_code = 6
+
+
+class ModelBusyError(ModelFileError):
+    """Another process is saving the same model folder right now; try again when it is done."""
+
+    exit_code = 75  # EX_TEMPFAIL: the same command can succeed later
+
+
+class ServiceError(CollabkitError):
+    """A request ``collabkit serve`` refuses: answered with HTTP ``status`` and the body
+    ``{"error": {"code": code, "message": message}}``; never raised by the library itself."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = int(status)
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
 
 
 class DataWarning(UserWarning):

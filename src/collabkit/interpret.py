@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError, DataError
-from collabkit.recommend.foldin import FoldedUser, _factor_tables
+from collabkit.models.capabilities import FactorModel, item_vectors
+from collabkit.recommend.foldin import FoldedUser
 from collabkit.recommend.onboarding import item_counts, item_factor_table
 
 __all__ = [
@@ -29,24 +30,20 @@ __all__ = [
 
 
 def _learned(model: Any) -> dict[str, Any] | None:
-    """The four tables of a biased factor model as float64 numpy, or None for other kinds."""
-    t = _factor_tables(model)
-    if t is None:
+    """The four tables of a factor model as float64 numpy, or None for other models."""
+    if not isinstance(model, FactorModel):
         return None
+    t = model.factor_tables()
 
     def np64(x: Any) -> np.ndarray:
         return x.detach().cpu().double().numpy()
 
-    return {"P": np64(t["P"]), "Q": np64(t["Q"]), "bu": np64(t["bu"]), "bi": np64(t["bi"]),
-            "g": t["g"], "y_range": t["y_range"]}
+    return {"P": np64(t.user_factors), "Q": np64(t.item_factors), "bu": np64(t.user_bias),
+            "bi": np64(t.item_bias), "g": t.global_bias, "y_range": t.y_range}
 
 
 def _factors_or_raise(model: Any, what: str) -> np.ndarray:
-    factors = item_factor_table(model)
-    if factors is None:
-        raise ConfigError(f"{what} needs item factors or embeddings; {type(model).__name__} "
-                          f"(kind {model.kind!r}) has none. Use a BiasedMF or MLPRecommender")
-    return factors
+    return item_vectors(model, what)
 
 
 # --------------------------------------------------------------------------- item biases
@@ -97,7 +94,7 @@ def item_biases(model: Any, n: int = 10, *, min_ratings: int = 20) -> pd.DataFra
         raw = model.item_vocab_.ids(picks)
         frames.append(pd.DataFrame({
             "end": end, "rank": np.arange(1, len(picks) + 1), "item": raw,
-            "title": model._titles(raw), "bias": bias[picks], "n_ratings": counts[picks],
+            "title": model.titles(raw), "bias": bias[picks], "n_ratings": counts[picks],
             "damped_mean": model.global_mean_ + model.item_bias_base_[picks],
             "source": source}))
     return pd.concat(frames, ignore_index=True)
@@ -184,7 +181,7 @@ def pca(model: Any, n_components: int = 3, *, min_ratings: int = 20, max_items: 
     coords, vt = coords * signs, vt[:nc] * signs[:, None]
     ratio = s[:nc] ** 2 / max(float((s**2).sum()), 1e-300)
     raw = model.item_vocab_.ids(cand)
-    titles = model._titles(raw)
+    titles = model.titles(raw)
     table = pd.DataFrame({"item": raw, "title": titles, "n_ratings": counts[cand]})
     for c in range(nc):
         table[f"pc{c + 1}"] = coords[:, c]
@@ -238,7 +235,7 @@ def similar_items(model: Any, item: Any, n: int = 10, *, min_ratings: int = 0) -
     order = order[np.isfinite(sim[order])][: int(n)]
     raw = model.item_vocab_.ids(order)
     return pd.DataFrame({"rank": np.arange(1, len(order) + 1), "item": raw,
-                         "title": model._titles(raw), "similarity": sim[order],
+                         "title": model.titles(raw), "similarity": sim[order],
                          "n_ratings": counts[order]})
 
 
@@ -351,7 +348,7 @@ def explain(model: Any, user: Any, item: Any, *, data: Any = None) -> Explanatio
     UnknownIdError
         If the user or the item is not in the model.
     """
-    model._check_fitted()
+    model.check_fitted()
     i = int(model.item_vocab_.index_strict([item], what="item")[0])
     learned = _learned(model)
     if isinstance(user, FoldedUser):
@@ -389,10 +386,10 @@ def explain(model: Any, user: Any, item: Any, *, data: Any = None) -> Explanatio
                                            * np.linalg.norm(factors[i]), 1e-12)
     dev = ratings - expected
     raw = model.item_vocab_.ids(rated_idx)
-    contrib = pd.DataFrame({"item": raw, "title": model._titles(raw), "rating": ratings,
+    contrib = pd.DataFrame({"item": raw, "title": model.titles(raw), "rating": ratings,
                             "deviation": dev, "similarity": sim, "weight": sim * dev})
     contrib = contrib[raw != item].sort_values("weight", ascending=False, kind="stable")
-    return Explanation(label, item, model._titles(np.array([item]))[0], prediction, *terms,
+    return Explanation(label, item, model.titles(np.array([item]))[0], prediction, *terms,
                        contributions=contrib.reset_index(drop=True),
                        ratings_source=ratings_source)
 
@@ -402,7 +399,7 @@ def _user_ratings(model: Any, u: int, rated_idx: np.ndarray,
     """The user's training ratings of ``rated_idx``: from ``data`` when given, else the ratings
     stored in the model (``seen_ratings_``), else the model's fit."""
     if data is None:
-        stored = getattr(model, "seen_ratings_", None)
+        stored = model.seen_ratings_
         if stored is None:
             return model._predict_idx(np.full(len(rated_idx), u), rated_idx), "predicted"
         start, end = model.seen_indptr_[u], model.seen_indptr_[u + 1]

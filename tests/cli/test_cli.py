@@ -67,7 +67,7 @@ def test_evaluate_predict_recommend(trained, ratings_file, capsys):
     (["train", "--ratings", "does-not-exist.csv"], "does-not-exist.csv"),
     (["train", "--dataset", "ml-100k", "--split", "u9"], "u9"),
     (["evaluate", "no-such-model", "--ratings", "x.csv"], "does not exist"),
-    (["train", "--ratings", "{ratings}", "--factors", "0"], "n_factors"),
+    (["train", "--ratings", "{ratings}", "--factors", "0"], "--factors"),  # issue 8: CLI words
     (["train", "--ratings", "{ratings}", "--param", "nope"], "NAME=VALUE"),
     (["predict", "{model}", "1"], "USER ITEM pairs"),
 ])
@@ -88,6 +88,7 @@ def test_bad_input_file_writes_no_model(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.needs_data("ml-100k")
 def test_canonical_split_and_dataset_commands(tmp_path, capsys):
     code, out, err = run(capsys, "train", "--dataset", "ml-100k", "--split", "u1", "--epochs",
                          1, "--batch-size", 2048, "--lr", 0.05, "--out", tmp_path / "u1", "--json")

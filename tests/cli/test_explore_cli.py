@@ -6,6 +6,8 @@ import pytest
 
 from collabkit.cli.main import main
 
+pytestmark = pytest.mark.needs_data("ml-100k")  # every test here uses a model trained on u1
+
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):

@@ -32,3 +32,32 @@ def test_bar_without_after_work_is_unchanged(monkeypatch):
     with bar:
         bar(EpochStats(2, 0.64, None, 0.001, 0.1))
     assert "loss 0.6400" in buf.getvalue() and "passes" not in buf.getvalue()
+
+
+# issue 8: CLI errors give CLI advice; the library keeps naming Python arguments
+def test_cli_message_turns_python_arguments_into_flags():
+    msg = out.cli_message
+    assert msg("pass timestamp_col=False to ignore timestamps") == (
+        "pass --no-timestamp to ignore timestamps")
+    assert msg("It looks ';'-separated: pass sep=';' (or sep=None to detect the separator).") == (
+        "It looks ';'-separated: pass --sep ';' (or no --sep to detect the separator).")
+    assert msg("name the columns with user_col=, item_col=, rating_col=.") == (
+        "name the columns with --user-col, --item-col, --rating-col.")
+    assert msg('pass encoding="latin-1" (or') == "pass --encoding latin-1 (or"
+    assert msg("outside rating_range=(1, 5). Fix the data, or widen rating_range.") == (
+        "outside --rating-range 1,5. Fix the data, or widen --rating-range.")
+    assert msg("Check the path, or pass a DataFrame.") == "Check the path."
+    assert msg("Lower the learning rate (lr=1e+06) or raise the weight decay (wd=0.1).") == (
+        "Lower the learning rate (--lr 1e+06) or raise the weight decay (--wd 0.1).")
+    assert msg("raise the regularisation (reg=0.1)") == "raise the regularisation (--param reg=0.1)"
+    assert msg("fewer n_factors; header=True if") == "fewer --factors; --header if"
+
+
+def test_issue9_cli_message_leaves_text_in_cli_words_alone():
+    text = "e.g. --param n_factors=40; it takes --param random_state, --param batch_size"
+    assert out.cli_message(text) == text
+
+
+def test_cli_message_leaves_ordinary_words_alone():
+    text = "the separator is odd; a header line; 3 epochs; encoding problems"
+    assert out.cli_message(text) == text

@@ -85,6 +85,27 @@ def test_bad_settings_rejected_at_fit(bad):
         BiasedALS(**bad).fit(pl.data)
 
 
+def test_fit_with_valid_reports_validation_rmse_per_sweep():
+    """issue 9: BiasedALS.fit(data, valid) accepted valid and ignored it."""
+    pl = planted_low_rank(n_users=120, n_items=80, k=3, density=0.3, noise=0.1, seed=2)
+    train, valid = collabkit.split(pl.data, "random", test_frac=0.1, seed=0)
+    seen = []
+    m = BiasedALS(n_factors=3, epochs=4, reg=0.05, random_state=0, device="cpu",
+                  callback=seen.append).fit(train, valid)
+    rmses = [h["valid_rmse"] for h in m.history_]
+    assert all(v is not None and np.isfinite(v) for v in rmses)
+    assert [s.valid_rmse for s in seen] == rmses
+    assert m.valid_rmse_ == pytest.approx(evaluate(m, valid).rmse, rel=1e-5)
+    assert BiasedALS(epochs=2, random_state=0).fit(train).history_[-1]["valid_rmse"] is None
+
+
+def test_foldin_penalty_is_the_objectives_ridge():
+    """issue 9: the model states its own matched penalty (was a kind == "als" branch)."""
+    m = BiasedALS(reg=0.7, reg_exponent=0.3)
+    pen = m.foldin_penalty("users", np.zeros(4))
+    assert (pen.kind, pen.value, pen.power) == ("count", 0.7, 0.3)
+
+
 def _wide_scale(seed: int = 0):  # jokes-like: continuous -10..+10, heavy noise
     import pandas as pd
 
@@ -120,3 +141,4 @@ def test_issue14_ridge_follows_the_rating_spread():
     b = BiasedALS(n_factors=3, epochs=2, random_state=0, device="cpu").fit(wide)
     assert a.reg_ == pytest.approx(1.33 * float(np.std(pl.data.ratings)), rel=1e-5)
     assert b.reg_ == pytest.approx(10 * a.reg_, rel=1e-4)
+    assert b.foldin_penalty("users", np.zeros(4)).value == b.reg_  # fold-in solves the same

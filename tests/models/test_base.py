@@ -83,19 +83,27 @@ def test_issue8_constant_ratings_warn():
         collabkit.BiasBaseline().fit(Interactions.from_dataframe(df))
 
 
-@pytest.mark.parametrize("kind", ["dot", "hybrid"])
-def test_issue8_learning_rate_too_high_warns_worse_than_baseline(kind):
-    import warnings
-
+def test_issue8_learning_rate_too_high_warns_worse_than_baseline():
     from collabkit.errors import ModelFitWarning
 
     planted = planted_low_rank(n_users=100, n_items=60, k=2, density=0.3, seed=1)
     with pytest.warns(ModelFitWarning, match=r"scores worse than the damped-bias baseline on "
                       r"its 179 validation rows \(RMSE .* vs .*\).*Lower the learning rate "
                       r"\(lr=50\)"):
-        collabkit.fit(planted.data, kind, epochs=3, lr=50.0, random_state=0)
-    if kind == "dot":  # the default rate learns the planted factors: no warning
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ModelFitWarning)
-            model = collabkit.fit(planted.data, kind, epochs=3, random_state=0)
-        assert model.valid_rmse_ < 0.5
+        collabkit.fit(planted.data, "hybrid", epochs=3, lr=50.0, random_state=0)
+
+
+def test_issue8_learning_rate_too_high_default_model_stops_or_learns():
+    """The default model at lr=50 diverges outright: an error naming lr, not a silent finish;
+    at its default rate it learns the planted factors without a warning."""
+    import warnings
+
+    from collabkit.errors import ModelFitError, ModelFitWarning
+
+    planted = planted_low_rank(n_users=100, n_items=60, k=2, density=0.3, seed=1)
+    with pytest.raises(ModelFitError, match=r"Lower the learning rate \(lr=50\)"):
+        collabkit.fit(planted.data, "dot", epochs=3, lr=50.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ModelFitWarning)
+        model = collabkit.fit(planted.data, "dot", epochs=3, random_state=0)
+    assert model.valid_rmse_ < 0.5

@@ -62,7 +62,7 @@ def test_user_pass_makes_trained_users_their_own_fold_in(tmp_path):
 
     def gap(model) -> float:
         folded = fold_in_users(model, df)
-        trained = model._score_users(model.user_vocab_.index(folded.users)).double().numpy()
+        trained = model.score_users(model.user_vocab_.index(folded.users)).double().numpy()
         return float(np.sqrt(np.mean((folded.scores() - trained) ** 2)))
 
     kw = dict(n_factors=4, epochs=3, valid_frac=0.0, random_state=0, device="cpu")

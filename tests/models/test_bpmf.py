@@ -68,14 +68,14 @@ def test_save_load_gives_identical_predictions(fitted: BayesianMF, planted, tmp_
 
 def test_score_users_matches_predict_idx(fitted: BayesianMF) -> None:
     u = np.array([0, 5, 17, 299])
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     n_items = len(fitted.item_vocab_)
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
 
 
 def test_predictions_are_clipped_to_the_rating_range(fitted: BayesianMF) -> None:
-    scores = fitted._score_users(np.arange(len(fitted.user_vocab_))).numpy()
+    scores = fitted.score_users(np.arange(len(fitted.user_vocab_))).numpy()
     lo, hi = fitted.rating_range_
     assert scores.min() >= lo and scores.max() <= hi
 
@@ -167,6 +167,35 @@ def test_similar_items_uses_the_sampled_factors(fitted: BayesianMF) -> None:
     item = fitted.item_vocab_.ids([0])[0]
     out = fitted.similar_items(item, n=5)
     assert len(out) == 5 and item not in out["item"].tolist()
+
+
+# --------------------------------------------------------------------------- issue 9
+def test_noise_variance_is_the_training_noise(fitted: BayesianMF) -> None:
+    """issue 9: the default fold-in read ``train_loss`` from a history that says
+    ``train_rmse`` and used noise variance 1.0 (about 100x the planted noise 0.1**2)."""
+    assert fitted.noise_variance() == pytest.approx(fitted.history_[-1]["train_rmse"] ** 2)
+    assert fitted.noise_variance() < 0.05
+
+
+def test_population_fold_in_uses_the_training_noise(fitted: BayesianMF) -> None:
+    """The default fold-in is the MAP under the Gaussian prior of the trained rows with the
+    model's noise: x = (A'A + s2 P)^-1 (A'(r - b_i - mu) + s2 P m), a linear known answer."""
+    from collabkit.recommend.foldin import fold_in_user
+    from collabkit.train.rowsolve import population_prior
+
+    s, e = fitted.seen_indptr_[5], fitted.seen_indptr_[6]
+    idx, r = fitted.seen_indices_[s:e], fitted.seen_ratings_[s:e].astype(np.float64)
+    rows = np.column_stack([fitted.user_factors_.double().numpy(),
+                            fitted.user_bias_.double().numpy()])
+    mean, prec = population_prior(rows)
+    A = np.column_stack([fitted.item_factors_.double().numpy()[idx], np.ones(len(idx))])
+    s2 = fitted.history_[-1]["train_rmse"] ** 2
+    rhs = A.T @ (r - fitted.item_bias_.double().numpy()[idx] - fitted.global_mean_)
+    x = np.linalg.solve(A.T @ A + s2 * prec, rhs + s2 * prec @ mean)
+    fu = fold_in_user(fitted, dict(zip(fitted.item_vocab_.ids(idx).tolist(), r.tolist(),
+                                       strict=True)))
+    np.testing.assert_allclose(fu.vector, x[:-1], atol=1e-4)
+    assert fu.bias == pytest.approx(x[-1], abs=1e-4)
 
 
 # issue 14: a 22k-user x 276k-item catalog asked for 45.6 GiB (a dense users x items matrix)

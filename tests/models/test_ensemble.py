@@ -75,13 +75,13 @@ def test_save_load_gives_identical_predictions(fitted, planted, tmp_path) -> Non
     np.testing.assert_array_equal(loaded.predict_ratings(users, items)[0],
                                   fitted.predict_ratings(users, items)[0])
     u = np.arange(10)
-    np.testing.assert_array_equal(loaded._score_users(u).numpy(), fitted._score_users(u).numpy())
+    np.testing.assert_array_equal(loaded.score_users(u).numpy(), fitted.score_users(u).numpy())
 
 
 def test_score_users_matches_predict_idx(fitted) -> None:
     u = np.array([0, 3, 50, len(fitted.user_vocab_) - 1])
     n_items = len(fitted.item_vocab_)
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
 
@@ -106,3 +106,28 @@ def test_same_seed_same_model(planted) -> None:
 def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
     with pytest.raises(ConfigError):
         Ensemble(**bad).fit(planted[1])
+
+
+# --------------------------------------------------------------------------- issue 9
+def test_member_seeds_are_independent_streams(refitted: Ensemble) -> None:
+    """issue 9: member m got seed + m, so member 0's shuffle stream (its seed + 1) was
+    member 1's initialisation seed. Member seeds are now named SeedSequence children."""
+    from collabkit.seeds import derive_seed
+
+    seeds = [m.seed_ for m in refitted.members_]
+    assert seeds == [derive_seed(refitted.seed_, f"member:{k}") for k in refitted.members]
+    streams = seeds + [derive_seed(s, "shuffle") for s in seeds]
+    assert len(set(streams)) == len(streams)
+    assert not set(seeds) & {refitted.seed_ + j for j in range(1, 10)}
+
+
+def test_fit_with_valid_reports_the_blend_rmse_on_it(planted) -> None:
+    """issue 9: Ensemble.fit(data, valid) accepted valid and ignored it."""
+    _, train, test = planted
+    params = {"bpmf": MEMBER_PARAMS["bpmf"]}
+    model = Ensemble(members=("bpmf",), member_params=params, refit=False,
+                     random_state=0).fit(train, test)
+    assert model.valid_rmse_ == pytest.approx(_rmse(model, test))
+    assert model.history_[0]["valid_rmse"] == model.valid_rmse_
+    assert Ensemble(members=("bpmf",), member_params=params, refit=False,
+                    random_state=0).fit(train).valid_rmse_ is None

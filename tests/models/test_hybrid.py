@@ -107,7 +107,7 @@ def test_unknown_ids_without_features_fall_back(hybrid: HybridMF) -> None:
 def test_score_users_equals_predict_idx_on_all_pairs(hybrid: HybridMF) -> None:
     nu, ni = len(hybrid.user_vocab_), len(hybrid.item_vocab_)
     u, i = np.repeat(np.arange(nu), ni), np.tile(np.arange(ni), nu)
-    grid = hybrid._score_users(np.arange(nu)).numpy()
+    grid = hybrid.score_users(np.arange(nu)).numpy()
     np.testing.assert_allclose(grid.ravel(), hybrid._predict_idx(u, i), atol=1e-5)
 
 
@@ -187,7 +187,8 @@ def test_feature_errors(world: GenreWorld) -> None:
 
 def test_factor_tables_reproduce_the_scores(hybrid: HybridMF) -> None:
     t = hybrid.factor_tables()
-    lo, hi = t["y_range"]
-    raw = t["P"] @ t["Q"].T + t["bu"][:, None] + t["bi"][None, :] + t["g"]
-    expect = hybrid._score_users(np.arange(len(hybrid.user_vocab_)))
+    lo, hi = t.y_range
+    raw = t.user_factors @ t.item_factors.T + t.user_bias[:, None] + t.item_bias[None, :] \
+        + t.global_bias
+    expect = hybrid.score_users(np.arange(len(hybrid.user_vocab_)))
     torch.testing.assert_close(torch.sigmoid(raw) * (hi - lo) + lo, expect)

@@ -80,11 +80,9 @@ def test_bad_settings_rejected_at_fit(planted, bad):
 
 
 @pytest.mark.slow
-def test_ml100k_u1_default_beats_the_chapter(data_dir: Path):
+def test_ml100k_u1_default_beats_the_chapter(ml100k_dir: Path):
     """Issue 4: BiasedMF() in 5 epochs reaches <= 0.930 test RMSE on u1 (measured 0.918)."""
-    folder = data_dir / "ml-100k"
-    if not (folder / "u1.base").is_file():
-        pytest.skip(f"ml-100k not found under {data_dir}; set COLLABKIT_DATA")
+    folder = ml100k_dir
     cols = ["user", "item", "rating", "timestamp"]
     base = pd.read_csv(folder / "u1.base", sep="\t", names=cols)
     test = pd.read_csv(folder / "u1.test", sep="\t", names=cols)

@@ -11,6 +11,7 @@ from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.io import load_model
 from collabkit.models.svdpp import SVDpp
+from collabkit.recommend.foldin import fold_in_users
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 # little regularisation: the planted data has noise 0.1 and no outliers
@@ -62,7 +63,7 @@ def test_save_load_gives_identical_predictions(fitted: SVDpp, planted, tmp_path)
 
 def test_score_users_matches_predict_idx(fitted: SVDpp) -> None:
     u = np.array([0, 5, 17, 299])
-    scores = fitted._score_users(u).double().numpy()
+    scores = fitted.score_users(u).double().numpy()
     n_items = len(fitted.item_vocab_)
     pairs = fitted._predict_idx(np.repeat(u, n_items), np.tile(np.arange(n_items), len(u)))
     np.testing.assert_allclose(scores, pairs.reshape(len(u), n_items), atol=1e-5)
@@ -111,6 +112,74 @@ def test_fold_in_of_a_trained_user_predicts_like_the_trained_user(fitted: SVDpp)
     folded = fitted.fold_in(rated).predict(items)["prediction"].to_numpy()
     trained = fitted.predict_ratings(np.full(len(items), user), items)[0]
     assert np.corrcoef(folded, trained)[0, 1] > 0.9
+
+
+# --------------------------------------------------------------------------- issue 9
+def _rated(model: SVDpp, user: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense item indices and ratings of trained user ``user`` (dense index)."""
+    s, e = model.seen_indptr_[user], model.seen_indptr_[user + 1]
+    return model.seen_indices_[s:e], model.seen_ratings_[s:e].astype(np.float64)
+
+
+def test_matched_fold_in_uses_svdpps_own_per_rating_l2(fitted: SVDpp) -> None:
+    """issue 9: reg="matched" used an AdamW penalty with a made-up wd=0.1. SVD++ pays
+    ``reg`` per rating on p_u and ``reg_bias`` on b_u, so for the effective vector
+    v = p_u + z_u one row's problem is min sum_i (r_i - mu - b_i - q_i.v - b)^2
+    + n (reg |v - z_u|^2 + reg_bias b^2), z_u = n^-1/2 sum of y_j: a known answer."""
+    from collabkit.recommend.foldin import fold_in_user
+
+    model = SVDpp(**{**FAST, "reg": 0.5, "reg_bias": 0.05, "epochs": 3}, clip=False,
+                  random_state=0).fit(_train_of(fitted))
+    idx, r = _rated(model, 3)
+    q = model.item_factors_.double().numpy()[idx]
+    bi = model.item_bias_.double().numpy()[idx]
+    A = np.column_stack([q, np.ones(len(idx))])
+    n, k = len(idx), q.shape[1]
+    lam = n * np.diag(np.append(np.full(k, 0.5), 0.05))
+    z = np.append(model.module_.y.detach().double().numpy()[idx].sum(0) / np.sqrt(n), 0.0)
+    x = np.linalg.solve(A.T @ A + lam, A.T @ (r - bi - model.global_mean_) + lam @ z)
+    fu = fold_in_user(model, dict(zip(model.item_vocab_.ids(idx).tolist(), r.tolist(),
+                                      strict=True)), reg="matched", prior="zero")
+    np.testing.assert_allclose(fu.vector, x[:k], atol=1e-5)
+    assert fu.bias == pytest.approx(x[k], abs=1e-5)
+
+
+def test_matched_fold_in_gives_back_converged_trained_users(planted) -> None:
+    """With SVD++'s own objective, a trained user's training ratings fold back into their
+    row once training has converged (was 0.1+ RMSE away with the AdamW stand-in)."""
+    from collabkit.testing.contracts import _own_ratings
+
+    model = SVDpp(n_factors=3, reg=0.05, reg_bias=0.01, lr=0.02, epochs=30,
+                  random_state=0).fit(planted[0].data)
+    folded = fold_in_users(model, _own_ratings(model, np.arange(20)), reg="matched")
+    trained = model.score_users(model.user_vocab_.index(folded.users)).double().numpy()
+    assert float(np.sqrt(np.mean((folded.scores() - trained) ** 2))) < 0.01
+
+
+def _train_of(model: SVDpp) -> Interactions:
+    import pandas as pd
+
+    u = np.repeat(np.arange(len(model.user_vocab_)), np.diff(model.seen_indptr_))
+    return Interactions.from_dataframe(pd.DataFrame({
+        "user": model.user_vocab_.ids(u), "item": model.item_vocab_.ids(model.seen_indices_),
+        "rating": model.seen_ratings_.astype(np.float64)}))
+
+
+def test_fold_in_respects_clip_false(planted) -> None:
+    """issue 9: fold-in clipped an SVDpp(clip=False) to the rating range anyway."""
+    from collabkit.recommend.foldin import fold_in_user
+
+    model = SVDpp(**{**FAST, "epochs": 3}, clip=False, random_state=0).fit(planted[1])
+    lo, hi = model.rating_range_
+    best = model.item_vocab_.ids(np.argsort(-model.item_bias_.numpy())[:15])
+    fu = fold_in_user(model, dict.fromkeys(best.tolist(), hi), reg=1e-4)
+    expect = (model.item_factors_.double().numpy() @ fu.vector + fu.bias
+              + model.item_bias_.double().numpy() + model.global_mean_)
+    np.testing.assert_allclose(fu.scores(), expect, atol=1e-6)
+    assert fu.scores().max() > hi  # the unclipped model predicts past the range here
+    clipped = SVDpp(**{**FAST, "epochs": 3}, random_state=0).fit(planted[1])
+    assert fold_in_user(clipped, dict.fromkeys(best.tolist(), hi), reg=1e-4).scores().max() \
+        <= hi
 
 
 # issue 14: svdpp summed the implicit term of every user, over every rating, at every batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,15 @@ from collabkit.errors import ConfigError, DataError, NotFittedError
 from collabkit.models.baseline import BiasBaseline
 from collabkit.models.dot import DotProductBias
 from collabkit.models.mf import BiasedMF
-from collabkit.random import numpy_rng
 from collabkit.recommend.foldin import (
     default_reg_scale,
     fold_in_item,
     fold_in_user,
     fold_in_users,
 )
+from collabkit.runtime import threads
+from collabkit.seeds import numpy_rng
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
-
-DATA = Path(os.environ.get("COLLABKIT_DATA",
-                           Path(__file__).resolve().parents[3] / "shared" / "datasets"))
 
 
 def hand_built(data: Interactions, P: np.ndarray, Q: np.ndarray, bu: np.ndarray,
@@ -202,7 +199,7 @@ def test_converged_planted_users_reproduce_their_rows(planted: PlantedData):
     model = BiasedMF(n_factors=8, epochs=60, valid_frac=0.0, random_state=0,
                      **_exact_objective()).fit(planted.data)
     folded = fold_in_users(model, planted.data.to_dataframe(), reg="matched")
-    trained = model._score_users(model.user_vocab_.index(folded.users)).double().numpy()
+    trained = model.score_users(model.user_vocab_.index(folded.users)).double().numpy()
     gap = np.sqrt(np.mean((folded.scores() - trained) ** 2))
     assert gap < 0.05, gap
 
@@ -212,7 +209,7 @@ def test_als_rows_are_reproduced_exactly(planted: PlantedData):
     als = pytest.importorskip("collabkit.models.als", reason="BiasedALS not there yet")
     model = als.BiasedALS(n_factors=4, random_state=0, device="cpu").fit(planted.data)
     folded = fold_in_users(model, planted.data.to_dataframe(), reg="matched")
-    trained = model._score_users(model.user_vocab_.index(folded.users)).double().numpy()
+    trained = model.score_users(model.user_vocab_.index(folded.users)).double().numpy()
     assert np.sqrt(np.mean((folded.scores() - trained) ** 2)) < 0.01
     fi = fold_in_item(model, {u: 3.0 for u in range(40)})
     assert np.isfinite(fi.scores()).all()
@@ -223,10 +220,8 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def ml100k_u1() -> tuple[pd.DataFrame, pd.DataFrame]:
-    folder = DATA / "ml-100k"
-    if not (folder / "u1.base").is_file():
-        pytest.skip(f"ml-100k not found under {DATA}; set COLLABKIT_DATA")
+def ml100k_u1(ml100k_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    folder = ml100k_dir
     return _read(folder / "u1.base"), _read(folder / "u1.test")
 
 
@@ -246,7 +241,7 @@ def _trained_users_gaps(model: BiasedMF, base: pd.DataFrame, test: pd.DataFrame,
     folded = fold_in_users(model, rows[rows["user"].isin(users)], reg=reg)
     order = pd.Series(np.arange(len(folded)), index=folded.users)[users].to_numpy()
     f = folded.scores()[order]
-    t = model._score_users(model.user_vocab_.index(users)).double().numpy()
+    t = model.score_users(model.user_vocab_.index(users)).double().numpy()
     ts = test[test["user"].isin(users) & (model.item_vocab_.index(test["item"]) >= 0)]
     r, c = np.searchsorted(users, ts["user"]), model.item_vocab_.index(ts["item"])
     y = ts["rating"].to_numpy()
@@ -302,19 +297,15 @@ def test_gradient_fold_in_for_nn_models(planted: PlantedData):
     """A trained user's ratings folded into an EmbeddingNN fit them as well as the trained
     embedding row does, and land near it."""
     mlp = pytest.importorskip("collabkit.models.mlp", reason="MLPRecommender not there yet")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny kernels: a second thread only waits on a busy machine
-    try:
+    with threads(1):  # tiny kernels: a second thread only waits on a busy machine
         model = mlp.MLPRecommender(layers=(32,), epochs=2, batch_size=512, random_state=0,
                                    device="cpu").fit(planted.data)
-    finally:
-        torch.set_num_threads(threads)
     r = _user_ratings(planted.data, 4)
     idx = model.item_vocab_.index(list(r))
     y = np.array(list(r.values()))
     folded = fold_in_user(model, r).scores()
     prior = fold_in_user(model, {}).scores()
-    trained = model._score_users(model.user_vocab_.index([4])).double().numpy()[0]
+    trained = model.score_users(model.user_vocab_.index([4])).double().numpy()[0]
     mse = {name: np.mean((s[idx] - y) ** 2) for name, s in
            (("folded", folded), ("prior", prior), ("trained", trained))}
     assert mse["folded"] < mse["prior"] and mse["folded"] < 1.05 * mse["trained"], mse

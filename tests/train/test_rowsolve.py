@@ -110,3 +110,25 @@ def test_population_prior_and_noise_variance():
     assert train_noise_variance([{"train_loss": 0.8}]) == 0.8
     assert train_noise_variance([]) == 1.0
     assert train_noise_variance([{"train_loss": float("nan")}]) == 1.0
+
+
+def test_one_centre_per_row_is_honoured():
+    """issue 9 (SVDpp's matched penalty centres each user at z_u): a (rows, K) centre."""
+    rng = np.random.default_rng(5)
+    n_rows, n_other, k = 4, 7, 2
+    side = FrozenSide(torch.as_tensor(rng.normal(size=(n_other, k))),
+                      torch.as_tensor(rng.normal(size=n_other)), 0.3, None, None)
+    counts = np.array([3, 0, 5, 2])
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    other = np.concatenate([rng.choice(n_other, c, replace=False) for c in counts])
+    values = rng.normal(size=other.size)
+    center = rng.normal(size=(n_rows, k + 1))
+    out = solve_rows_gn(side, indptr, other, values, RowPenalty("ridge", 0.7, center)).numpy()
+    A_all = np.column_stack([side.factors.numpy(), np.ones(n_other)])
+    for j in range(n_rows):
+        sel = slice(indptr[j], indptr[j + 1])
+        A = A_all[other[sel]]
+        t = values[sel] - side.bias.numpy()[other[sel]] - 0.3
+        lam = 0.7 + 1e-6  # FLOOR
+        expect = np.linalg.solve(A.T @ A + lam * np.eye(k + 1), A.T @ t + lam * center[j])
+        np.testing.assert_allclose(out[j], expect, atol=1e-8)

@@ -10,7 +10,6 @@ import torch
 
 from collabkit.errors import ModelFitError
 from collabkit.models.dot import DotProductBias
-from collabkit.train.loop import intra_op_threads
 from collabkit.train.sparse import (
     _Adam,
     auto_batch_size,
@@ -150,15 +149,6 @@ def test_divergence_raises_model_fit_error_with_remedy():
     with pytest.raises(ModelFitError, match="Lower the learning rate"):
         fit_biased_mf(_module(40, 30, 4), u, i, y, epochs=1, lr_max=1e-2, wd=0.1,
                       batch_size=64, generator=torch.Generator().manual_seed(0))
-
-
-def test_intra_op_threads_restores_the_setting():
-    before = torch.get_num_threads()
-    with intra_op_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with intra_op_threads(None):
-        assert torch.get_num_threads() == before
 
 
 def test_planted_factors_are_recovered_to_the_noise_floor():

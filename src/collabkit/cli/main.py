@@ -2,435 +2,58 @@
 
 Every command takes ``--json`` and then prints one JSON object on stdout. Errors print one
 line on stderr and exit non-zero, never a traceback (set ``COLLABKIT_DEBUG=1`` to see one).
+
+This module builds the root group: each command lives in its own module (which imports
+neither this module nor another command's) and is added below with one ``add_command`` line.
+Nothing registers by import side effect. Command modules import torch, pandas and numpy
+only inside their functions, so ``collabkit --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 import warnings
-from collections.abc import Callable
-from typing import Any
 
 import click
 
+from collabkit._version import __version__
 from collabkit.cli import output as out
-from collabkit.errors import CollabkitError, ConfigError, DataWarning
+from collabkit.cli.datasets import datasets
+from collabkit.cli.evaluate import evaluate_cmd
+from collabkit.cli.inspect import explain_cmd, inspect_cmd, onboard_cmd, plot_cmd, similar_cmd
+from collabkit.cli.lr_find import lr_find_cmd
+from collabkit.cli.predict import predict
+from collabkit.cli.recommend import recommend
+from collabkit.cli.serve import serve
+from collabkit.cli.train import train
+from collabkit.errors import CollabkitError, DataWarning
+
+__all__ = ["cli", "main"]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _col(value: str | None) -> str | int | None:
-    return int(value) if value is not None and value.isdigit() else value
-
-
-def _range(value: str | None) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    try:
-        lo, hi = (float(x) for x in value.split(","))
-    except ValueError:
-        raise ConfigError(f"range {value!r} must be two numbers 'LOW,HIGH', e.g. '1,5'") from None
-    return (lo, hi)
-
-
-def data_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--dataset NAME or --ratings FILE, with column options."""
-    opts = [
-        click.option("--dataset", "dataset", metavar="NAME",
-                     help="MovieLens by name: ml-latest-small (bundled), ml-100k, ml-1m, ..."),
-        click.option("--ratings", "ratings", metavar="FILE", type=click.Path(dir_okay=False),
-                     help="A ratings file: CSV, TSV, whitespace-separated or Parquet."),
-        click.option("--user-col", help="User column (name or 0-based position; default: 1st)."),
-        click.option("--item-col", help="Item column (default: 2nd)."),
-        click.option("--rating-col", help="Rating column (default: 3rd)."),
-        click.option("--timestamp-col", help="Timestamp column (default: 4th when present)."),
-        click.option("--sep", help="Field separator (default: sniffed)."),
-        click.option("--encoding", help="Text encoding (default: utf-8)."),
-        click.option("--rating-range", metavar="LOW,HIGH",
-                     help="Allowed ratings, e.g. 1,5; outside values are an error."),
-    ]
-    for o in reversed(opts):
-        f = o(f)
-    return f
-
-
-def _load_data(kw: dict[str, Any], progress: bool) -> Any:
-    from collabkit.api import load_dataset, load_ratings
-
-    if bool(kw.get("dataset")) == bool(kw.get("ratings")):
-        raise ConfigError("give exactly one of --dataset NAME or --ratings FILE")
-    if kw.get("dataset"):
-        return load_dataset(kw["dataset"], progress=progress)
-    return load_ratings(kw["ratings"], user_col=_col(kw.get("user_col")),
-                        item_col=_col(kw.get("item_col")), rating_col=_col(kw.get("rating_col")),
-                        timestamp_col=_col(kw.get("timestamp_col")), sep=kw.get("sep"),
-                        encoding=kw.get("encoding"), rating_range=_range(kw.get("rating_range")))
-
-
-def _split(kw: dict[str, Any], how: str, test_frac: float, seed: int, progress: bool
-           ) -> tuple[Any, Any | None]:
-    from collabkit.api import CANONICAL, load_split, split
-
-    if how in CANONICAL:
-        if not kw.get("dataset"):
-            raise ConfigError(f"split {how!r} is ml-100k's own; use it with --dataset ml-100k")
-        return load_split(kw["dataset"], how, progress=progress)
-    data = _load_data(kw, progress)
-    if how == "none":
-        return data, None
-    return split(data, how, test_frac=test_frac, seed=seed)
-
-
-def common(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--json and --quiet."""
-    f = click.option("--quiet", "-q", is_flag=True, help="No progress or tables.")(f)
-    f = click.option("--json", "as_json", is_flag=True,
-                     help="Print one JSON object on stdout (implies --quiet).")(f)
-    return f
-
-
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="collabkit")
+@click.version_option(version=__version__, prog_name="collabkit")
 def cli() -> None:
     """Collaborative filtering: train on ratings, evaluate honestly, recommend."""
 
 
-# ---------------------------------------------------------------------------- datasets
-@cli.group()
-def datasets() -> None:
-    """List, download or locate MovieLens datasets."""
+cli.add_command(datasets)
+cli.add_command(train)
+cli.add_command(evaluate_cmd)
+cli.add_command(predict)
+cli.add_command(recommend)
+cli.add_command(inspect_cmd)
+cli.add_command(similar_cmd)
+cli.add_command(explain_cmd)
+cli.add_command(plot_cmd)
+cli.add_command(onboard_cmd)
+cli.add_command(lr_find_cmd)
+cli.add_command(serve)
 
 
-@datasets.command("list")
-@common
-def datasets_list(as_json: bool, quiet: bool) -> None:
-    """Known datasets and where each is available."""
-    import pandas as pd
-
-    from collabkit.data.movielens import list_datasets
-
-    rows = [{"name": d.name, "available": str(d.path) if d.path else None,
-             "redistributable": d.redistributable, "url": d.url} for d in list_datasets()]
-    if as_json:
-        out.emit_json({"datasets": rows})
-    else:
-        df = pd.DataFrame(rows).fillna({"available": "(not cached: downloads on first use)"})
-        out.stdout.print(out.frame_table(df, "MovieLens datasets"))
-
-
-@datasets.command("download")
-@click.argument("name")
-@common
-def datasets_download(name: str, as_json: bool, quiet: bool) -> None:
-    """Download NAME into the cache (checked against its SHA-256)."""
-    from collabkit.data.movielens import download
-
-    path = download(name, progress=not (as_json or quiet))
-    out.emit_json({"name": name, "path": str(path)}) if as_json else out.stdout.print(str(path))
-
-
-@datasets.command("path")
-@click.argument("name")
-@common
-def datasets_path(name: str, as_json: bool, quiet: bool) -> None:
-    """Print where NAME is read from (exit 1 when it is not available)."""
-    from collabkit.data.movielens import dataset_path
-    from collabkit.errors import DatasetNotAvailableError
-
-    path = dataset_path(name)
-    if path is None:
-        raise DatasetNotAvailableError(f"{name} is not available locally; run "
-                                       f"`collabkit datasets download {name}`")
-    out.emit_json({"name": name, "path": str(path)}) if as_json else out.stdout.print(str(path))
-
-
-# ---------------------------------------------------------------------------- train
-@cli.command()
-@data_options
-@click.option("--split", "how", default="random", show_default=True,
-              help="random | user | temporal | last | kfold | none | ml-100k's u1..u5, ua, ub.")
-@click.option("--folds", default=5, show_default=True, help="Folds for --split kfold.")
-@click.option("--test-frac", default=0.2, show_default=True,
-              help="Test share for random/user/temporal.")
-@click.option("--valid-frac", default=0.1, show_default=True,
-              help="Share of the training rows held out for validation.")
-@click.option("--model", "kind", default="dot", show_default=True, help="Model kind.")
-@click.option("--factors", type=int, default=None, help="Latent factors (default 50).")
-@click.option("--epochs", type=int, default=None, help="Epochs (default 5).")
-@click.option("--lr", type=float, default=None, help="Peak learning rate.")
-@click.option("--wd", type=float, default=None, help="Weight decay.")
-@click.option("--batch-size", type=int, default=None, help="Batch size.")
-@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid output range.")
-@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
-              help="Any other model parameter, e.g. --param layers=100,50 (repeatable).")
-@click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--out", "out_dir", default=None, metavar="DIR",
-              help="Model folder (default runs/<data>-<model>).")
-@common
-def train(how: str, folds: int, test_frac: float, valid_frac: float, kind: str, factors: int | None,
-          epochs: int | None, lr: float | None, wd: float | None, batch_size: int | None,
-          y_range: str | None, extra: tuple[str, ...], seed: int, out_dir: str | None,
-          as_json: bool, quiet: bool, **data_kw: Any) -> None:
-    """Train a model, score it on the held-out split beside the baselines, save it."""
-    from collabkit.metrics.evaluate import evaluate
-
-    show = not (as_json or quiet)
-    params: dict[str, Any] = {"random_state": seed, "valid_frac": valid_frac}
-    for name, v in (("n_factors", factors), ("epochs", epochs), ("lr", lr), ("wd", wd),
-                    ("batch_size", batch_size)):
-        if v is not None:
-            params[name] = v
-    if y_range is not None:
-        params["y_range"] = _range(y_range)
-    params.update(_parse_params(extra))
-    name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
-    out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
-    if how == "kfold":
-        _train_kfold(data_kw, kind, params, folds, seed, out_dir, as_json, quiet)
-        return
-    train_data, test_data = _split(data_kw, how, test_frac, seed, show)
-    model, fit_s = _fit_with_bar(train_data, kind, params, show)
-    path = model.save(out_dir)
-    report = evaluate(model, test_data) if test_data is not None else None
-    result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
-              "n_test": 0 if test_data is None else len(test_data),
-              "fit_seconds": round(fit_s, 3), "epochs": len(getattr(model, "history_", [])),
-              "valid_rmse": _last_valid(model), "seed": seed}
-    if report is not None:
-        result.update(report.to_dict())
-    if as_json:
-        out.emit_json(result)
-        return
-    if not quiet:
-        _print_train(result, report, train_data, test_data, fit_s)
-
-
-def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
-    from collabkit.api import fit
-
-    passes = kind == "dot" and params.get("refit_users", True) is not False
-    then = "closed-form passes" if passes else None
-    with out.EpochProgress(int(params.get("epochs", 5)), show, then=then) as bar:
-        t0 = time.perf_counter()
-        model = fit(data, kind, **_accepted(kind, {**params, "callback": bar}))
-        fit_s = time.perf_counter() - t0
-    if hasattr(model, "callback"):
-        model.callback = None
-    return model, fit_s
-
-
-def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], folds: int,
-                 seed: int, out_dir: str, as_json: bool, quiet: bool) -> None:
-    """k-fold cross-validation: one model per fold, saved as OUT/fold-N; mean ± sd."""
-    import pandas as pd
-
-    from collabkit.data.split import kfold
-    from collabkit.metrics.evaluate import evaluate
-
-    show = not (as_json or quiet)
-    data = _load_data(data_kw, show)
-    rows, paths = [], []
-    for n, sp in enumerate(kfold(len(data), k=folds, seed=seed), start=1):
-        model, fit_s = _fit_with_bar(data.take(sp.train), kind, params, show)
-        report = evaluate(model, data.take(sp.test))
-        paths.append(model.save(os.path.join(out_dir, f"fold-{n}")))
-        rows.append({"fold": n, "rmse": report.rmse, "mae": report.mae,
-                     "bias_rmse": float(report.table["rmse"].iloc[2]),
-                     "mean_rmse": float(report.table["rmse"].iloc[1]), "fit_seconds": fit_s})
-    df = pd.DataFrame(rows)
-    summary = {"kind": kind, "split": f"kfold({folds})", "models": paths,
-               "folds": rows, "rmse": float(df["rmse"].mean()), "rmse_sd": float(df["rmse"].std()),
-               "mae": float(df["mae"].mean()), "fit_seconds": float(df["fit_seconds"].sum()),
-               "baselines": {"global mean": {"rmse": float(df["mean_rmse"].mean())},
-                             "user+item bias": {"rmse": float(df["bias_rmse"].mean())}}}
-    if as_json:
-        out.emit_json(summary)
-    elif not quiet:
-        out.stdout.print(out.frame_table(df, f"{folds}-fold cross-validation of {kind}"))
-        out.stdout.print(f"mean RMSE {summary['rmse']:.4f} ± {summary['rmse_sd']:.4f} "
-                         f"(bias baseline {summary['baselines']['user+item bias']['rmse']:.4f}); "
-                         f"models in {out_dir}")
-
-
-def _accepted(kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    """Drop generic options a model kind does not take (e.g. epochs for a closed-form model)."""
-    from collabkit.models.base import Recommender
-
-    cls = Recommender._registry.get(kind)
-    if cls is None:
-        return params
-    names = set(cls._param_names())
-    unknown = [k for k in params if k not in names and k not in
-               ("random_state", "valid_frac", "callback", "epochs", "n_factors", "lr", "wd",
-                "batch_size", "y_range")]
-    if unknown:
-        raise ConfigError(f"model {kind!r} has no parameter {unknown[0]!r}; its parameters "
-                          f"are {sorted(names)}")
-    return {k: v for k, v in params.items() if k in names}
-
-
-def _parse_params(extra: tuple[str, ...]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for item in extra:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--param {item!r} must look like NAME=VALUE")
-        params[key.strip().replace("-", "_")] = _value(raw.strip())
-    return params
-
-
-def _value(raw: str) -> Any:
-    if "," in raw:
-        return tuple(_value(x) for x in raw.split(","))
-    for conv in (int, float):
-        try:
-            return conv(raw)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(raw.lower(), raw)
-
-
-def _last_valid(model: Any) -> float | None:
-    """Validation RMSE of the final model (after BiasedMF's user pass), else the last epoch's."""
-    final = getattr(model, "valid_rmse_", None)
-    if final is not None:
-        return final
-    hist = getattr(model, "history_", None)
-    return hist[-1].get("valid_rmse") if hist else None
-
-
-def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data: Any,
-                 fit_s: float) -> None:
-    o = out.stdout
-    o.print(f"trained [bold]{result['kind']}[/] on {train_data!r} in {fit_s:.1f} s"
-            + (f"; validation RMSE {result['valid_rmse']:.4f}" if result["valid_rmse"] else ""))
-    if report is not None:
-        o.print(out.metrics_table(report.table, f"test split '{result['split']}': "
-                                  f"{report.n} held-out ratings"))
-        if report.n_fallback:
-            o.print(f"[yellow]{report.n_fallback} test ratings had a user or item unseen in "
-                    f"training ({report.n_unknown_users} users, {report.n_unknown_items} items); "
-                    "the bias baseline scored them.[/]")
-    o.print(f"model saved to [bold]{result['model']}[/]")
-
-
-# ---------------------------------------------------------------------------- evaluate
-@cli.command("evaluate")
-@click.argument("model_dir", metavar="MODEL")
-@data_options
-@click.option("--split", "how", default=None,
-              help="Score on this split's test part (u1..u5/ua/ub, or random/user/... with "
-                   "--seed); default: all rows of --ratings/--dataset.")
-@click.option("--test-frac", default=0.2, show_default=True)
-@click.option("--seed", type=int, default=42, show_default=True)
-@common
-def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, seed: int, as_json: bool,
-                 quiet: bool, **data_kw: Any) -> None:
-    """Score a saved MODEL on held-out ratings, beside the baselines."""
-    from collabkit.io import load_model
-    from collabkit.metrics.evaluate import evaluate
-
-    model = load_model(model_dir)
-    if how is None:
-        test = _load_data(data_kw, not (as_json or quiet))
-    else:
-        _, test = _split(data_kw, how, test_frac, seed, not (as_json or quiet))
-        if test is None:
-            raise ConfigError("--split none leaves nothing to evaluate on")
-    report = evaluate(model, test)
-    result = {"model": model_dir, "kind": model.kind, "split": how, **report.to_dict()}
-    if as_json:
-        out.emit_json(result)
-    elif not quiet:
-        out.stdout.print(out.metrics_table(report.table, f"{report.n} held-out ratings"))
-        if report.n_fallback:
-            out.stdout.print(f"{report.n_fallback} ratings fell back to the bias baseline "
-                             "(user or item unseen in training)")
-
-
-# ---------------------------------------------------------------------------- predict
-@cli.command()
-@click.argument("model_dir", metavar="MODEL")
-@click.argument("pairs", nargs=-1, metavar="USER ITEM [USER ITEM ...]")
-@click.option("--raw", is_flag=True,
-              help="The model's raw output, not clipped to the training rating range.")
-@common
-def predict(model_dir: str, pairs: tuple[str, ...], raw: bool, as_json: bool,
-            quiet: bool) -> None:
-    """Predict ratings for (USER, ITEM) pairs of raw ids (clipped to the rating range)."""
-    from collabkit.io import load_model
-
-    if not pairs or len(pairs) % 2:
-        raise ConfigError("give USER ITEM pairs, e.g. `collabkit predict MODEL 1 31 1 1029`")
-    model = load_model(model_dir)
-    users = [_raw_id(model.user_vocab_, p) for p in pairs[0::2]]
-    items = [_raw_id(model.item_vocab_, p) for p in pairs[1::2]]
-    df = model.predict(users, items, clip=not raw)
-    if as_json:
-        out.emit_json({"model": model_dir, "predictions": df.to_dict(orient="records")})
-    else:
-        out.stdout.print(out.frame_table(df, "predicted ratings (fallback: unseen id, "
-                                         "baseline answered)"))
-
-
-def _raw_id(vocab: Any, text: str) -> Any:
-    """CLI ids arrive as text; use an int when the model's ids are ints."""
-    if vocab.all_ids.dtype.kind in "iu":
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    return text
-
-
-# ---------------------------------------------------------------------------- recommend
-@cli.command()
-@click.argument("model_dir", metavar="MODEL")
-@click.argument("users", nargs=-1, metavar="USER [USER ...]")
-@click.option("-n", "n", default=10, show_default=True, help="Items per user.")
-@click.option("--include-seen", is_flag=True, help="Also recommend items the user rated.")
-@click.option("--raw", is_flag=True,
-              help="Show raw scores, not clipped to the training rating range.")
-@click.option("--rate", "rates", multiple=True, metavar="ITEM=RATING",
-              help="A new user's rating (repeatable): recommend without retraining.")
-@click.option("--genres", default=None, metavar="G1,G2",
-              help="A new user's liked genres, e.g. Sci-Fi,Comedy.")
-@common
-def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool, raw: bool,
-              rates: tuple[str, ...], genres: str | None, as_json: bool, quiet: bool) -> None:
-    """Top-N items for each USER (raw ids), with titles when known.
-
-    For a user the model never saw, give no USER and their ratings with --rate (or
-    --genres): they are folded into the model in milliseconds, with no retraining.
-    """
-    from collabkit.io import load_model
-
-    if rates or genres:
-        from collabkit.cli.explore import recommend_cold
-
-        if users:
-            raise ConfigError("give either USER ids or --rate/--genres for a new user, not both")
-        recommend_cold(model_dir, rates, genres, n, as_json, quiet)
-        return
-    if not users:
-        raise ConfigError("give at least one USER id, e.g. `collabkit recommend MODEL 1`")
-    model = load_model(model_dir)
-    ids = [_raw_id(model.user_vocab_, u) for u in users]
-    df = model.recommend(ids, n=n, exclude_seen=not include_seen, clip=not raw)
-    if as_json:
-        out.emit_json({"model": model_dir, "recommendations": df.to_dict(orient="records")})
-        return
-    for u in ids:
-        part = df[df["user"] == u].drop(columns=["user"])
-        tier = part["tier"].iloc[0] if len(part) else "model"
-        note = "" if tier == "model" else f" (unknown user: {tier} ranking)"
-        out.stdout.print(out.frame_table(part.drop(columns=["tier"]),
-                                         f"top {n} for user {u}{note}"))
-
-
-# ---------------------------------------------------------------------------- entry point
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map errors to one stderr line and an exit code.
 
@@ -446,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        if isinstance(code, int):  # click.exceptions.Exit(n) raised by a command
+            return code
     except click.exceptions.Abort:
         out.stderr.print("aborted")
         return 130
@@ -456,7 +81,7 @@ def _run(argv: list[str] | None) -> int:
     except CollabkitError as e:
         if os.environ.get("COLLABKIT_DEBUG"):
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {out.cli_message(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
 from rich.console import Console, Group
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from collabkit.train.loop import EpochStats
+if TYPE_CHECKING:  # numpy, pandas and torch load only when a command needs them
+    from types import TracebackType
+
+    import pandas as pd
+
+    from collabkit.train.loop import EpochStats
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -25,7 +28,7 @@ def _clean(v: Any) -> Any:
         return {str(k): _clean(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_clean(x) for x in v]
-    if isinstance(v, np.generic):
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0:  # a numpy scalar
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
         return None
@@ -35,19 +38,13 @@ def _clean(v: Any) -> Any:
 #: collabkit warnings issued during this command (filled by :func:`show_warning`)
 warnings_seen: list[str] = []
 #: API words in warning messages and the CLI flags that say the same
-_CLI_WORDS = (("rating_range=(low, high)", "--rating-range LOW,HIGH"),
-              ("rating_range=", "--rating-range "), ("clip=False", "--raw"), ("(lr=", "(--lr "))
-
-
 def show_warning(message: Warning | str, category: type[Warning], *args: Any,
                  **kw: Any) -> None:
     """``warnings.showwarning`` for the CLI: one ``warning:`` line on stderr, in CLI words;
     collabkit's own warnings are also kept for ``--json``."""
     from collabkit.errors import DataWarning
 
-    text = str(message)
-    for api, flag in _CLI_WORDS:
-        text = text.replace(api, flag)
+    text = cli_message(str(message))
     print(f"warning: {text}", file=sys.stderr)
     if issubclass(category, DataWarning):
         warnings_seen.append(text)
@@ -73,6 +70,8 @@ class EpochProgress:
         self.enabled = enabled
         self.epochs = epochs
         self.then = then
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._progress = Progress(
             TextColumn("[bold]training"), BarColumn(),
             TextColumn("epoch {task.completed}/{task.total}"),
@@ -85,11 +84,12 @@ class EpochProgress:
     def __enter__(self) -> EpochProgress:
         return self  # the bar appears with the first epoch, so early errors print alone
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._started:
-            if exc[0] is None and self.then:
+            if exc_type is None and self.then:
                 self._progress.update(self._task, info=f"{self._info}  {self.then} done")
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, s: EpochStats) -> None:
         if not self._started:
@@ -125,3 +125,72 @@ def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
         t.add_row(*[("" if v is None or (isinstance(v, float) and math.isnan(v))
                      else floats.format(v) if isinstance(v, float) else str(v)) for v in row])
     return Group(Text(title, style="bold"), t)
+
+
+def folded_table(rows: list[dict[str, Any]], title: str) -> Group:
+    """Rows of text as a table whose long cells fold onto more lines instead of being cut."""
+    t = Table()
+    for c in rows[0] if rows else []:
+        t.add_column(str(c), overflow="fold", no_wrap=False)
+    for row in rows:
+        t.add_row(*[str(v) for v in row.values()])
+    return Group(Text(title, style="bold"), t)
+
+
+# ---------------------------------------------------------------------------- API words -> CLI
+# Library messages name Python arguments (``sep=``, ``timestamp_col=False``); on the command
+# line the same advice must name flags. One mapping, applied to the text of every error and
+# warning the CLI prints, keeps a single message per condition.
+_FLAGS = {
+    "user_col": "--user-col", "item_col": "--item-col", "rating_col": "--rating-col",
+    "timestamp_col": "--timestamp-col", "sep": "--sep", "encoding": "--encoding",
+    "rating_range": "--rating-range", "header": "--header", "lr": "--lr", "wd": "--wd",
+    "n_factors": "--factors", "epochs": "--epochs", "batch_size": "--batch-size",
+    "y_range": "--y-range", "valid_frac": "--valid-frac", "test_frac": "--test-frac",
+    "random_state": "--seed",
+}  # fmt: skip
+# model parameters without a flag of their own: --param NAME=VALUE
+_PARAMS = frozenset({"reg", "reg_bias", "beta0", "noise_precision", "init_std", "refit_users",
+                     "optimizer", "kernel", "layers", "dropout", "reg_exponent"})
+_PHRASES = (  # whole phrases that have no CLI counterpart or read differently there
+    (", or pass a DataFrame", ""), (" (or pass data_dir=<folder>)", ""),
+    ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
+    ("rating_range=(low, high)", "--rating-range LOW,HIGH"), ("clip=False", "--raw"),
+)
+# a name=value, or a bare name: short names only with "=", as they are also English words;
+# never one already after "--param " (text in CLI words stays as it is: issue 9)
+_VALUE = r"""(?:'(?:[^'\\]|\\.)*'|"[^"]*"|\([^)]*\)|-?\w(?:[\w.+-]*\w)?)"""
+_NAMES = "|".join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))
+_ARG_RE = re.compile(
+    rf"(?<![\w-])(?<!--param )(?P<name>{_NAMES})"
+    rf"(?:=(?P<value>{_VALUE})?|(?P<bare>(?<=_col)|(?<=_range)|(?<=_factors)|(?<=_size)"
+    rf"|(?<=_frac)|(?<=_state))(?![\w=]))"
+)
+
+
+def _flag(match: re.Match[str]) -> str:
+    name, value = match["name"], match["value"]
+    if name in _PARAMS:
+        return f"--param {name}={value or 'VALUE'}" if match["bare"] is None else name
+    flag = _FLAGS[name]
+    if value is None:
+        return flag
+    if name == "timestamp_col" and value == "False":
+        return "--no-timestamp"
+    if name == "header" and value in ("True", "False"):
+        return "--header" if value == "True" else "--no-header"
+    if value == "None":
+        return f"no {flag}"
+    if value.startswith("("):  # a tuple: LOW,HIGH
+        return f"{flag} " + ",".join(x.strip() for x in value[1:-1].split(","))
+    if value[0] in "'\"":
+        inner = value[1:-1]
+        return f"{flag} '{inner}'" if not inner.replace("-", "").isalnum() else f"{flag} {inner}"
+    return f"{flag} {value}"
+
+
+def cli_message(text: str) -> str:
+    """``text`` with Python-API advice in CLI words (``sep=';'`` -> ``--sep ';'``)."""
+    for api, cli in _PHRASES:
+        text = text.replace(api, cli)
+    return _ARG_RE.sub(_flag, text)

@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-import numpy as np
-import pandas as pd
 import platformdirs
 
 from collabkit._version import __version__
-from collabkit.data.tables import read_ratings
 from collabkit.errors import ConfigError, DataError, DatasetNotAvailableError
+
+if TYPE_CHECKING:  # numpy, pandas and the table reader load only when data is read, so that
+    import pandas as pd  # `collabkit datasets list/path` start fast
+
+# reading functions import numpy (np), pandas (pd) and read_ratings where they run
 
 __all__ = [
     "MovieLens",
@@ -46,6 +48,8 @@ __all__ = [
     "canonical_split",
     "list_datasets",
     "dataset_path",
+    "cache_path",
+    "incomplete_copy",
     "download",
 ]
 
@@ -274,6 +278,32 @@ def dataset_path(name: str, *, data_dir: str | os.PathLike[str] | None = None) -
     return next((f for f in _candidates(spec, data_dir) if spec.is_in(f)), None)
 
 
+def cache_path(name: str) -> Path:
+    """The folder :func:`download` puts a data set in: ``<cache>/movielens/<name>/``."""
+    return _cache_root() / _spec(name).name
+
+
+def incomplete_copy(name: str, *, data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """What is wrong with a local copy of ``name`` that lacks files, or None if there is none.
+
+    Folders under ``data_dir`` and ``$COLLABKIT_DATA`` count; the cache does not
+    (:func:`download` replaces an incomplete cached copy itself).
+    """
+    spec = _spec(name)
+    cache = _cache_root()
+    for folder in _candidates(spec, data_dir):
+        if folder.parent == cache or not folder.is_dir() or spec.is_in(folder):
+            continue
+        missing = [n for n in spec.required if not (folder / n).is_file()]
+        return (
+            f"{folder} is an incomplete copy of {spec.name}: it lacks {', '.join(missing)} "
+            f"(a complete one holds {', '.join(spec.required)}). Extract the whole "
+            f"{spec.url.rsplit('/', 1)[-1]} there again, or move that folder away to have "
+            "collabkit download the data set into its cache."
+        )
+    return None
+
+
 def list_datasets() -> list[DatasetInfo]:
     """Every MovieLens data set collabkit can load, with where each is available now.
 
@@ -472,9 +502,14 @@ def load_movielens(
     >>> ml.ratings.shape
     (100836, 4)
     """
+    from collabkit.data.tables import read_ratings
+
     spec = _spec(name)
     path = dataset_path(name, data_dir=data_dir)
     if path is None:
+        problem = incomplete_copy(name, data_dir=data_dir)
+        if problem is not None:  # the user's folder: never download over it
+            raise DatasetNotAvailableError(problem)
         if not download:
             searched = ", ".join(str(p) for p in _candidates(spec, data_dir))
             raise DatasetNotAvailableError(
@@ -521,6 +556,8 @@ def canonical_split(ml: MovieLens, name: str) -> tuple[pd.DataFrame, pd.DataFram
     DatasetNotAvailableError
         The split files are missing from ``ml.path``.
     """
+    from collabkit.data.tables import read_ratings
+
     if ml.name != "ml-100k":
         raise ConfigError(f"canonical splits exist only for ml-100k, not {ml.name!r}.")
     if name not in _SPLITS:
@@ -538,6 +575,8 @@ def canonical_split(ml: MovieLens, name: str) -> tuple[pd.DataFrame, pd.DataFram
 
 
 def _finish_items(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
+    import pandas as pd
+
     genres = genres.where(~genres.isin(_NO_GENRES), "")
     years = titles.str.extract(_YEAR_RE, expand=False)
     items = pd.DataFrame(
@@ -552,6 +591,9 @@ def _finish_items(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.Da
 
 
 def _items_100k(path: Path) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     genre_names = [
         line.split("|")[0]
         for line in (path / "u.genre").read_text(encoding="latin-1").splitlines()
@@ -575,6 +617,8 @@ def _items_100k(path: Path) -> pd.DataFrame:
 
 
 def _users_100k(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     users = pd.read_csv(
         path / "u.user", sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
         dtype={"user": "int64", "age": "int64", "gender": "str", "occupation": "str", "zip": "str"},
@@ -594,6 +638,8 @@ def _read_dat_lines(file: Path) -> list[list[str]]:
 
 
 def _items_dat(file: Path) -> pd.DataFrame:
+    import pandas as pd
+
     rows = _read_dat_lines(file)
     bad = next((n for n, row in enumerate(rows, 1) if len(row) < 3), None)
     if bad is not None:
@@ -607,6 +653,9 @@ def _items_dat(file: Path) -> pd.DataFrame:
 
 
 def _users_1m(file: Path) -> pd.DataFrame:
+    import numpy as np
+    import pandas as pd
+
     rows = _read_dat_lines(file)
     frame = pd.DataFrame(rows, columns=["user", "gender", "age", "occupation", "zip"])
     codes = frame["occupation"].astype("int64").to_numpy()
@@ -624,6 +673,8 @@ def _users_1m(file: Path) -> pd.DataFrame:
 
 
 def _items_csv(file: Path) -> pd.DataFrame:
+    import pandas as pd
+
     raw = pd.read_csv(file, dtype={"movieId": "int64", "title": "str", "genres": "str"},
                       keep_default_na=False, encoding="utf-8")  # fmt: skip
     return _finish_items(raw["movieId"], raw["title"], raw["genres"])

@@ -324,6 +324,7 @@ def _sniff(
             f"{path}: the file is empty. A ratings file needs one line per rating: "
             "user, item, rating and optionally a timestamp."
         )
+    _check_not_binary(path, head, encoding)
     decoder = codecs.getincrementaldecoder(encoding)()
     try:
         text = decoder.decode(head, final=at_eof)
@@ -375,18 +376,51 @@ def _split(line: str, sep: str) -> list[str]:
     return line.split(sep)
 
 
-def _guess_sep(lines: list[str]) -> str | None:
-    """The first candidate separator that splits most lines into the same >= 3 columns."""
+def _guess_sep(lines: list[str], min_columns: int = 3) -> str | None:
+    """The first candidate separator that splits most lines into the same columns (>= 3)."""
     for sep in (*_SNIFF_SEPS, _WHITESPACE):
         counts = [len(_split(line, sep)) for line in lines]
         mode = max(set(counts), key=counts.count)
-        if mode >= 3 and counts.count(mode) >= 0.5 * len(counts):
+        if mode >= min_columns and counts.count(mode) >= 0.5 * len(counts):
             return sep
     return None
 
 
+_MAGIC = (  # leading bytes of binary formats a ratings file is sometimes mistaken for
+    (b"PAR1", "a Parquet file: give it a .parquet name"),
+    (b"PK\x03\x04", "a zip archive (or an .xlsx workbook): extract it, or export it as CSV"),
+    (b"\x1f\x8b", "gzip-compressed: decompress it first"),
+    (b"\xd0\xcf\x11\xe0", "an old Excel/Office file: export it as CSV"),
+    (b"SQLite format 3", "an SQLite database: export the ratings table as CSV"),
+)
+
+
+def _check_not_binary(path: Path, head: bytes, encoding: str) -> None:
+    """A binary file is not an encoding problem: say what it looks like instead."""
+    what = next((text for magic, text in _MAGIC if head.startswith(magic)), None)
+    wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))  # NULs are text there
+    nul = -1 if wide else head.find(b"\x00")
+    if what is None and nul < 0:
+        return
+    if what is None and head[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"):
+        return  # UTF-32 text with a byte-order mark: decoding decides
+    if what is None and head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return  # UTF-16 text
+    raise DataError(
+        f"{path}: this is not a text table: it looks like "
+        + (what or f"binary data (a NUL byte at byte offset {nul})")
+        + ". A ratings file is text with one line per rating (user, item, rating), or Parquet."
+    )
+
+
 def _detect_sep(path: Path, lines: list[str]) -> str:
     sep = _guess_sep(lines)
+    if sep is None and (two := _guess_sep(lines, min_columns=2)) is not None:
+        raise FieldError(
+            f"{path}: no rating column: every line has only 2 fields ({two!r}-separated; the "
+            f"first is {lines[0][:80]!r}), but a ratings file needs user, item and rating. "
+            "Add a rating column (for clicks or purchases without ratings, a column of 1s)."
+        )
     if sep is None:
         raise DataError(
             f"{path}: cannot detect the separator: none of ',', '\\t', ';', '|', '::' or "

@@ -42,10 +42,12 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.random import resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, intra_op_threads
-from collabkit.train.rowsolve import padded_blocks
+from collabkit.runtime import load_device, resolve_device, threads
+from collabkit.seeds import resolve_seed, torch_generator
+from collabkit.train.loop import EpochStats
+from collabkit.train.rowsolve import RowPenalty, padded_blocks
 
 __all__ = ["BiasedALS", "solve_rows"]
 
@@ -110,11 +112,11 @@ def solve_rows(side: _Side, Z: torch.Tensor, offset: torch.Tensor, lam: torch.Te
         chol, info = torch.linalg.cholesky_ex(A)
         if bool((info != 0).any()):
             raise ModelFitError("a normal-equation matrix is not positive definite; raise "
-                                "reg (a ridge above 0 always makes it so)")
+                                "reg= (a ridge above 0 always makes it so)")
         out[rows] = torch.cholesky_solve(rhs, chol).squeeze(-1)
 
 
-class BiasedALS(Recommender):
+class BiasedALS(Recommender, cap.FactorModel):
     r"""Biased matrix factorisation by exact alternating least squares (kind ``"als"``).
 
     See the module docstring for the objective and the batched solve. A sweep solves every
@@ -141,11 +143,26 @@ class BiasedALS(Recommender):
     random_state : int or None
     callback : callable or None
         Called with :class:`~collabkit.train.loop.EpochStats` after each sweep (training
-        RMSE squared as ``train_loss``).
+        RMSE squared as ``train_loss``; with ``fit(data, valid)`` the RMSE on the ``valid``
+        rows of known users and items as ``valid_rmse``).
+
+    Attributes
+    ----------
+    history_ : list of dict
+        One :class:`~collabkit.train.loop.EpochStats` per sweep.
+    valid_rmse_ : float or None
+        RMSE on ``valid`` after the last sweep (None when ``fit`` got no ``valid``).
+
+    Notes
+    -----
+    Training runs on one torch thread (:func:`collabkit.runtime.threads`): the batched solves
+    are small, and on a shared machine a second thread mostly waits.
     """
 
     kind = "als"
-    _threads: int | None = 1  # see collabkit.train.loop.intra_op_threads
+    fold_in_exactness = cap.FoldInExactness(
+        "matched", 0.01, "fold-in solves the same ridge against the final items; the user rows "
+        "were solved against the items of the sweep before, which moved a little since")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 10, reg: float = 1.33,
                  reg_exponent: float = 0.5, init_std: float = 0.1, device: str = "auto",
@@ -177,10 +194,28 @@ class BiasedALS(Recommender):
         self._validate()
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = resolve_device(self.device)
-        with intra_op_threads(self._threads):
-            self._alternate(u, i, data.ratings)
+        check = None
+        if valid is not None:
+            vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
+            vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
+            ok = (vu >= 0) & (vi >= 0)
+            dev = self.device_
+            check = (torch.as_tensor(vu[ok], device=dev), torch.as_tensor(vi[ok], device=dev),
+                     torch.as_tensor(valid.ratings[ok], dtype=torch.float64, device=dev))
+        with threads(1):
+            self._alternate(u, i, data.ratings, check)
 
-    def _alternate(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> None:
+    def _valid_rmse(self, check: tuple[torch.Tensor, ...] | None, X: torch.Tensor,
+                    Y: torch.Tensor) -> float | None:
+        if check is None or not len(check[2]):
+            return None
+        vu, vi, vr = check
+        s = ((X[vu, :-1] * Y[vi, :-1]).sum(-1) + X[vu, -1] + Y[vi, -1]).double() \
+            + self.global_mean_
+        return float((self._clip(s) - vr).square().mean().sqrt())
+
+    def _alternate(self, u: np.ndarray, i: np.ndarray, r: np.ndarray,
+                   check: tuple[torch.Tensor, ...] | None = None) -> None:
         dev, k = self.device_, int(self.n_factors)
         nu, ni = len(self.user_vocab_), len(self.item_vocab_)
         users, items = _Side(u, i, r, nu, ni, dev), _Side(i, u, r, ni, nu, dev)
@@ -203,7 +238,8 @@ class BiasedALS(Recommender):
             if not math.isfinite(sse):
                 raise ModelFitError(f"ALS produced non-finite factors in sweep {sweep + 1}; "
                                     f"raise reg (now {self.reg:g})")
-            stats = EpochStats(sweep + 1, sse / max(1, len(r)), None, 0.0,
+            self.valid_rmse_ = self._valid_rmse(check, X, Y)
+            stats = EpochStats(sweep + 1, sse / max(1, len(r)), self.valid_rmse_, 0.0,
                                time.perf_counter() - t0)
             self.history_.append(vars(stats))
             if self.callback is not None:
@@ -218,6 +254,21 @@ class BiasedALS(Recommender):
         other = side.other[: side.nnz]
         pred = (X[rows, :-1] * Y[other, :-1]).sum(-1) + X[rows, -1] + Y[other, -1]
         return float(((side.r[: side.nnz] - mu - pred) ** 2).sum())
+
+    # -------------------------------------------------------------- capabilities
+    def factor_tables(self) -> cap.FactorTables:
+        """Linear tables, the global mean as offset, clipped to the rating range."""
+        self.check_fitted()
+        lo, hi = self.rating_range_
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+                            self.item_bias_, float(self.global_mean_), None,
+                            (lo, hi) if lo < hi else None)
+
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty:
+        r"""The objective's own ridge: :math:`\lambda n^{\alpha}` on ``(p, b)``."""
+        ridge = float(getattr(self, "reg_", self.reg))  # fitted: reg x the ratings' std
+        return RowPenalty("count", ridge, center, power=float(self.reg_exponent))
 
     # -------------------------------------------------------------- scoring
     def _clip(self, s: torch.Tensor) -> torch.Tensor:
@@ -245,14 +296,15 @@ class BiasedALS(Recommender):
                 "als.user_bias": self.user_bias_.cpu(), "als.item_bias": self.item_bias_.cpu()}
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        self.device_ = resolve_device(self.device)
+        self.device_ = load_device(self.device)
         for name in ("user_factors", "item_factors", "user_bias", "item_bias"):
             setattr(self, f"{name}_", tensors[f"als.{name}"].to(self.device_))
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
+        self.valid_rmse_ = extra.get("valid_rmse")
         self.reg_ = float(extra.get("reg_used", self.reg))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_,
-                "reg_used": self.reg_}
+                "valid_rmse": getattr(self, "valid_rmse_", None), "reg_used": self.reg_}

@@ -55,14 +55,9 @@ class Recommender(ABC):
         Titles, genres and years of the training items, indexed by raw id.
     """
 
-    #: name used in saved model files and on the command line
+    #: name used in saved model files and on the command line (listed in
+    #: :mod:`collabkit.models.registry`)
     kind: ClassVar[str] = ""
-    _registry: ClassVar[dict[str, type[Recommender]]] = {}
-
-    def __init_subclass__(cls, **kw: Any) -> None:
-        super().__init_subclass__(**kw)
-        if cls.kind:
-            Recommender._registry[cls.kind] = cls
 
     # -------------------------------------------------------------- sklearn contract
     @classmethod
@@ -172,10 +167,22 @@ class Recommender(ABC):
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
         """Scores of every item for known users ``u``: shape ``(len(u), n_items)``."""
 
-    def _check_fitted(self) -> None:
+    def score_users(self, u: np.ndarray) -> torch.Tensor:
+        """Scores of every item for known dense user indices ``u``: ``(len(u), n_items)``.
+
+        The batched form of :meth:`predict_ratings` that top-N, fold-in comparisons and
+        ensembles use; rows follow ``u``, columns the item vocabulary.
+        """
+        self.check_fitted()
+        return self._score_users(np.asarray(u))
+
+    def check_fitted(self) -> None:
+        """Raise :class:`NotFittedError` unless the model is fitted (or loaded)."""
         if not hasattr(self, "user_vocab_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(data) "
                                  "or load a saved model with collabkit.load_model(path)")
+
+    _check_fitted = check_fitted  # the old private name, still used by other layers
 
     def _baseline_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Damped-bias baseline where ``-1`` marks an unknown user or item (bias 0)."""
@@ -234,11 +241,14 @@ class Recommender(ABC):
         return pd.DataFrame({"user": as_id_array(users), "item": items_a,
                              "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
 
-    def _titles(self, raw_items: np.ndarray) -> list[str | None]:
+    def titles(self, raw_items: Any) -> list[str | None]:
+        """Titles of raw item ids from the training metadata (None where unknown)."""
         if self.item_meta_ is None or "title" not in self.item_meta_.columns:
             return [None] * len(raw_items)
         s = self.item_meta_["title"].reindex(raw_items)
         return [None if pd.isna(t) else str(t) for t in s.tolist()]
+
+    _titles = titles  # the old private name
 
     def recommend(self, users: Any, n: int = 10, *, exclude_seen: bool = True,
                   exclude: Any = None, candidates: Any = None, clip: bool = True
@@ -307,7 +317,11 @@ class Recommender(ABC):
 
     # -------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
-        """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle)."""
+        """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle).
+
+        ``path`` must be new, empty, or a folder collabkit saved a model in; see
+        :func:`collabkit.io.save_model` for what is refused and the concurrency guarantees.
+        """
         from collabkit.io import save_model
 
         return save_model(self, path)

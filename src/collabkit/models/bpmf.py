@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -16,10 +14,14 @@ import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.random import numpy_rng, resolve_seed
+from collabkit.runtime import threads
+from collabkit.seeds import numpy_rng, resolve_seed
+from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.sparse_ops import csr_matrix
 
-__all__ = ["BayesianMF", "available_memory", "csr_matrix", "side_matrix", "torch_threads"]
+__all__ = ["BayesianMF", "available_memory", "csr_matrix", "side_matrix"]
 
 _DTYPE = torch.float32  # of the sparse sums; Cholesky factors are float64
 #: The implicit term's solves eigendecompose a Gram matrix of min(users, items) squared when
@@ -29,7 +31,7 @@ EIG_MAX_ROWS = 3000
 _CG_MAX_ITER = 200
 
 
-class BayesianMF(Recommender):
+class BayesianMF(Recommender, cap.FactorModel):
     r"""Bayesian PMF (Salakhutdinov & Mnih, 2008) with biases and implicit feedback, by Gibbs.
 
     .. math::
@@ -148,6 +150,9 @@ class BayesianMF(Recommender):
     """
 
     kind = "bpmf"
+    fold_in_exactness = cap.FoldInExactness(
+        "population", 0.12, "the S kept samples fold as one linear model under a prior fitted "
+        "to posterior-mean rows, not sampled under each sample's own hyperparameters")
 
     def __init__(self, *, n_factors: int = 12, n_samples: int = 175, burn_in: int = 25,
                  thin: int = 1, beta0: float = 2.0, noise_precision: float | None = None,
@@ -194,7 +199,7 @@ class BayesianMF(Recommender):
         self._check_memory(len(self.user_vocab_), len(self.item_vocab_), len(u))
         t0 = time.perf_counter()
         self.seed_ = resolve_seed(self.random_state)
-        with torch_threads(self.n_threads):
+        with threads(self.n_threads):
             self._sample(data, u, i, valid)
         self.fit_seconds_ = time.perf_counter() - t0
 
@@ -277,6 +282,29 @@ class BayesianMF(Recommender):
         return (torch.as_tensor(vu[ok]), torch.as_tensor(vi[ok]),
                 torch.tensor(valid.ratings[ok], dtype=torch.float64))
 
+    # ------------------------------------------------------------------ capabilities
+    def factor_tables(self) -> cap.FactorTables:
+        """The kept samples as one linear model with ``S k`` factors (``clip`` respected)."""
+        self.check_fitted()
+        lo, hi = self.rating_range_
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+                            self.item_bias_, float(self.global_mean_), None,
+                            (lo, hi) if self.clip and lo < hi else None)
+
+    def noise_variance(self) -> float:
+        """The training noise: the last kept sample's training MSE (``train_rmse`` squared;
+        1.0 without a history)."""
+        rmse = self.history_[-1].get("train_rmse") if getattr(self, "history_", None) else None
+        if rmse is None or not math.isfinite(rmse) or rmse <= 0:
+            return 1.0
+        return float(rmse) ** 2
+
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty | None:
+        """None: the penalty training put on a row is its Gaussian prior, i.e. the population
+        prior fold-in fits to the trained rows (``reg="matched"`` is ``"population"`` here)."""
+        return None
+
     # ------------------------------------------------------------------ scoring
     def _finish(self, raw: torch.Tensor) -> torch.Tensor:
         if not self.clip:
@@ -334,22 +362,6 @@ def available_memory() -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch threads (``None``: unchanged), then restore the count.
-
-    The samplers and small-batch loops here are thousands of sub-millisecond operations;
-    on a busy machine extra threads spin and wait more than they compute.
-    """
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _dot(X: torch.Tensor, Y: torch.Tensor, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
@@ -477,7 +489,7 @@ class _Side:
         chol, info = torch.linalg.cholesky_ex(prec + a[:, None, None] * gram)
         if bool(info.any()):
             raise ModelFitError("a posterior precision matrix of the Gibbs sampler is not "
-                                "positive definite; try a larger beta0 or fewer n_factors")
+                                "positive definite; try a larger beta0= or fewer n_factors")
         # x = L^-T (L^-1 h + eps): the mean L^-T L^-1 h plus noise of covariance (L L^T)^-1
         h = (mean @ prec + a[:, None] * rhs)[:, :, None]
         eps = torch.as_tensor(rng.standard_normal((n, d, 1)))
@@ -685,17 +697,6 @@ def _encode(s: pd.Series, max_levels: int, n_bins: int) -> np.ndarray | None:
     out = np.zeros((len(codes), len(levels)))
     out[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
     return out
-
-
-def csr_matrix(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, n_rows: int,
-         n_cols: int) -> torch.Tensor:
-    """A CSR matrix from coordinates (duplicates are not expected)."""
-    order = torch.argsort(rows * n_cols + cols)
-    crow = torch.cat([torch.zeros(1, dtype=torch.int64),
-                      torch.bincount(rows, minlength=n_rows).cumsum(0)])
-    with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(False):
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow, cols[order], vals[order], size=(n_rows, n_cols))
 
 
 def _wishart(scale: np.ndarray, df: float, rng: np.random.Generator) -> np.ndarray:

@@ -9,14 +9,12 @@ from typing import Any
 import numpy as np
 import torch
 
-import collabkit.models.bpmf  # noqa: F401  (registers the member kinds)
-import collabkit.models.mf  # noqa: F401
-import collabkit.models.svdpp  # noqa: F401
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary
 from collabkit.errors import ConfigError, DataError
+from collabkit.models import registry
 from collabkit.models.base import Recommender
-from collabkit.random import numpy_rng, resolve_seed
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed
 
 __all__ = ["Ensemble"]
 
@@ -59,7 +57,9 @@ class Ensemble(Recommender):
     clip : bool, default True
         Clip blended predictions to the training rating range.
     random_state : int or None
-        Seed of the carve; member ``m`` gets seed ``random_state + m``.
+        Seed of the carve; each member gets its own seed, derived from it by name
+        (:func:`collabkit.seeds.derive_seed` with ``"member:<kind>"``), so no member's streams
+        overlap another's.
 
     Attributes
     ----------
@@ -69,7 +69,10 @@ class Ensemble(Recommender):
         :math:`(w_0, w_1, \dots, w_M)`.
     history_ : list of dict
         One entry: each member's held-out RMSE, the blend's held-out RMSE by 2-fold
-        cross-fitting of the weights, and the weights.
+        cross-fitting of the weights, the weights and ``valid_rmse``: the RMSE of the final
+        blend on the rows given to ``fit(data, valid)`` (None without them).
+    valid_rmse_ : float or None
+        The same number.
     fit_seconds_ : float
 
     Notes
@@ -106,12 +109,14 @@ class Ensemble(Recommender):
     # ------------------------------------------------------------------ fitting
     def _validate(self) -> None:
         kinds = list(self.members)
-        known = sorted(k for k in Recommender._registry if k != self.kind)
+        known = [k for k in registry.kinds() if k != self.kind]
         if not kinds:
             raise ConfigError(f"members is empty; name at least one model kind of {known}")
         for k in kinds:
-            if k not in known:
-                raise ConfigError(f"unknown member kind {k!r}; kinds are {known}")
+            if k == self.kind:
+                raise ConfigError(f"an ensemble cannot be its own member; pick members of "
+                                  f"{known}")
+            registry.get(k)  # an unknown kind raises, naming the known ones
         if len(set(kinds)) != len(kinds):
             raise ConfigError(f"members must be distinct kinds, got {kinds}; use "
                               "member_params to configure each one")
@@ -125,11 +130,11 @@ class Ensemble(Recommender):
 
     def _new_members(self, seed: int) -> list[Recommender]:
         out = []
-        for m, kind in enumerate(self.members):
-            cls = Recommender._registry[kind]
+        for kind in self.members:
+            cls = registry.get(kind)
             params = {**_MEMBER_DEFAULTS.get(kind, {}), **(self.member_params or {}).get(kind, {})}
             if "random_state" in cls._param_names():
-                params["random_state"] = seed + m
+                params["random_state"] = derive_seed(seed, f"member:{kind}")
             out.append(cls(**params))
         return out
 
@@ -160,6 +165,16 @@ class Ensemble(Recommender):
             self.members_ = [m.fit(data) for m in self._new_members(self.seed_)]
         self._index_maps()
         self.fit_seconds_ = time.perf_counter() - t0
+        self.valid_rmse_ = None if valid is None else self._valid_rmse(valid)
+        self.history_[0]["valid_rmse"] = self.valid_rmse_
+
+    def _valid_rmse(self, valid: Interactions) -> float | None:
+        """RMSE of the fitted blend on ``valid`` (rows of unknown ids get the fallback)."""
+        if len(valid) == 0:
+            return None
+        pred, _ = self.predict_ratings(valid.user_vocab.ids(valid.users),
+                                       valid.item_vocab.ids(valid.items))
+        return float(np.sqrt(np.mean((pred - valid.ratings.astype(np.float64)) ** 2)))
 
     def _index_maps(self) -> None:
         """Each member's dense index for every ensemble user and item (-1: unknown to it)."""
@@ -225,6 +240,7 @@ class Ensemble(Recommender):
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
+        self.valid_rmse_ = (self.history_ or [{}])[0].get("valid_rmse")
         self.members_ = [self._load_member(j, spec, tensors)
                          for j, spec in enumerate(extra["members"])]
         self._index_maps()
@@ -234,7 +250,7 @@ class Ensemble(Recommender):
         prefix = f"member{j}."
         own = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in spec["params"].items()}
-        m = Recommender._registry[spec["kind"]](**params)
+        m = registry.get(spec["kind"])(**params)
         if spec["vocabs"] is None:
             m.user_vocab_, m.item_vocab_ = self.user_vocab_, self.item_vocab_
         else:
@@ -261,7 +277,7 @@ def _member_scores(m: Recommender, uu: np.ndarray, mi: np.ndarray) -> torch.Tens
     out = torch.as_tensor(np.clip(m.global_mean_ + base_u[:, None] + base_i[None, :], lo, hi))
     known_u, known_i = np.flatnonzero(uu >= 0), np.flatnonzero(mi >= 0)
     if len(known_u) and len(known_i):
-        scores = m._score_users(uu[known_u]).double().cpu()
+        scores = m.score_users(uu[known_u]).double().cpu()
         out[np.ix_(known_u, known_i)] = scores[:, torch.as_tensor(mi[known_i])]
     return out
 

@@ -21,9 +21,11 @@ from collabkit.data.features import FeatureEncoder
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary, as_id_array
 from collabkit.errors import ConfigError, DataError
+from collabkit.models.capabilities import FactorModel, FactorTables, FoldInExactness
 from collabkit.models.dot import sigmoid_range
 from collabkit.models.mf import TorchRecommender
-from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
+from collabkit.runtime import resolve_device
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.loop import EpochStats, fit_one_cycle
 
 __all__ = ["HybridDotProductBias", "HybridMF", "SideFeatureRecommender"]
@@ -137,7 +139,7 @@ class SideFeatureRecommender(TorchRecommender):
 
         Ids the model already knows keep their features. Returns ``self``.
         """
-        self._check_fitted()
+        self.check_fitted()
         if not isinstance(item_meta, pd.DataFrame):
             raise DataError(f"item_meta must be a DataFrame indexed by raw item id, got "
                             f"{type(item_meta).__name__}")
@@ -147,7 +149,7 @@ class SideFeatureRecommender(TorchRecommender):
 
     def register_users(self, user_meta: pd.DataFrame) -> SideFeatureRecommender:
         """Add features of new users (``user_meta`` indexed by raw id). Returns ``self``."""
-        self._check_fitted()
+        self.check_fitted()
         if not isinstance(user_meta, pd.DataFrame):
             raise DataError(f"user_meta must be a DataFrame indexed by raw user id, got "
                             f"{type(user_meta).__name__}")
@@ -202,13 +204,13 @@ class SideFeatureRecommender(TorchRecommender):
         # fork so that random_state makes fits reproducible and the caller's state is untouched
         cuda = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(self.seed_ + 2)
+            torch.manual_seed(derive_seed(self.seed_, "torch-global"))
             self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
             result = fit_one_cycle(
                 self.module_, x, torch.as_tensor(r[rows], device=self.device_),
                 epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
                 batch_size=int(self.batch_size),
-                generator=torch_generator(self.seed_ + 1, self.device_),
+                generator=self._shuffle_generator(),
                 valid=valid_t, callback=self._callback(),
             )
         self.history_ = [vars(h) for h in result.history]
@@ -243,7 +245,7 @@ class SideFeatureRecommender(TorchRecommender):
         epoch, one per pair) feed the rating-time features; without them the mean training
         time is used. ``clip`` as in :meth:`Recommender.predict_ratings`.
         """
-        self._check_fitted()
+        self.check_fitted()
         users_a, items_a = as_id_array(users), as_id_array(items)
         ts = None
         if timestamps is not None:
@@ -273,7 +275,7 @@ class SideFeatureRecommender(TorchRecommender):
         pred, fb = self.predict_ratings(users, items, timestamps, clip=clip)
         items_a = as_id_array(items)
         return pd.DataFrame({"user": as_id_array(users), "item": items_a,
-                             "prediction": pred, "fallback": fb, "title": self._titles(items_a)})
+                             "prediction": pred, "fallback": fb, "title": self.titles(items_a)})
 
     def _item_side(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Numbers and mean-time features of every training item, on the device."""
@@ -427,7 +429,7 @@ class HybridDotProductBias(nn.Module):
         return self._out(raw)
 
 
-class HybridMF(SideFeatureRecommender):
+class HybridMF(SideFeatureRecommender, FactorModel):
     r"""Biased MF plus additive side-feature factors and biases (kind ``"hybrid"``).
 
     .. math::
@@ -479,6 +481,9 @@ class HybridMF(SideFeatureRecommender):
     """
 
     kind = "hybrid"
+    fold_in_exactness = FoldInExactness(
+        "population", 0.06, "AdamW's decoupled decay has no objective to match, so the "
+        "population prior stands in; a few epochs leave the trained rows short of any optimum")
 
     def __init__(self, *, n_factors: int = 50, features: str | tuple[str, ...] | None = "auto",
                  id_dropout: float = 0.05, epochs: int = 5, lr: float = 1e-2, wd: float = 0.4,
@@ -527,20 +532,20 @@ class HybridMF(SideFeatureRecommender):
         return m
 
     @torch.no_grad()
-    def factor_tables(self) -> dict[str, Any]:
+    def factor_tables(self) -> FactorTables:
         r"""The effective tables of the training ids, features folded in.
 
         Returns
         -------
-        dict
-            ``P`` ``(n_users, k)`` = :math:`\tilde p_u`, ``bu`` = :math:`\tilde b_u`, ``Q``
-            ``(n_items, k)`` = :math:`\tilde q_i`, ``bi`` = :math:`\tilde b_i` plus the time
-            term at the mean training time, ``g`` the global bias (logit space) and
-            ``y_range``: :math:`\hat r_{ui} = \operatorname{sigmoid\_range}(P_u^\top Q_i
-            + bu_u + bi_i + g)`, the form of BiasedMF's tables (for fold-in and similar
-            items).
+        FactorTables
+            user factors ``(n_users, k)`` = :math:`\tilde p_u`, user bias
+            :math:`\tilde b_u`, item factors ``(n_items, k)`` = :math:`\tilde q_i`, item bias
+            :math:`\tilde b_i` plus the time term at the mean training time, the global bias
+            (logit space) and ``y_range``: :math:`\hat r_{ui} =
+            \operatorname{sigmoid\_range}(\tilde p_u^\top \tilde q_i + \tilde b_u
+            + \tilde b_i + g)`, the form of BiasedMF's tables (for fold-in and explanations).
         """
-        self._check_fitted()
+        self.check_fitted()
         m: HybridDotProductBias = self.module_  # type: ignore[assignment]
         dev = self.device_
         numbers, tn = self._item_side()
@@ -548,8 +553,14 @@ class HybridMF(SideFeatureRecommender):
         nu = len(self.user_vocab_)
         p, bu = m.user_repr(torch.arange(nu, device=dev),
                             torch.as_tensor(self.user_cats_[:nu], device=dev))
-        return {"P": p, "bu": bu, "Q": q, "bi": bi + m.time_term(tn),
-                "g": float(m.global_bias), "y_range": m.y_range, "clip": None}
+        return FactorTables(p, bu, q, bi + m.time_term(tn), float(m.global_bias), m.y_range,
+                            None)
+
+    def item_vectors(self) -> np.ndarray:
+        """The items' own factors :math:`q_i` (without the feature terms), for similar items
+        and onboarding."""
+        m: HybridDotProductBias = self.module_  # type: ignore[assignment]
+        return m.item_factors.weight.detach().cpu().double().numpy()
 
     @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:

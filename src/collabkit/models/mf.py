@@ -10,18 +10,27 @@ import numpy as np
 import torch
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import ConfigError
+from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
+from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
-from collabkit.random import numpy_rng, resolve_device, resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats, TrainResult, fit_one_cycle, intra_op_threads
-from collabkit.train.rowsolve import GN_STEPS, population_pass, train_noise_variance
+from collabkit.runtime import load_device, resolve_device, threads
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
+from collabkit.train.loop import (
+    EpochStats,
+    TrainResult,
+    check_not_diverged,
+    fit_one_cycle,
+    remedy,
+)
+from collabkit.train.rowsolve import GN_STEPS, RowPenalty, population_pass, train_noise_variance
 from collabkit.train.sparse import auto_batch_size, fit_biased_mf
 
-__all__ = ["BiasedMF", "TorchRecommender"]
+__all__ = ["BiasedMF", "TorchRecommender", "ADAMW_REG_C"]
 
 
-class TorchRecommender(Recommender):
+class TorchRecommender(AdamWFoldIn, Recommender):
     """Shared machinery of the models trained by gradient descent with the one-cycle loop.
 
     Subclasses build their ``nn.Module`` in :meth:`_build_module` and say how to turn dense
@@ -82,9 +91,14 @@ class TorchRecommender(Recommender):
             valid_idx = (u[~keep], i[~keep], r[~keep])
             u, i, r = u[keep], i[keep], r[keep]
         self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
+        start_loss = self._untrained_loss(u, i, r)
         result = self._train(u, i, r, valid_idx)
         self.history_ = [vars(h) for h in result.history]
         self.fit_seconds_ = result.fit_seconds
+        if result.history:  # before any closed-form pass meets diverged factors
+            last = result.history[-1]
+            check_not_diverged(last.train_loss, last.epoch, r,
+                               remedy(getattr(self, "lr_", self.lr), float(self.wd)), start_loss)
         self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
         self.fit_seconds_ += self._after_train(u, i, r)
@@ -93,6 +107,13 @@ class TorchRecommender(Recommender):
             err = self._predict_idx(valid_idx[0], valid_idx[1]) - valid_idx[2]
             self.valid_rmse_ = float(np.sqrt(np.mean(err * err)))
         self._check_beats_baseline((u, i, r), valid_idx, self.valid_rmse_)
+
+    @torch.no_grad()
+    def _untrained_loss(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
+        """The untrained module's MSE on (up to 20,000) training rows, in eval mode."""
+        n = min(len(r), 20_000)
+        pred = self.module_.eval()(*self._inputs(u[:n], i[:n])).double().cpu().numpy()
+        return float(np.mean((pred - r[:n]) ** 2)) if n else 0.0
 
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
         """Work after the last epoch on the training rows (none here); returns its seconds."""
@@ -112,12 +133,16 @@ class TorchRecommender(Recommender):
         return fit_one_cycle(
             self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
             epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
-            batch_size=int(self.batch_size), generator=torch_generator(self.seed_ + 1, dev),
+            batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
         )
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)
+
+    def _shuffle_generator(self) -> torch.Generator:
+        """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
+        return torch_generator(derive_seed(self.seed_, "shuffle"), self.device_)
 
     @torch.no_grad()
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -134,7 +159,7 @@ class TorchRecommender(Recommender):
         return out
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
-        self.device_ = resolve_device(self.device)
+        self.device_ = load_device(self.device)
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
@@ -157,7 +182,7 @@ class TorchRecommender(Recommender):
         raise NotImplementedError
 
 
-class BiasedMF(TorchRecommender):
+class BiasedMF(TorchRecommender, cap.FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -246,6 +271,8 @@ class BiasedMF(TorchRecommender):
     """
 
     kind = "dot"
+    fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
+                                            "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float = 0.1, batch_size: int = 1024,
@@ -294,7 +321,7 @@ class BiasedMF(TorchRecommender):
             return fit_one_cycle(
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
                 epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
-                batch_size=self.batch_size_, generator=torch_generator(self.seed_ + 1, dev),
+                batch_size=self.batch_size_, generator=self._shuffle_generator(),
                 valid=valid_t, callback=self._callback())
         self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.auto_batch:
@@ -307,7 +334,7 @@ class BiasedMF(TorchRecommender):
         return fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=float(self.wd), batch_size=self.batch_size_,
-            generator=torch_generator(self.seed_ + 1, dev), valid=valid_t,
+            generator=self._shuffle_generator(), valid=valid_t,
             callback=self._callback(), kernel=self.kernel)
 
     @torch.no_grad()
@@ -319,21 +346,57 @@ class BiasedMF(TorchRecommender):
         t0 = time.perf_counter()
         m: DotProductBias = self.module_  # type: ignore[assignment]
         noise = train_noise_variance(self.history_)
-        threads = 1 if self.device_.type == "cpu" else None
+        n_threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
         users = (m.user_factors.weight, m.user_bias.weight)
         g = float(m.global_bias)
-        with intra_op_threads(threads):
+        with threads(n_threads):
             # the item pass only needs to be good; the user pass must be fold-in's solve
-            X, _, _ = population_pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
+            X, _, _ = self._pass(items, users, i, u, r, g, m.y_range, noise, n_iter=1)
             items[0].copy_(X[:, :-1])
             items[1].copy_(X[:, -1:])
-            X, mean, precision = population_pass(users, items, u, i, r, g, m.y_range, noise,
-                                                 n_iter=GN_STEPS)
+            X, mean, precision = self._pass(users, items, u, i, r, g, m.y_range, noise, GN_STEPS)
             users[0].copy_(X[:, :-1])
             users[1].copy_(X[:, -1:])
         self.user_prior_mean_, self.user_prior_precision_ = mean, precision
         return time.perf_counter() - t0
+
+    def factor_tables(self) -> cap.FactorTables:
+        """The DotProductBias tables (sigmoid range, global bias in logit space)."""
+        self.check_fitted()
+        m: DotProductBias = self.module_  # type: ignore[assignment]
+        return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
+                            m.item_factors.weight, m.item_bias.weight[:, 0],
+                            float(m.global_bias), m.y_range, None)
+
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty | None:
+        r"""The training penalty of one row: ``"adam"`` minimises :math:`\sum_i (r_i -
+        \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
+        n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the
+        mean rows per user or item); ``"adamw"``: :meth:`adamw_reg_scale`."""
+        if self.optimizer == "adamw":
+            return self.adamw_penalty(center)
+        alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
+        vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
+        mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
+        return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
+                          power=1.0 - alpha)
+
+    def _pass(self, *args: Any, **kw: Any) -> tuple[torch.Tensor, Any, Any]:
+        """``population_pass(*args)``; factors it cannot solve against mean training diverged."""
+        try:
+            out = population_pass(*args, **kw)
+        except (torch.linalg.LinAlgError, ValueError) as e:
+            why = f"({type(e).__name__}: {str(e).splitlines()[0]})"
+        else:
+            if bool(torch.isfinite(out[0]).all()):
+                return out
+            why = "(it produced NaN or infinite rows)"
+        scale = max(float(t.abs().max()) for t in (*args[0], *args[1]))
+        raise ModelFitError(
+            f"training diverged: the closed-form pass after the epochs failed {why}; the "
+            f"trained factors reach {scale:.3g}. {remedy(self.lr_, float(self.wd))}")
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),

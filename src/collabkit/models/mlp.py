@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from collabkit.errors import ConfigError
+from collabkit.errors import ConfigError, NotSupportedError
+from collabkit.models.capabilities import EmbeddingModel
 from collabkit.models.hybrid import SideFeatureRecommender, _logit_mean
 from collabkit.models.nn import EmbeddingNN
 from collabkit.train.loop import EpochStats
@@ -15,7 +16,7 @@ from collabkit.train.loop import EpochStats
 __all__ = ["MLPRecommender"]
 
 
-class MLPRecommender(SideFeatureRecommender):
+class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
     r"""The chapter's EmbeddingNN as an estimator (kind ``"nn"``).
 
     .. math::
@@ -156,6 +157,38 @@ class MLPRecommender(SideFeatureRecommender):
                     if lin is not m.out:
                         lin.bias.uniform_(-bound, bound, generator=generator)
         return m
+
+    # ------------------------------------------------------------------ capabilities
+    def user_embedding(self) -> torch.nn.Embedding:
+        """The user table ``user_emb``; refused for a network that also takes features."""
+        self.check_fitted()
+        m: EmbeddingNN = self.module_  # type: ignore[assignment]
+        if len(m.cat_embs) or m.n_cont:
+            raise NotSupportedError(
+                "fold-in is not supported by MLPRecommender (kind 'nn') trained with "
+                "use_features=True: its network also takes user or item features, which a "
+                "new user does not have; fold-in supports models trained on ids alone")
+        return m.user_emb
+
+    def forward_with_user_rows(self, x: torch.Tensor, rows: torch.Tensor,
+                               items: torch.Tensor) -> torch.Tensor:
+        """The network in eval mode with the user embedding lookup replaced by ``x[rows]``."""
+        m: EmbeddingNN = self.module_  # type: ignore[assignment]
+        emb = self.user_embedding()
+        handle = emb.register_forward_hook(lambda _mod, _inp, _out: x[rows])
+        was_training = m.training
+        m.eval()
+        try:
+            # the user indices are dummies: the hook swaps in the rows of x
+            return m(torch.zeros_like(rows), items).reshape(-1)
+        finally:
+            handle.remove()
+            m.train(was_training)
+
+    def item_vectors(self) -> np.ndarray:
+        """The item embedding table as float64 ``(n_items, d)``."""
+        m: EmbeddingNN = self.module_  # type: ignore[assignment]
+        return m.item_emb.weight.detach().cpu().double().numpy()
 
     @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:

@@ -12,9 +12,13 @@ from torch import nn
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
+from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
-from collabkit.models.bpmf import csr_matrix, torch_threads
-from collabkit.random import numpy_rng, resolve_seed, torch_generator
+from collabkit.runtime import threads
+from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
+from collabkit.train.loop import check_not_diverged
+from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.sparse_ops import csr_matrix
 
 __all__ = ["SVDpp", "SVDppModule"]
 
@@ -65,7 +69,7 @@ class SVDppModule(nn.Module):
         return (pu * self.q[i]).sum(-1) + self.b_user[u] + self.b_item[i] + self.mean
 
 
-class SVDpp(Recommender):
+class SVDpp(Recommender, cap.FactorModel):
     r"""SVD++ (Koren, 2008): biased MF whose user vector adds the items the user rated.
 
     .. math::
@@ -119,6 +123,10 @@ class SVDpp(Recommender):
     """
 
     kind = "svdpp"
+    fold_in_exactness = cap.FoldInExactness(
+        "population", 0.03, "fold-in fits the effective vector p_u + z_u under a Gaussian "
+        "prior fitted to the trained vectors; 'matched' (SVD++'s own objective) reproduces "
+        "only converged fits, and the contract's few Adam steps are far from converged")
 
     def __init__(self, *, n_factors: int = 30, epochs: int = 20, lr: float = 5e-3,
                  reg: float = 0.1, reg_bias: float = 0.01, batch_size: int = 2048,
@@ -158,7 +166,7 @@ class SVDpp(Recommender):
         self._validate()
         t0 = time.perf_counter()
         self.seed_ = resolve_seed(self.random_state)
-        with torch_threads(self.n_threads):
+        with threads(self.n_threads):
             self._train(data, u, i, valid)
         self.fit_seconds_ = time.perf_counter() - t0
 
@@ -180,7 +188,7 @@ class SVDpp(Recommender):
         opt = torch.optim.Adam(m.parameters(), lr=float(self.lr))
         steps = epochs * math.ceil(n / bs)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=self.lr / 100)
-        gen = torch_generator(self.seed_ + 1)
+        gen = torch_generator(derive_seed(self.seed_, "shuffle"))
         history: list[dict[str, float]] = []
         for epoch in range(epochs):
             perm = torch.randperm(n, generator=gen)
@@ -196,17 +204,22 @@ class SVDpp(Recommender):
             rec = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n}
             if not math.isfinite(rec["train_loss"]):
                 raise ModelFitError(f"training loss became {rec['train_loss']} in epoch "
-                                    f"{epoch + 1}; lower lr (now {self.lr:g}) or raise reg "
-                                    f"(now {self.reg:g})")
+                                    f"{epoch + 1}; the model diverged. {self._remedy()}")
             if check is not None:
                 self.module_ = m
                 self._cache()
                 pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
                 rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
             history.append(rec)
+        if history:
+            check_not_diverged(history[-1]["train_loss"], epochs, data.ratings, self._remedy())
         self.module_ = m.eval()
         self._cache()
         self.history_ = history
+
+    def _remedy(self) -> str:
+        return (f"Lower the learning rate (lr={self.lr:g}) or raise the regularisation "
+                f"(reg={self.reg:g}).")
 
     def _batch_loss(self, m: SVDppModule, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor,
                     bags: _Bags) -> tuple[torch.Tensor, torch.Tensor]:
@@ -243,6 +256,35 @@ class SVDpp(Recommender):
         self.item_factors_ = m.q.detach()
         self.user_bias_ = m.b_user.detach()
         self.item_bias_ = m.b_item.detach()
+
+    # ------------------------------------------------------------------ capabilities
+    def factor_tables(self) -> cap.FactorTables:
+        """Effective user vectors :math:`p_u + z_u`, linear, clipped only when ``clip``."""
+        self.check_fitted()
+        lo, hi = self.rating_range_
+        return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
+                            self.item_bias_, float(self.module_.mean),
+                            None, (lo, hi) if self.clip and lo < hi else None)
+
+    def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
+                       rated: cap.FoldRows | None = None) -> RowPenalty:
+        r"""Training's per-rating L2: each of a row's :math:`n` ratings paid ``reg`` on
+        :math:`p_u` and ``reg_bias`` on :math:`b_u`, so :math:`\Lambda = n\,\mathrm{diag}
+        (\lambda, \dots, \lambda, \lambda_b)`. Fold-in fits the effective vector
+        :math:`v = p_u + z_u`, so for users the centre is :math:`[z_u; 0]`, with :math:`z_u =
+        |N(u)|^{-1/2} \sum_{j \in N(u)} y_j` over the rated items: :math:`\lVert p_u
+        \rVert^2 = \lVert v - z_u \rVert^2` (``center`` is then not used; training's
+        :math:`\lambda \lVert z_u \rVert^2` does not depend on the row)."""
+        weights = np.append(np.full(int(self.n_factors), float(self.reg)),
+                            float(self.reg_bias))
+        if folded == "users" and rated is not None:
+            y = self.module_.y.detach().double().cpu().numpy()
+            z = np.zeros((rated.n_rows, y.shape[1]))
+            np.add.at(z, rated.rows, y[rated.other])
+            counts = np.bincount(rated.rows, minlength=rated.n_rows)
+            z /= np.sqrt(np.maximum(counts, 1))[:, None]
+            center = np.column_stack([z, np.zeros(rated.n_rows)])
+        return RowPenalty("count", 1.0, center, power=1.0, weights=weights)
 
     # ------------------------------------------------------------------ scoring
     def _finish(self, raw: torch.Tensor) -> torch.Tensor:

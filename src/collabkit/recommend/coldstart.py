@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError
+from collabkit.models.capabilities import can_fold_in
 from collabkit.recommend.foldin import (
     Reg,
-    _factor_tables,
     _group_arrays,
     _ratings_pairs,
     fold_in_user,
@@ -89,7 +89,7 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
         If a rating is not a finite number, lies outside the model's ``rating_range_`` or an
         item is rated twice.
     """
-    model._check_fitted()
+    model.check_fitted()
     if int(n) < 1:
         raise ConfigError(f"n must be at least 1, got {n}")
     if int(min_personal) < 1:
@@ -110,7 +110,7 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
     if len(idx) == 0:
         tier, scores = "popularity", counts.copy()
         shown = model.global_mean_ + model.item_bias_base_
-    elif len(idx) < min_personal or not _can_fold(model):
+    elif len(idx) < min_personal or not can_fold_in(model):
         tier = "bias"
         bi = model.item_bias_base_
         bu = float(np.sum(vals - model.global_mean_ - bi[idx])) / (len(idx) + 5.0)
@@ -126,11 +126,3 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
     out.attrs["n_unknown_items_ignored"] = int(n_unknown[0])
     return out
 
-
-def _can_fold(model: Any) -> bool:
-    """Whether :func:`fold_in_user` supports the model (factor tables, or an id-only NN)."""
-    if _factor_tables(model) is not None:
-        return True
-    m = getattr(model, "module_", None)
-    return m is not None and model.kind == "nn" and not len(getattr(m, "cat_embs", ())) \
-        and not getattr(m, "n_cont", 0)

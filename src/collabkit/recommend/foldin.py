@@ -1,10 +1,13 @@
 r"""Fold-in: a vector for a user (or item) the model never saw, from a few of their ratings.
 
-For :class:`~collabkit.models.mf.BiasedMF` the other side's factors and biases stay frozen
-and the new row ``x = [p_u; b_u]`` is a penalised least-squares fit, solved in closed form for
-every user of a batch at once (padded, batched ``numpy.linalg.solve``; about a millisecond per
-user). For models without a closed form (kind ``"nn"``) a fresh embedding row is fitted by a
-few hundred Adam steps with everything else frozen.
+For a factor model (one with the :class:`~collabkit.models.capabilities.FactorModel`
+capability: BiasedMF, BiasedALS, SVDpp, BayesianMF, HybridMF) the other side's factors and
+biases stay frozen and the new row ``x = [p_u; b_u]`` is a penalised least-squares fit, solved
+in closed form for every user of a batch at once (padded, batched solves; about a millisecond
+per user). For a network with a user embedding
+(:class:`~collabkit.models.capabilities.EmbeddingModel`: MLPRecommender) a fresh embedding row
+is fitted by a few hundred Adam steps with everything else frozen. Any other model raises
+:class:`~collabkit.errors.NotSupportedError`.
 
 The math (BiasedMF)
 -------------------
@@ -49,18 +52,12 @@ The solver itself (blocks, batched Cholesky, float64 here) is
 :func:`collabkit.train.rowsolve.solve_rows_gn`.
 
 ``"matched"`` solves the problem training solved, so for a model trained to convergence a
-trained user's own ratings give back their trained row:
-
-* ``optimizer="adam"`` (BiasedMF's per-occurrence L2, :mod:`collabkit.train.sparse`): the
-  training loss of one row is :math:`\sum_i (r_i - \hat r_i)^2 + \mathrm{wd}\, c_u n_u
-  \lVert x\rVert^2` with :math:`c_u = (\bar n / n_u)^{\alpha}`, i.e. exactly a ridge
-  :math:`\lambda = \mathrm{wd}\,\bar n^{\alpha} n_u^{1-\alpha}` (:math:`\bar n` the mean
-  training rows per user, :math:`\alpha = 1/2`).
-* ``optimizer="adamw"`` (decoupled weight decay): no objective exists; balancing the decay
-  ``lr * wd`` per step against Adam's normalised gradient for a row that appears once per
-  epoch of :math:`S` batches gives a diagonal :math:`\Lambda` with
-  :math:`\lambda_k = c\,\mathrm{wd}\sqrt{S}\,\sigma\sqrt{\textstyle\sum_i \hat d_i^2 a_{ik}^2}`
-  (:math:`c = 2`, calibrated on MovieLens 100k against trained rows).
+trained user's own ratings give back their trained row. Each model states that penalty
+itself (:meth:`~collabkit.models.capabilities.FactorModel.foldin_penalty`): BiasedMF's
+per-occurrence L2 or its AdamW decay, BiasedALS's count-scaled ridge, SVDpp's per-rating L2;
+for BayesianMF, whose rows have a Gaussian prior, it is the population prior. The noise
+variance of ``"population"`` is the model's own too
+(:meth:`~collabkit.models.capabilities.FactorModel.noise_variance`).
 
 Its centre is zero (``prior="zero"``, what the penalty of training pulls toward) or the mean
 trained row (``prior="mean"``, better for users with few ratings). A number sets
@@ -82,12 +79,13 @@ import torch
 from collabkit.data.checks import refuse_outside_range
 from collabkit.data.vocab import as_id_array
 from collabkit.errors import ConfigError, DataError, UnknownIdError
+from collabkit.models.capabilities import EmbeddingModel, FactorModel, FoldRows, require
+from collabkit.runtime import threads
 from collabkit.train.rowsolve import (
     GN_STEPS,
     FrozenSide,
     population_prior,
     solve_rows_gn,
-    train_noise_variance,
 )
 from collabkit.train.rowsolve import RowPenalty as _Penalty
 
@@ -100,9 +98,6 @@ __all__ = [
     "fold_in_item",
     "default_reg_scale",
 ]
-
-#: calibration constant ``c`` of the AdamW-matched penalty (see the module docstring)
-ADAMW_REG_C = 2.0
 
 Ratings = Mapping[Any, float] | pd.Series | pd.DataFrame
 Reg = float | Literal["matched", "population"]
@@ -166,7 +161,7 @@ class FoldedUser:
         lo, hi = self.model.rating_range_
         return pd.DataFrame({"item": items_a, "prediction": np.clip(out, lo, hi),
                              "fallback": ~known,
-                             "title": self.model._titles(items_a)})
+                             "title": self.model.titles(items_a)})
 
     def recommend(self, n: int = 10, *, exclude_rated: bool = True, exclude: Any = None,
                   min_count: int = 0, user: Any = "new", tier: str = "personal") -> pd.DataFrame:
@@ -303,7 +298,7 @@ def top_frame(model: Any, scores: np.ndarray, n: int, user: Any, tier: str,
     lo, hi = model.rating_range_
     return pd.DataFrame({
         "user": [user] * len(order), "rank": np.arange(1, len(order) + 1), "item": raw,
-        "score": np.clip(values, lo, hi), "title": model._titles(raw),
+        "score": np.clip(values, lo, hi), "title": model.titles(raw),
         "tier": [tier] * len(order)})
 
 
@@ -351,7 +346,7 @@ def fold_in_user(model: Any, ratings: Ratings, *, reg: Reg = "population",
     >>> fu = fold_in_user(model, {50: 5.0, 181: 4.5, 1: 4.0})   # doctest: +SKIP
     >>> fu.predict([172, 174])                                  # doctest: +SKIP
     """
-    model._check_fitted()
+    model.check_fitted()
     _check_options(reg, n_iter, prior)
     ids, values = _ratings_pairs(ratings, key="item")
     grouped = _group_arrays(model.item_vocab_, np.array([0]), np.zeros(len(ids), np.int64),
@@ -381,7 +376,7 @@ def fold_in_users(model: Any, ratings: pd.DataFrame, *, user_col: str = "user",
     FoldedUsers
         Rows in order of first appearance of each user key.
     """
-    model._check_fitted()
+    model.check_fitted()
     _check_options(reg, n_iter, prior)
     for col in (user_col, item_col, rating_col):
         if col not in ratings.columns:
@@ -398,13 +393,14 @@ def _fold_grouped(model: Any, grouped: tuple[np.ndarray, ...], reg: Reg, prior: 
     cuts = np.cumsum(np.bincount(rows, minlength=len(keys)))[:-1]
     rated = tuple(zip(np.split(model.item_vocab_.ids(items[order]), cuts),
                       np.split(values[order], cuts), strict=True)) if len(keys) else ()
-    if model.kind == "nn":
+    if isinstance(model, EmbeddingModel):
         lam = float(reg) if isinstance(reg, int | float) else None
         vecs, biases = _fold_in_gradient(model, rows, items, values, len(keys), reg=lam)
     else:
-        side = _frozen_side(model, "items")
+        side = _frozen_side(model, "items", "fold-in")
         x = _solve_rows(side, rows, items, values, len(keys),
-                        _make_penalty(model, side, reg, prior, "users"), n_iter)
+                        _make_penalty(model, side, reg, prior, "users",
+                                      FoldRows(rows, items, len(keys))), n_iter)
         vecs, biases = x[:, :-1], x[:, -1]
     n_used = np.bincount(rows, minlength=len(keys))
     return FoldedUsers(model, keys, vecs, biases, n_used, n_unknown, rated)
@@ -431,42 +427,23 @@ def fold_in_item(model: Any, ratings: Ratings, *, reg: Reg = "population",
     -------
     FoldedItem
     """
-    model._check_fitted()
+    model.check_fitted()
     _check_options(reg, n_iter, prior)
-    if model.kind == "nn":
-        raise ConfigError("fold_in_item supports BiasedMF (kind 'dot') only; for an "
-                          "EmbeddingNN retrain with the new item's ratings included")
+    require(model, FactorModel, "fold_in_item")
     users, values = _ratings_pairs(ratings, key="user")
     _, rows, uidx, vals, n_unknown = _group_arrays(
         model.user_vocab_, np.array([0]), np.zeros(len(users), np.int64), users, values,
         what="user", rating_range=model.rating_range_)
-    side = _frozen_side(model, "users")
-    x = _solve_rows(side, rows, uidx, vals, 1, _make_penalty(model, side, reg, prior, "items"),
-                    n_iter)[0]
+    side = _frozen_side(model, "users", "fold_in_item")
+    penalty = _make_penalty(model, side, reg, prior, "items", FoldRows(rows, uidx, 1))
+    x = _solve_rows(side, rows, uidx, vals, 1, penalty, n_iter)[0]
     return FoldedItem(model, x[:-1], float(x[-1]), int(len(vals)), int(n_unknown[0]))
 
 
 def default_reg_scale(model: Any) -> float:
-    r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of the AdamW-matched penalty.
-
-    ``S`` is the number of batches per training epoch, ``σ`` the last training RMSE from
-    ``history_`` (1.0 when the model has no history).
-    """
-    wd = float(getattr(model, "wd", 0.1))
-    bs = float(getattr(model, "batch_size_", None) or getattr(model, "batch_size", 64))
-    n_fit = _n_fit(model)
-    steps = max(1.0, math.ceil(n_fit / bs)) if n_fit > 0 else 1000.0
-    return ADAMW_REG_C * max(wd, 1e-4) * math.sqrt(steps) * _train_sigma(model)
-
-
-def _n_fit(model: Any) -> float:
-    """Rows the model was trained on (its training rows minus the validation carve)."""
-    return float((getattr(model, "n_train_", None) or 0) - (getattr(model, "n_valid_", 0) or 0))
-
-
-def _train_sigma(model: Any) -> float:
-    """The last training RMSE (√ of the mean batch MSE), 1.0 without a history."""
-    return math.sqrt(train_noise_variance(getattr(model, "history_", None)))
+    r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of an AdamW-trained model's matched
+    penalty (:meth:`~collabkit.models.mf.TorchRecommender.adamw_reg_scale`)."""
+    return float(model.adamw_reg_scale())
 
 
 # --------------------------------------------------------------------------- input handling
@@ -566,56 +543,29 @@ class _Side:
 _STATS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
-def _factor_tables(model: Any) -> dict[str, Any] | None:
-    """The four tables of a biased factor model as tensors, or None for other models.
-
-    A model with a ``factor_tables()`` method (HybridMF) gives its effective tables itself.
-    BiasedMF keeps them in its DotProductBias ``module_`` (sigmoid range, global bias in
-    logit space); BiasedALS (kind ``"als"``) as fitted attributes (linear, clipped to the
-    rating range, global mean as offset).
-    """
-    if callable(getattr(model, "factor_tables", None)):  # e.g. HybridMF: features folded in
-        return model.factor_tables()
-    m = getattr(model, "module_", None)
-    if m is not None and all(hasattr(m, a) for a in ("user_factors", "item_factors",
-                                                      "user_bias", "item_bias")):
-        return {"P": m.user_factors.weight, "bu": m.user_bias.weight[:, 0],
-                "Q": m.item_factors.weight, "bi": m.item_bias.weight[:, 0],
-                "g": float(m.global_bias), "y_range": m.y_range, "clip": None}
-    if all(hasattr(model, a) for a in ("user_factors_", "item_factors_", "user_bias_",
-                                       "item_bias_")):
-        lo, hi = model.rating_range_
-        return {"P": model.user_factors_, "bu": model.user_bias_, "Q": model.item_factors_,
-                "bi": model.item_bias_, "g": float(model.global_mean_), "y_range": None,
-                "clip": (lo, hi) if lo < hi else None}
-    return None
+def _frozen_side(model: Any, side: Literal["items", "users"], what: str = "fold-in") -> _Side:
+    """The frozen ``side`` of a factor model and the statistics of the side being folded."""
+    fm: FactorModel = require(model, FactorModel, what)
+    t = fm.factor_tables()
+    fac, bias = (t.item_factors, t.item_bias) if side == "items" else (t.user_factors,
+                                                                        t.user_bias)
+    own = (t.user_factors, t.user_bias) if side == "items" else (t.item_factors, t.item_bias)
+    mean_row, precision = _row_stats(fm, side, own)
+    return _Side(fac.detach().cpu().numpy(), bias.detach().cpu().numpy(), t.global_bias,
+                 t.y_range, mean_row, precision, t.clip)
 
 
-def _frozen_side(model: Any, side: Literal["items", "users"]) -> _Side:
-    t = _factor_tables(model)
-    if t is None:
-        raise ConfigError(f"fold-in needs a factor model (BiasedMF, BiasedALS) or an "
-                          f"MLPRecommender (kind 'nn'); {type(model).__name__} (kind "
-                          f"{model.kind!r}) has neither a factor table nor an embedding to fit")
-    fac, bias = (t["Q"], t["bi"]) if side == "items" else (t["P"], t["bu"])
-    own = (t["P"], t["bu"]) if side == "items" else (t["Q"], t["bi"])
-    mean_row, precision = _row_stats(model, side, own)
-    return _Side(fac.detach().cpu().numpy(), bias.detach().cpu().numpy(), t["g"],
-                 t["y_range"], mean_row, precision, t["clip"])
-
-
-def _row_stats(model: Any, side: str, own: tuple[torch.Tensor, torch.Tensor]
+def _row_stats(model: FactorModel, side: str, own: tuple[torch.Tensor, torch.Tensor]
                ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and inverse covariance of the folded side's trained rows (cached per model).
 
-    A BiasedMF fitted with ``refit_users=True`` stores the user prior its final user pass
-    used (``user_prior_mean_``, ``user_prior_precision_``); folding users reads it, so a
-    trained user's training ratings fold back into exactly their row.
+    A model that used a prior for those rows in training (BiasedMF's final user pass) gives
+    it (:meth:`~collabkit.models.capabilities.FactorModel.stored_row_prior`), so a trained
+    user's training ratings fold back into exactly their row.
     """
-    stored = getattr(model, "user_prior_mean_", None)
-    if side == "items" and stored is not None:
-        return (np.asarray(stored, dtype=np.float64),
-                np.asarray(model.user_prior_precision_, dtype=np.float64))
+    stored = model.stored_row_prior("users" if side == "items" else "items")
+    if stored is not None:
+        return stored
     version = tuple(x._version for x in own) + tuple(x.data_ptr() for x in own)
     cache = _STATS.setdefault(model, {})
     hit = cache.get(side)
@@ -627,25 +577,17 @@ def _row_stats(model: Any, side: str, own: tuple[torch.Tensor, torch.Tensor]
     return mean, precision
 
 
-def _make_penalty(model: Any, side: _Side, reg: Reg, prior: Prior,
-                  folded: Literal["users", "items"]) -> _Penalty:
+def _make_penalty(model: FactorModel, side: _Side, reg: Reg, prior: Prior,
+                  folded: Literal["users", "items"], rated: FoldRows) -> _Penalty:
     center = side.mean_row if prior == "mean" else np.zeros_like(side.mean_row)
+    population = _Penalty("population", 0.0, side.mean_row,
+                          model.noise_variance() * side.precision)
     if reg == "population":
-        return _Penalty("population", 0.0, side.mean_row,
-                        _train_sigma(model) ** 2 * side.precision)
+        return population
     if reg != "matched":
         return _Penalty("ridge", float(reg), center)
-    if model.kind == "als":  # BiasedALS: sum (r - r_hat)^2 + reg * n_u**alpha * |x_u|^2
-        return _Penalty("count", float(getattr(model, "reg_", model.reg)), center,
-                        power=float(getattr(model, "reg_exponent", 0.5)))
-    if getattr(model, "optimizer", "adamw") == "adamw":
-        return _Penalty("adamw", default_reg_scale(model), center)
-    # BiasedMF(optimizer="adam") minimises sum_i (r - r_hat)^2 + wd * c_u * n_u * |theta_u|^2
-    # with c_u = (mean count / n_u) ** alpha: a ridge of wd * mean**alpha * n_u**(1 - alpha)
-    alpha = float(getattr(model, "reg_exponent", 0.5))
-    vocab = model.user_vocab_ if folded == "users" else model.item_vocab_
-    mean_count = max(_n_fit(model), 1.0) / max(1, len(vocab))
-    return _Penalty("count", float(model.wd) * mean_count**alpha, center, power=1.0 - alpha)
+    own = model.foldin_penalty(folded, center, rated)  # the model's own training penalty
+    return population if own is None else own
 
 
 def _squash(side: _Side, s: np.ndarray) -> np.ndarray:
@@ -668,95 +610,55 @@ def _solve_rows(side: _Side, rows: np.ndarray, idx: np.ndarray, values: np.ndarr
 
 def _score_user_rows(model: Any, vectors: np.ndarray, biases: np.ndarray) -> np.ndarray:
     """Predicted ratings of every item for folded rows, shape ``(rows, n_items)``."""
-    if model.kind == "nn":
+    if isinstance(model, EmbeddingModel):
         return _score_gradient_rows(model, vectors)
-    side = _frozen_side(model, "items")
+    side = _frozen_side(model, "items", "fold-in")
     s = vectors @ side.factors.T.astype(np.float64) + biases[:, None] + side.bias[None, :] \
         + side.global_bias
     return _squash(side, s)
 
 
 # --------------------------------------------------------------------------- gradient fold-in
-def _nn_parts(model: Any) -> tuple[torch.nn.Module, torch.nn.Embedding]:
-    m = getattr(model, "module_", None)
-    emb = None
-    for name in ("user_factors", "user_emb", "user_embedding", "u_emb"):
-        emb = getattr(m, name, None) if m is not None else None
-        if isinstance(emb, torch.nn.Embedding):
-            break
-    if m is None or not isinstance(emb, torch.nn.Embedding):
-        raise ConfigError(f"cannot fold into {type(model).__name__}: its module has no user "
-                          "embedding table (expected an nn.Embedding named user_emb)")
-    if len(getattr(m, "cat_embs", ())) or getattr(m, "n_cont", 0):
-        raise ConfigError(f"cannot fold into {type(model).__name__}: its network also takes "
-                          "user or item features, which a new user does not have; fold-in "
-                          "supports models trained on ids alone")
-    return m, emb
-
-
-def _fold_in_gradient(model: Any, rows: np.ndarray, items: np.ndarray, values: np.ndarray,
-                      n_rows: int, *, reg: float | None, steps: int = 200,
+def _fold_in_gradient(model: EmbeddingModel, rows: np.ndarray, items: np.ndarray,
+                      values: np.ndarray, n_rows: int, *, reg: float | None, steps: int = 200,
                       lr: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Fresh embedding rows fitted by Adam with every weight of the module frozen.
+    """Fresh embedding rows fitted by Adam with every weight of the network frozen.
 
     The new rows start at the mean of the trained rows and minimise
     ``sum_i (r_i - f(x_u, i))^2 / n_u + reg * ||x_u - mean||^2`` per user, all users of the
     batch at once (their losses do not interact).
     """
-    m, emb = _nn_parts(model)
+    emb = model.user_embedding()
     dev = emb.weight.device
     center = emb.weight.detach().mean(0)
     x = center.repeat(n_rows, 1).clone().requires_grad_(True)
-    lam = 1e-2 if reg is None else float(reg)
+    lam = model.foldin_ridge() if reg is None else float(reg)
     rows_t = torch.as_tensor(rows, device=dev)
     items_t = torch.as_tensor(items, device=dev)
     r_t = torch.as_tensor(values, dtype=torch.float32, device=dev)
     counts = torch.bincount(rows_t, minlength=n_rows).clamp_min(1).float()
     opt = torch.optim.Adam([x], lr=lr)
-    was_training, threads = m.training, torch.get_num_threads()
-    m.eval()
-    if dev.type == "cpu":
-        torch.set_num_threads(1)  # tiny kernels: a second thread only adds waiting
-    try:
+    # tiny kernels: a second thread only adds waiting
+    with threads(1 if dev.type == "cpu" else None), torch.enable_grad():
         for _ in range(steps if len(values) else 0):
-            pred = _nn_forward_with_rows(m, emb, x, rows_t, items_t)
+            pred = model.forward_with_user_rows(x, rows_t, items_t)
             data = (((pred - r_t) ** 2) / counts[rows_t]).sum()
             loss = data + lam * ((x - center) ** 2).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    finally:
-        torch.set_num_threads(threads)
-        m.train(was_training)
     return x.detach().cpu().double().numpy(), np.zeros(n_rows)
 
 
-def _nn_forward_with_rows(m: torch.nn.Module, emb: torch.nn.Embedding, x: torch.Tensor,
-                          rows: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-    """The module's forward pass with the user embedding lookup replaced by rows of ``x``."""
-    handle = emb.register_forward_hook(lambda _mod, _inp, _out: x[rows])
-    try:
-        with torch.enable_grad():
-            # the user indices are dummies: the hook swaps in the folded rows
-            return m(torch.zeros_like(rows), items).reshape(-1)
-    finally:
-        handle.remove()
-
-
 @torch.no_grad()
-def _score_gradient_rows(model: Any, vectors: np.ndarray) -> np.ndarray:
-    m, emb = _nn_parts(model)
+def _score_gradient_rows(model: EmbeddingModel, vectors: np.ndarray) -> np.ndarray:
+    emb = model.user_embedding()
     dev = emb.weight.device
-    n_items = len(model.item_vocab_)
+    n_items = len(model.item_vocab_)  # type: ignore[attr-defined]
     x = torch.as_tensor(vectors, dtype=emb.weight.dtype, device=dev)
     out = np.empty((len(vectors), n_items))
     items = torch.arange(n_items, device=dev)
     for j in range(len(vectors)):
         rows = torch.full((n_items,), j, device=dev, dtype=torch.long)
-        handle = emb.register_forward_hook(lambda _mod, _inp, _out, rows=rows: x[rows])
-        try:
-            out[j] = m(torch.zeros_like(rows), items).reshape(-1).double().cpu().numpy()
-        finally:
-            handle.remove()
+        out[j] = model.forward_with_user_rows(x, rows, items).double().cpu().numpy()
     return out
-

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from collabkit.errors import ConfigError, DataError
+from collabkit.models.capabilities import EmbeddingModel, FactorModel
 from collabkit.recommend.foldin import FoldedUser, Reg, fold_in_user
 
 __all__ = ["onboarding_items", "genre_start", "item_counts", "known_genres"]
@@ -22,22 +22,14 @@ __all__ = ["onboarding_items", "genre_start", "item_counts", "known_genres"]
 
 def item_counts(model: Any) -> np.ndarray:
     """Training ratings per item (item-vocabulary order), from the model's ``seen`` CSR."""
-    model._check_fitted()
+    model.check_fitted()
     return np.bincount(model.seen_indices_, minlength=len(model.item_vocab_))
 
 
 def item_factor_table(model: Any) -> np.ndarray | None:
     """The model's item factors or item embeddings as float64 ``(n_items, k)``, else None."""
-    m = getattr(model, "module_", None)
-    for name in ("item_factors", "item_emb", "item_embedding"):
-        emb = getattr(m, name, None) if m is not None else None
-        if isinstance(emb, torch.nn.Embedding):
-            return emb.weight.detach().cpu().double().numpy()
-    table = getattr(model, "item_factors_", None)  # models fitted without a module (ALS)
-    if isinstance(table, torch.Tensor):
-        return table.detach().cpu().double().numpy()
-    if isinstance(table, np.ndarray) and table.ndim == 2:
-        return table.astype(np.float64)
+    if isinstance(model, FactorModel | EmbeddingModel):
+        return model.item_vectors()
     return None
 
 
@@ -100,7 +92,7 @@ def onboarding_items(model: Any, n: int = 10, *, min_ratings: int = 20, pool: in
         picked = cand[_greedy_logdet(factors[cand], quality, int(n))]
     raw = model.item_vocab_.ids(picked)
     return pd.DataFrame({
-        "rank": np.arange(1, len(picked) + 1), "item": raw, "title": model._titles(raw),
+        "rank": np.arange(1, len(picked) + 1), "item": raw, "title": model.titles(raw),
         "n_ratings": counts[picked], "mean_rating": model.global_mean_
         + model.item_bias_base_[picked]})
 
@@ -129,7 +121,7 @@ def _greedy_logdet(factors: np.ndarray, quality: np.ndarray, n: int,
 
 def known_genres(model: Any) -> list[str]:
     """Sorted genres of the training items (``item_meta_['genres']``, ``|``-joined)."""
-    model._check_fitted()
+    model.check_fitted()
     meta = model.item_meta_
     if meta is None or "genres" not in meta.columns:
         raise DataError("the model has no genre metadata (item_meta_ lacks a 'genres' column); "

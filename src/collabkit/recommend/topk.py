@@ -51,11 +51,11 @@ def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_see
         ub = u[s : s + _BLOCK]
         known = ub >= 0
         if known.all():  # the common case: no copy of the baseline rows
-            scores = model._score_users(ub).float().cpu()
+            scores = model.score_users(ub).float().cpu()
         else:
             scores = baseline_scores.expand(len(ub), n_items).clone()
             if known.any():
-                scores[torch.as_tensor(known)] = model._score_users(ub[known]).float().cpu()
+                scores[torch.as_tensor(known)] = model.score_users(ub[known]).float().cpu()
         if base_mask is not None:
             scores[:, base_mask] = -torch.inf
         if exclude_seen and known.any():
@@ -78,7 +78,7 @@ def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_see
         }))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["user", "rank", "item", "score", "tier"])
-    out.insert(4, "title", model._titles(out["item"].to_numpy()))
+    out.insert(4, "title", model.titles(out["item"].to_numpy()))
     return out
 
 

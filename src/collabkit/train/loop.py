@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 
 from collabkit.errors import ModelFitError
+from collabkit.runtime import threads
 
-__all__ = ["EpochStats", "TrainResult", "fit_one_cycle", "intra_op_threads", "param_groups"]
+__all__ = ["EpochStats", "TrainResult", "check_not_diverged", "fit_one_cycle",
+           "param_groups", "remedy"]
 
 
 @dataclass(frozen=True)
@@ -33,27 +35,6 @@ class TrainResult:
 
     history: list[EpochStats] = field(default_factory=list)
     fit_seconds: float = 0.0
-
-
-@contextmanager
-def intra_op_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op CPU threads, restoring the old count after.
-
-    ``None`` leaves the setting alone. The training loops default to one thread: their kernels
-    are small gathers and scatters that gain little from a second thread, torch's parallel
-    ``index_add_``/``bincount`` are far slower than the serial ones, and on a machine shared
-    with other work every parallel kernel waits for a descheduled thread (a fit of BiasedMF on
-    ml-100k measured 0.8 s with one thread and 53 s with two on a busy 2-core machine).
-    """
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def param_groups(model: nn.Module, wd: float, *, decay_biases: bool = True) -> list[dict]:
@@ -127,14 +108,14 @@ def fit_one_cycle(
         torch's setting. Minibatches of a few hundred rows gain nothing from a second thread,
         and on a busy machine every parallel kernel waits for a descheduled thread: the
         chapter's fit on MovieLens 100k u1 took 470 s with two threads and 13 s with one
-        (see :func:`intra_op_threads`).
+        (see :func:`collabkit.runtime.threads`).
 
     Raises
     ------
     ModelFitError
         When the loss becomes NaN or infinite.
     """
-    with intra_op_threads(num_threads if y.device.type == "cpu" else None):
+    with threads(num_threads if y.device.type == "cpu" else None):
         return _fit_one_cycle(model, x, y, epochs=epochs, lr_max=lr_max, wd=wd,
                               batch_size=batch_size, generator=generator, valid=valid,
                               decay_biases=decay_biases, callback=callback)
@@ -178,7 +159,7 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         if not math.isfinite(train_loss):
             raise ModelFitError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                f"Lower the learning rate (now {lr_max:g}) or raise weight decay (now {wd:g})."
+                + remedy(lr_max, wd)
             )
         vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
         stats = EpochStats(epoch + 1, train_loss, vr, sched.get_last_lr()[0],
@@ -188,3 +169,35 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
             callback(stats)
     result.fit_seconds = time.perf_counter() - start
     return result
+
+
+def check_not_diverged(train_loss: float, epoch: int, ratings: np.ndarray, remedy: str,
+                       start_loss: float | None = None) -> None:
+    """Raise :class:`ModelFitError` when the training loss says the fit diverged.
+
+    A learning rate orders of magnitude too large does not always make the loss NaN: with a
+    sigmoid ``y_range`` the predictions saturate at the ends of the range and the loss stays
+    finite (about 11 on MovieLens with ``lr=1e6``, where the untrained model's is 1.3) while
+    the factors reach 1e6. The limit is the largest of four times the ratings' variance (the
+    global mean's loss), twice ``start_loss`` (the untrained model's loss; without it, the
+    squared half-range of the ratings) and 1: a fit that is merely slow or poor stays below it.
+    ``remedy`` ends the message.
+    """
+    if len(ratings) == 0:
+        return
+    r = np.asarray(ratings, dtype=np.float64)
+    start = 2.0 * start_loss if start_loss is not None else (float(r.max() - r.min()) / 2) ** 2
+    limit = max(4.0 * float(r.var()), start, 1.0)
+    if math.isfinite(train_loss) and train_loss <= limit:
+        return
+    untrained = "" if start_loss is None else f"the untrained model's ({start_loss:.4g}) and "
+    raise ModelFitError(
+        f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, far "
+        f"above {untrained}the mean rating's ({float(r.var()):.4g}). {remedy}"
+    )
+
+
+def remedy(lr: float, wd: float | None) -> str:
+    """The advice of a divergence error: lower ``lr`` (or raise ``wd``), with their values."""
+    return f"Lower the learning rate (lr={lr:g})" + (
+        "." if wd is None else f" or raise the weight decay (wd={wd:g}).")

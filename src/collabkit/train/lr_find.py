@@ -26,7 +26,8 @@ from torch import nn
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError
-from collabkit.random import resolve_device, resolve_seed, torch_generator
+from collabkit.runtime import resolve_device, threads
+from collabkit.seeds import derive_seed, resolve_seed, torch_generator
 from collabkit.train.loop import param_groups
 
 __all__ = ["LRFindResult", "lr_find", "steepest", "valley"]
@@ -90,20 +91,15 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
 
 
 def _estimator(model_or_params: Any) -> Any:
+    from collabkit.models import registry
     from collabkit.models.base import Recommender
 
     if isinstance(model_or_params, Recommender):
         return type(model_or_params)(**model_or_params.get_params())
     if isinstance(model_or_params, dict):
-        import collabkit.models  # noqa: F401  (registers the model kinds)
-
         params = dict(model_or_params)
         kind = params.pop("kind", "dot")
-        cls = Recommender._registry.get(kind)
-        if cls is None:
-            raise ConfigError(f"unknown model kind {kind!r}; kinds are "
-                              f"{sorted(Recommender._registry)}")
-        return cls(**params)
+        return registry.get(kind)(**params)
     raise ConfigError("lr_find needs a Recommender (fitted or not) or a dict of its parameters "
                       f"with a 'kind' key, got {type(model_or_params).__name__}")
 
@@ -163,15 +159,11 @@ def lr_find(model_or_params: Any, data: Interactions, *, start: float = 1e-6, en
     x = est._inputs(u, i)
     y = torch.as_tensor(data.ratings.astype(np.float32), device=est.device_)
     bs = int(batch_size or getattr(est, "batch_size", 64))
-    threads = torch.get_num_threads()
-    if est.device_.type == "cpu":
-        torch.set_num_threads(1)  # small kernels: a second thread mostly waits on a busy CPU
-    try:
+    # small kernels: a second thread mostly waits on a busy CPU
+    with threads(1 if est.device_.type == "cpu" else None):
         lrs, raw, smooth = _run(module, x, y, bs, float(start), float(end), int(steps),
                                 float(getattr(est, "wd", 0.0)), stop_div,
-                                torch_generator(est.seed_ + 1, est.device_))
-    finally:
-        torch.set_num_threads(threads)
+                                torch_generator(derive_seed(est.seed_, "shuffle"), est.device_))
     lo, hi = len(lrs) // 10, max(len(lrs) // 10 + 2, len(lrs) - 5)
     tl, ts = lrs[lo:hi], smooth[lo:hi]
     return LRFindResult(lrs, smooth, raw, valley(tl, ts), steepest(tl, ts))

@@ -81,8 +81,9 @@ class RowPenalty:
     ``kind``:
 
     * ``"ridge"``: :math:`\lambda I` (``value`` is :math:`\lambda`);
-    * ``"count"``: :math:`\lambda n_u^{p} I` (``power`` is :math:`p`; the per-occurrence L2 of
-      BiasedMF's ``"adam"`` optimizer and of BiasedALS);
+    * ``"count"``: :math:`\lambda n_u^{p} \operatorname{diag}(w)` (``power`` is :math:`p`,
+      ``weights`` is :math:`w`, all ones when None; the per-occurrence L2 of BiasedMF's
+      ``"adam"`` optimizer, of BiasedALS and of SVDpp);
     * ``"adamw"``: diagonal, :math:`\lambda_k = c \sqrt{\sum_i J_{ik}^2}` (``value`` is
       :math:`c`);
     * ``"population"``: the fixed matrix ``matrix`` (a Gaussian prior's precision scaled by
@@ -92,8 +93,10 @@ class RowPenalty:
     kind: Literal["ridge", "count", "adamw", "population"]
     value: float
     center: np.ndarray
+    """``(K,)``, or ``(n_rows, K)`` for one centre per row."""
     matrix: np.ndarray | None = None
     power: float = 0.5
+    weights: np.ndarray | None = None
 
     def at(self, J: torch.Tensor, n: torch.Tensor) -> _Lambda:
         r""":math:`\Lambda` of each row of a block (``n`` ratings each), :data:`FLOOR` included."""
@@ -107,6 +110,8 @@ class RowPenalty:
             lam = J.new_full((rows, K), float(self.value))
         elif self.kind == "count":
             lam = (float(self.value) * n.to(J.dtype) ** float(self.power))[:, None].expand(rows, K)
+            if self.weights is not None:
+                lam = lam * torch.as_tensor(self.weights, dtype=J.dtype, device=J.device)
         else:
             lam = float(self.value) * J.square().sum(1).sqrt()
         return _Lambda(diag=lam + FLOOR)
@@ -215,7 +220,8 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
     indptr = np.asarray(indptr, dtype=np.int64)
     counts = np.diff(indptr)
     center = torch.as_tensor(penalty.center, dtype=dtype, device=dev)
-    out = center.repeat(len(counts), 1)
+    per_row = center.ndim == 2  # one centre per row (n_rows, K), else one for all
+    out = center.clone() if per_row else center.repeat(len(counts), 1)
     if counts.sum() == 0:
         return out
     F = torch.cat([side.factors.to(dtype), side.factors.new_ones(len(side.factors), 1)
@@ -229,6 +235,8 @@ def solve_rows_gn(side: FrozenSide, indptr: np.ndarray, other: np.ndarray, value
     c = center[None, :, None]
     for block_np in padded_blocks(counts, cells):
         block = torch.as_tensor(block_np, device=dev)
+        if per_row:
+            c = center[block][:, :, None]
         n = counts_t[block]
         L = int(n.max())
         pos = torch.arange(L, device=dev)

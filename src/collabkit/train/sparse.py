@@ -68,7 +68,8 @@ import torch
 
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.dot import DotProductBias
-from collabkit.train.loop import EpochStats, TrainResult, intra_op_threads
+from collabkit.runtime import threads
+from collabkit.train.loop import EpochStats, TrainResult
 
 __all__ = [
     "auto_batch_size",
@@ -363,7 +364,7 @@ def fit_biased_mf(
     pct_start : float
         Share of the steps spent warming up.
     num_threads : int or None
-        torch intra-op threads while training (see :func:`intra_op_threads`); ``None`` keeps
+        torch intra-op threads while training (:func:`collabkit.runtime.threads`); ``None`` keeps
         torch's setting. The numba kernel always runs on one thread (the two-thread variants
         measured no faster on the project's 2-core machine, see
         :mod:`collabkit.train._numba`), so with it the setting only reaches the Adam step: 2
@@ -389,7 +390,7 @@ def fit_biased_mf(
         For an unknown ``kernel``, or ``kernel="numba"`` off the CPU or without numba.
     """
     use_numba = resolve_kernel(kernel, y.device) == "numba"
-    with intra_op_threads(num_threads if y.device.type == "cpu" else None):
+    with threads(num_threads if y.device.type == "cpu" else None):
         return _fit_packed(module, users, items, y, epochs=epochs, lr_max=lr_max, wd=wd,
                            batch_size=batch_size, generator=generator, valid=valid,
                            reg_exponent=reg_exponent, betas=betas, eps=eps,
@@ -522,7 +523,7 @@ def _fit_packed(module: DotProductBias, users: torch.Tensor, items: torch.Tensor
         if not math.isfinite(train_loss):
             raise ModelFitError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                f"Lower the learning rate (now {lr_max:g}) or raise wd (now {wd:g}).")
+                f"Lower the learning rate (lr={lr_max:g}) or raise the weight decay (wd={wd:g}).")
         vr = None
         if valid is not None:
             pred = packed_predict(W, vpairs, y_range=y_range, global_bias=mu)
@@ -532,8 +533,9 @@ def _fit_packed(module: DotProductBias, users: torch.Tensor, items: torch.Tensor
         if callback is not None:
             callback(stats)
     if not bool(torch.isfinite(W).all()):
-        raise ModelFitError("the trained factors hold NaN or infinite values; lower the "
-                            f"learning rate (now {lr_max:g}) or raise wd (now {wd:g})")
+        raise ModelFitError("the trained factors hold NaN or infinite values; the model "
+                            f"diverged. Lower the learning rate (lr={lr_max:g}) or raise the "
+                            f"weight decay (wd={wd:g}).")
     unpack_tables(W, module)
     result.fit_seconds = time.perf_counter() - start
     return result

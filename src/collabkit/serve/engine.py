@@ -1,0 +1,273 @@
+"""What the service computes, on top of collabkit's public API; no HTTP here.
+
+A :class:`Snapshot` is one loaded model plus lookup tables built once (lower-cased titles,
+genre sets, rating counts). Requests take ``holder.current`` once and use that snapshot to the
+end, so a reload (:meth:`ModelHolder.reload`) swaps models atomically: requests in flight
+finish on the old one, later requests see the new one.
+
+Which answer a user gets
+------------------------
+=============================  ================================================  ============
+user                           recommendations                                   tier
+=============================  ================================================  ============
+known to the model, no         ``model.recommend`` (rated items left out)        ``model``
+stored feedback
+with stored feedback           ``model.recommend_new_user`` on everything they   ``personal``
+                               rated (training rows, then stored feedback,       (or ``bias``
+                               the latest rating of an item winning): a          under 5
+                               fold-in, immediately, no retraining               ratings)
+unknown, no feedback           ``model.recommend_new_user`` with no ratings      ``popularity``
+=============================  ================================================  ============
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from collabkit.errors import ConfigError, UnknownIdError
+from collabkit.io import load_model
+from collabkit.recommend.onboarding import item_counts, onboarding_items
+from collabkit.serve.store import StoredRating
+
+__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache"]
+
+def _file_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
+        with open(folder / name, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A loaded model and the tables built from it once."""
+
+    model: Any
+    path: Path
+    fingerprint: str
+    loaded_at: float
+    saved_at: float
+    counts: np.ndarray
+    titles_lower: np.ndarray
+    genre_sets: tuple[frozenset[str], ...]
+    int_users: bool
+    int_items: bool
+
+    # ------------------------------------------------------------------ ids
+    def user_id(self, text: str) -> Any:
+        """The model's raw id for a user id given as text (ints when the model's are)."""
+        if self.int_users and _canonical_int(text):
+            return int(text)
+        return text
+
+    def item_id(self, value: int | str) -> Any:
+        """The model's raw id for ``value``; :class:`UnknownIdError` when it does not know it."""
+        raw: Any = value
+        if self.int_items and isinstance(value, str) and _canonical_int(value):
+            raw = int(value)
+        elif not self.int_items and isinstance(value, int):
+            raw = str(value)
+        if self.model.item_vocab_.index([raw])[0] < 0:
+            raise UnknownIdError("unknown item")
+        return raw
+
+    def known_user(self, raw: Any) -> bool:
+        return bool(self.model.user_vocab_.index([raw])[0] >= 0)
+
+    def stored_item(self, text: str) -> Any:
+        """A stored item id (text) as the model's raw id, or None when unknown to it."""
+        try:
+            return self.item_id(text)
+        except UnknownIdError:
+            return None
+
+    # ------------------------------------------------------------------ ratings of a user
+    def training_ratings(self, raw_user: Any) -> dict[Any, float]:
+        """The user's training ratings stored in the model (empty for unknown users)."""
+        m = self.model
+        u = int(m.user_vocab_.index([raw_user])[0])
+        if u < 0 or m.seen_ratings_ is None:
+            return {}
+        lo, hi = m.seen_indptr_[u], m.seen_indptr_[u + 1]
+        items = m.item_vocab_.ids(m.seen_indices_[lo:hi]).tolist()
+        return dict(zip(items, m.seen_ratings_[lo:hi].astype(np.float64).tolist(),
+                        strict=True))
+
+    def all_ratings(self, raw_user: Any, stored: list[StoredRating]) -> dict[Any, float]:
+        """Training ratings, then stored feedback (newer wins); items the model lacks dropped."""
+        out = self.training_ratings(raw_user)
+        for r in stored:
+            raw = self.stored_item(r.item_id)
+            if raw is not None:
+                out[raw] = r.rating
+        return out
+
+    # ------------------------------------------------------------------ answers
+    def recommend(self, raw_user: Any, stored: list[StoredRating], k: int,
+                  exclude: list[Any]) -> tuple[pd.DataFrame, str]:
+        """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``) and the tier that
+        answered (the module's table)."""
+        m = self.model
+        ex = exclude or None
+        known = self.known_user(raw_user)
+        if not stored:
+            if known:
+                return m.recommend(raw_user, n=k, exclude=ex), "model"
+            return m.recommend_new_user(None, n=k, exclude=ex, user=raw_user), "popularity"
+        ratings = self.all_ratings(raw_user, stored)
+        if known and m.seen_ratings_ is None:  # files from before 0.1.0 store no ratings
+            u = int(m.user_vocab_.index([raw_user])[0])
+            seen = m.item_vocab_.ids(m.seen_indices_[m.seen_indptr_[u]:m.seen_indptr_[u + 1]])
+            ex = list(exclude) + seen.tolist()
+        frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user)
+        tier = str(frame["tier"].iloc[0]) if len(frame) else "popularity"
+        return frame, tier
+
+    def folded(self, raw_user: Any, stored: list[StoredRating]) -> Any:
+        """The user's fold-in from everything they rated, or None without stored feedback."""
+        if not stored:
+            return None
+        ratings = self.all_ratings(raw_user, stored)
+        if not ratings:
+            return None
+        try:
+            return self.model.fold_in(ratings)
+        except ConfigError:  # a model kind without fold-in: its own predictions answer
+            return None
+
+    def predict(self, raw_user: Any, stored: list[StoredRating], items: list[Any]
+                ) -> pd.DataFrame:
+        """``item``, ``prediction``, ``fallback``, ``title`` for one user's items."""
+        folded = self.folded(raw_user, stored)
+        if folded is not None:
+            return folded.predict(items)
+        return self.model.predict([raw_user] * len(items), items)
+
+    def similar(self, raw_item: Any, k: int) -> pd.DataFrame:
+        """Nearest items by factor cosine; ConfigError for a model without item factors."""
+        return self.model.similar_items(raw_item, n=k)
+
+    def onboarding(self, n: int, exclude: list[Any]) -> pd.DataFrame:
+        """``n`` items to ask a new user about, leaving out ``exclude`` (shown or rated)."""
+        want = min(n + len(exclude), len(self.counts))
+        min_ratings = 20 if int((self.counts >= 20).sum()) >= want else 1
+        frame = onboarding_items(self.model, n=want, min_ratings=min_ratings,
+                                 pool=max(200, want))
+        keep = ~frame["item"].isin(exclude)
+        return frame[keep].head(n).reset_index(drop=True)
+
+    def search(self, q: str | None, genre: str | None, limit: int) -> pd.DataFrame:
+        """Items whose title contains ``q`` and whose genres include ``genre``, most rated
+        first."""
+        mask = np.ones(len(self.counts), dtype=bool)
+        if q:
+            needle = q.lower()
+            mask &= np.fromiter((needle in t for t in self.titles_lower), bool,
+                                len(self.titles_lower))
+        if genre:
+            g = genre.lower()
+            mask &= np.fromiter((g in s for s in self.genre_sets), bool, len(self.genre_sets))
+        idx = np.flatnonzero(mask)
+        idx = idx[np.lexsort((idx, -self.counts[idx]))][:limit]
+        raw = self.model.item_vocab_.ids(idx)
+        return pd.DataFrame({"item": raw, "title": self._meta("title", idx),
+                             "genres": self._meta("genres", idx), "n_ratings": self.counts[idx]})
+
+    def _meta(self, column: str, idx: np.ndarray) -> list[str | None]:
+        meta = self.model.item_meta_
+        if meta is None or column not in meta.columns:
+            return [None] * len(idx)
+        return [None if pd.isna(v) else str(v) for v in meta[column].iloc[idx].tolist()]
+
+
+def _canonical_int(text: str) -> bool:
+    """``"42"`` or ``"-3"``, not ``"042"``, ``"+4"`` or ``"4.0"``: the text an int prints as."""
+    try:
+        return str(int(text)) == text
+    except ValueError:
+        return False
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """Load the model folder ``path`` (no pickle: :func:`collabkit.load_model`)."""
+    folder = Path(path)
+    model = load_model(folder)
+    counts = item_counts(model)
+    meta = model.item_meta_
+    n = len(model.item_vocab_)
+    if meta is not None and "title" in meta.columns:
+        titles = np.array([("" if pd.isna(t) else str(t)).lower() for t in meta["title"]],
+                          dtype=object)
+    else:
+        titles = np.array([""] * n, dtype=object)
+    if meta is not None and "genres" in meta.columns:
+        genre_sets = tuple(frozenset(x.lower() for x in str(g).split("|") if x)
+                           if not pd.isna(g) else frozenset() for g in meta["genres"])
+    else:
+        genre_sets = tuple(frozenset() for _ in range(n))
+    saved = max((p.stat().st_mtime for p in folder.iterdir() if p.is_file()), default=0.0)
+    return Snapshot(model=model, path=folder, fingerprint=_file_digest(folder),
+                    loaded_at=time.time(), saved_at=saved, counts=counts,
+                    titles_lower=titles, genre_sets=genre_sets,
+                    int_users=model.user_vocab_.all_ids.dtype.kind in "iu",
+                    int_items=model.item_vocab_.all_ids.dtype.kind in "iu")
+
+
+class ModelHolder:
+    """The current snapshot, swapped whole by :meth:`reload` (one reload at a time)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self.current: Snapshot = load_snapshot(self.path)
+        self.reloads = 0
+
+    def reload(self) -> Snapshot:
+        """Load the model folder again and swap it in; the old one keeps serving on error."""
+        with self._lock:
+            snap = load_snapshot(self.path)
+            self.current = snap  # one reference assignment: atomic for readers
+            self.reloads += 1
+            return snap
+
+
+class AnswerCache:
+    """A thread-safe LRU of computed answers.
+
+    Keys must hold everything an answer depends on (for recommendations: the model
+    fingerprint, the user, their stored ratings, ``k`` and the exclusions), so an entry is
+    never stale: new feedback or a reloaded model makes a new key, and old keys age out.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = int(size)
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """``(answer, hit)``; computes outside the lock, so slow answers do not serialise."""
+        if self.size <= 0:
+            return compute(), False
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key], True
+        value = compute()
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value, False

@@ -1,0 +1,27 @@
+"""Issue 8: `from collabkit.recommend import genre_start` (as the README writes it) failed."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import collabkit.recommend as rec
+
+
+@pytest.mark.parametrize("name", rec.__all__)
+def test_public_functions_import_from_the_package(name):
+    module = importlib.import_module(f"collabkit.recommend.{rec._WHERE[name]}")
+    assert getattr(rec, name) is getattr(module, name)
+
+
+def test_genre_start_as_the_readme_imports_it():
+    from collabkit.recommend import genre_start
+    from collabkit.recommend.onboarding import genre_start as defined
+
+    assert genre_start is defined
+
+
+def test_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        rec.nope  # noqa: B018
