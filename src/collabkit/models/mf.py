@@ -13,6 +13,7 @@ from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C, AdamWFoldIn
+from collabkit.models._autoreg import AutoRegMixin, auto_y_range
 from collabkit.models.base import Recommender
 from collabkit.models.dot import DotProductBias
 from collabkit.runtime import load_device, resolve_device, threads
@@ -46,8 +47,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         if isinstance(y_range, str):
             if y_range != "auto":
                 raise ConfigError(f"y_range must be 'auto', None or (low, high), got {y_range!r}")
-            lo, hi = self.rating_range_
-            return (min(0.0, lo - 1.0), hi + 0.5)  # (0, 5.5) for 1-5 stars, as in the chapter
+            return auto_y_range(*self.rating_range_)  # (0, 5.5) for 1-5 stars (the chapter)
         lo, hi = (float(v) for v in y_range)
         if not lo < hi:
             raise ConfigError(f"y_range must have low < high, got {y_range!r}")
@@ -62,8 +62,9 @@ class TorchRecommender(AdamWFoldIn, Recommender):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not (self.wd >= 0 and np.isfinite(self.wd)):
-            raise ConfigError(f"wd must be >= 0, got {self.wd!r}")
+        auto = self.wd == "auto" and getattr(self, "_auto_wd", False)
+        if not auto and not (isinstance(self.wd, int | float) and 0 <= self.wd < np.inf):
+            raise ConfigError(f"wd must be a number >= 0, got {self.wd!r}")
         if not 0 <= self.valid_frac < 1:
             raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
 
@@ -98,7 +99,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         if result.history:  # before any closed-form pass meets diverged factors
             last = result.history[-1]
             check_not_diverged(last.train_loss, last.epoch, r,
-                               remedy(getattr(self, "lr_", self.lr), float(self.wd)), start_loss)
+                               remedy(getattr(self, "lr_", self.lr), self._wd_value()), start_loss)
         self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
         self.fit_seconds_ += self._after_train(u, i, r)
@@ -139,6 +140,9 @@ class TorchRecommender(AdamWFoldIn, Recommender):
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)
+
+    def _wd_value(self) -> float:
+        return float(self.wd)
 
     def _shuffle_generator(self) -> torch.Generator:
         """The batch-shuffle stream: its own child of ``seed_`` (:mod:`collabkit.seeds`)."""
@@ -182,7 +186,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         raise NotImplementedError
 
 
-class BiasedMF(TorchRecommender, cap.FactorModel):
+class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -218,9 +222,11 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     lr : float, default 1e-2
         Peak learning rate of the one-cycle schedule (at ``batch_size``; see
         ``auto_batch``).
-    wd : float, default 0.1
+    wd : float or "auto", default "auto"
         ``"adam"``: the per-occurrence L2 penalty :math:`\lambda`. ``"adamw"``: decoupled
-        weight decay (fastai's ``wd``).
+        weight decay (fastai's ``wd``). ``"auto"`` chooses it on the validation rows from
+        0.1 x (rating variance / 1.25) times 1, 3, 9, 27 (:mod:`collabkit.models._autoreg`;
+        ``wd_``, ``wd_tried_``, ``chosen_``).
     batch_size : int, default 1024
         Rows per step (the chapter used 64 with ``"adamw"``).
     optimizer : {"adam", "adamw"}, default "adam"
@@ -231,11 +237,12 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         1,024; on 1M ratings it becomes 16,384. The batch and learning rate used are stored in
         ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
     y_range : "auto", None or (low, high), default "auto"
-        ``"auto"`` gives ``(min(0, lo - 1), hi + 0.5)`` for a rating scale ``[lo, hi]``,
-        i.e. ``(0, 5.5)`` for 1–5 stars.
+        ``"auto"`` gives ``(lo - span / 4, hi + span / 8)`` for a rating scale ``[lo, hi]``,
+        i.e. ``(0, 5.5)`` for 1–5 stars and ``(-15, 12.5)`` for -10..+10.
     valid_frac : float, default 0.1
         Share of the training rows held out to report validation RMSE after each epoch
-        (ignored when ``fit`` is given ``valid``). The model never trains on them.
+        (ignored when ``fit`` is given ``valid``) to choose ``wd`` and check the model against
+        the bias baseline; the epochs never see them, the final closed-form passes do.
     device : str, default "auto"
         ``"auto"`` picks CUDA when available.
     random_state : int or None
@@ -261,6 +268,9 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         (one BiasedMF epoch over 1M ratings at k = 64: ~0.1 s against ~0.25 s) and torch on
         CUDA or when numba is missing; ``"torch"`` forces the torch kernel. Both compute the
         same gradient (:func:`~collabkit.train.sparse.fit_biased_mf`).
+    fallback : bool, default True
+        When the model scores worse than the damped-bias baseline on the validation rows,
+        warn and serve the baseline (``serving_ == "baseline"``); ``False`` keeps the model.
 
     Examples
     --------
@@ -275,14 +285,14 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
                                             "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
-                 wd: float = 0.1, batch_size: int = 1024,
+                 wd: float | Literal["auto"] = "auto", batch_size: int = 1024,
                  optimizer: Literal["adam", "adamw"] = "adam",
                  auto_batch: bool = True,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
                  refit_users: bool = True,
                  callback: Callable[[EpochStats], None] | None = None,
-                 kernel: Literal["auto", "numba", "torch"] = "auto") -> None:
+                 kernel: Literal["auto", "numba", "torch"] = "auto", fallback: bool = True) -> None:
         self.n_factors = n_factors
         self.epochs = epochs
         self.lr = lr
@@ -297,6 +307,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         self.refit_users = refit_users
         self.callback = callback
         self.kernel = kernel
+        self.fallback = fallback
 
     def _validate(self) -> None:
         super()._validate()
@@ -307,23 +318,23 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
                               f"(the chapter's), got {self.optimizer!r}")
-        if not isinstance(self.auto_batch, bool | np.bool_):
-            raise ConfigError(f"auto_batch must be True or False, got {self.auto_batch!r}")
+        for name in ("auto_batch", "fallback"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def _train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray,
                valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
         dev = self.device_
+        self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.optimizer == "adamw":
-            self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
             valid_t = None
             if valid is not None:
                 valid_t = (self._inputs(valid[0], valid[1]), torch.as_tensor(valid[2], device=dev))
-            return fit_one_cycle(
+            return self._search_wd(lambda wd, first: fit_one_cycle(
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
-                epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
-                batch_size=self.batch_size_, generator=self._shuffle_generator(),
-                valid=valid_t, callback=self._callback())
-        self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
+                epochs=int(self.epochs), lr_max=self.lr_, wd=wd, batch_size=self.batch_size_,
+                generator=self._shuffle_generator(), valid=valid_t,
+                callback=self._callback() if first else None), r, valid is not None)
         if self.auto_batch:
             self.batch_size_, self.lr_ = auto_batch_size(len(r), self.batch_size_, self.lr_)
 
@@ -331,11 +342,11 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
             return torch.as_tensor(a if a.flags.writeable else a.copy(), device=dev)
 
         valid_t = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
-        return fit_biased_mf(
+        return self._search_wd(lambda wd, first: fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
-            wd=float(self.wd), batch_size=self.batch_size_,
-            generator=self._shuffle_generator(), valid=valid_t,
-            callback=self._callback(), kernel=self.kernel)
+            wd=wd, batch_size=self.batch_size_, generator=self._shuffle_generator(),
+            valid=valid_t, callback=self._callback() if first else None, kernel=self.kernel),
+            r, valid is not None)
 
     @torch.no_grad()
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
@@ -364,6 +375,8 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     def factor_tables(self) -> cap.FactorTables:
         """The DotProductBias tables (sigmoid range, global bias in logit space)."""
         self.check_fitted()
+        if self._serves_baseline():
+            return self._baseline_tables()
         m: DotProductBias = self.module_  # type: ignore[assignment]
         return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
                             m.item_factors.weight, m.item_bias.weight[:, 0],
@@ -380,7 +393,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
         vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
         mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
-        return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
+        return RowPenalty("count", self._wd_value() * mean_count**alpha, center,
                           power=1.0 - alpha)
 
     def _pass(self, *args: Any, **kw: Any) -> tuple[torch.Tensor, Any, Any]:
@@ -396,16 +409,17 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         scale = max(float(t.abs().max()) for t in (*args[0], *args[1]))
         raise ModelFitError(
             f"training diverged: the closed-form pass after the epochs failed {why}; the "
-            f"trained factors reach {scale:.3g}. {remedy(self.lr_, float(self.wd))}")
+            f"trained factors reach {scale:.3g}. {remedy(self.lr_, self._wd_value())}")
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),
-                "lr_used": getattr(self, "lr_", None)}
+                "lr_used": getattr(self, "lr_", None), **self._chosen_state()}
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         super()._load_state(tensors, extra)
         self.batch_size_ = extra.get("batch_size_used", self.batch_size)
         self.lr_ = extra.get("lr_used", self.lr)
+        self._load_chosen(extra)
 
     def _build_module(self, generator: torch.Generator) -> DotProductBias:
         m = DotProductBias(len(self.user_vocab_), len(self.item_vocab_), int(self.n_factors),
@@ -414,17 +428,3 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
             m.user_factors.weight.normal_(0.0, 0.01, generator=generator)
             m.item_factors.weight.normal_(0.0, 0.01, generator=generator)
         return m
-
-    @torch.no_grad()
-    def _score_users(self, u: np.ndarray) -> torch.Tensor:
-        m: DotProductBias = self.module_  # type: ignore[assignment]
-        ut = torch.as_tensor(u, device=self.device_)
-        # one (users, items) buffer, updated in place: top-N over large catalogues scores
-        # blocks of 1024 users, and every temporary of that size costs hundreds of MB
-        raw = torch.addmm(m.item_bias.weight.T, m.user_factors(ut), m.item_factors.weight.T)
-        raw.add_(m.user_bias(ut)).add_(m.global_bias)
-        if m.y_range is None:
-            return raw
-        lo, hi = m.y_range
-        return raw.sigmoid_().mul_(hi - lo).add_(lo)
-

@@ -162,7 +162,7 @@ def lr_find(model_or_params: Any, data: Interactions, *, start: float = 1e-6, en
     # small kernels: a second thread mostly waits on a busy CPU
     with threads(1 if est.device_.type == "cpu" else None):
         lrs, raw, smooth = _run(module, x, y, bs, float(start), float(end), int(steps),
-                                float(getattr(est, "wd", 0.0)), stop_div,
+                                _wd(est), stop_div,
                                 torch_generator(derive_seed(est.seed_, "shuffle"), est.device_))
     lo, hi = len(lrs) // 10, max(len(lrs) // 10 + 2, len(lrs) - 5)
     tl, ts = lrs[lo:hi], smooth[lo:hi]
@@ -201,3 +201,9 @@ def _run(module: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tensor, bs: in
             break
     module.eval()
     return np.asarray(lrs), np.asarray(raw), np.asarray(smooth)
+
+
+def _wd(est: Any) -> float:
+    """The estimator's weight decay; BiasedMF's ``wd="auto"`` starts at its first candidate."""
+    wd = getattr(est, "wd", 0.0)
+    return est._wd_value() if isinstance(wd, str) and hasattr(est, "_wd_value") else float(wd)
