@@ -233,7 +233,16 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "defaults.md"))
     ap.add_argument("--peer-worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--render", action="store_true",
+                    help="only rewrite --out from the JSON beside it (no fitting)")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(Path(args.out).with_suffix(".json").read_text())
+        md = render(saved["results"], saved["sets"], saved.get("models", list(MODELS)),
+                    saved.get("when", "(time not recorded)"))
+        Path(args.out).write_text(md)
+        print(md)
+        return
     if args.peer_worker:
         peer_worker(Path(args.peer_worker))
         return
@@ -254,19 +263,32 @@ def main() -> None:
     if not args.no_peers:
         for n, res in run_peers(sets).items():
             results[n].update(res)
+    when = (f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {load0:.1f} -> "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).with_suffix(".json").write_text(json.dumps(
+        {"results": results, "sets": info, "models": models, "when": when}, indent=1,
+        default=str))
+    md = render(results, info, models, when)
+    print(md)
+    Path(args.out).write_text(md)
+
+
+def render(results: dict[str, Any], info: dict[str, Any], models: list[str], when: str) -> str:
     md = (f"# Defaults on data unlike MovieLens\n\nTest RMSE (fit seconds); "
-          f"`benchmarks/defaults.py`, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load "
-          f"average {load0:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, one "
-          f"torch thread.\n\n{table(results, info, models)}\n")
+          f"`benchmarks/defaults.py`, {when}, one torch thread.\n\n"
+          f"{table(results, info, models)}\n")
     chosen = {n: r["dot"]["chosen"] for n, r in results.items() if "chosen" in r.get("dot", {})}
     if chosen:
-        md += "\nWhat the default chose:\n\n" + "\n".join(
-            f"- {n}: {c}" for n, c in chosen.items()) + "\n"
-    print(md)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(md)
-    Path(args.out).with_suffix(".json").write_text(json.dumps(
-        {"results": results, "sets": info}, indent=1, default=str))
+        md += "\nWhat the default chose on its validation rows (wd tried -> validation RMSE):\n\n"
+        for n, c in chosen.items():
+            tried = ", ".join(f"{w:.3g} -> " + ("n/a" if v is None else f"{v:.4f}")
+                              for w, v in c["wd_tried"])
+            serving = ("the model" if c["serving"] == "model" else
+                       f"**the bias baseline** (model {c['model_valid_rmse']:.4f} vs baseline "
+                       f"{c['baseline_valid_rmse']:.4f} on validation)")
+            md += f"- {n}: wd {c['wd']:.3g} ({tried}); serves {serving}\n"
+    return md
 
 
 if __name__ == "__main__":
