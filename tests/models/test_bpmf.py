@@ -246,11 +246,11 @@ def test_issue14_an_over_budget_fit_is_refused_before_sampling(planted) -> None:
 
 
 def test_issue14_conjugate_gradients_match_the_eigendecomposition(planted, monkeypatch) -> None:
-    import collabkit.models.bpmf as bpmf
+    import collabkit.models._bpmf_link as bpmf_link
 
     p, train, test = planted
     kw = {**FAST, "n_samples": 10, "burn_in": 5}
     a = BayesianMF(**kw, random_state=0).fit(train).predict_ratings(*_raw(test))[0]
-    monkeypatch.setattr(bpmf, "EIG_MAX_ROWS", 0)  # every side takes the sparse solver
+    monkeypatch.setattr(bpmf_link, "EIG_MAX_ROWS", 0)  # every side takes the sparse solver
     b = BayesianMF(**kw, random_state=0).fit(train).predict_ratings(*_raw(test))[0]
     np.testing.assert_allclose(a, b, atol=1e-3)
