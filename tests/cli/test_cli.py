@@ -126,8 +126,8 @@ def test_issue12_evaluate_on_training_rows_warns_once_and_flags_json(trained, ra
     n = len(pd.read_csv(ratings_file))
     code, out, err = run(capsys, "evaluate", trained, "--ratings", ratings_file, "--json")
     res = json.loads(out)
-    # the model trained on 90% of the 80% random split of this very file
-    assert code == 0 and 0 < res["overlap_with_training"] < n
+    # the saved model was refit on every row of this very file (issue 14: --refit)
+    assert code == 0 and res["overlap_with_training"] == n
     assert len(res["warnings"]) == 1 and f"of {n} test rows" in res["warnings"][0]
     assert [line for line in err.splitlines() if line.startswith("warning: ")] == \
         [f"warning: {res['warnings'][0]}"]
@@ -216,3 +216,28 @@ def test_issue11_recommend_policy_explore_is_seeded_and_keeps_known_users(tmp_pa
     assert len(set(a) & set(top)) >= 5  # the other half stays the user's best items
     seen = set(model.seen_indices_[model.seen_indptr_[0]:model.seen_indptr_[1]])
     assert not set(model.item_vocab_.index(a)) & seen
+
+
+def test_issue14_train_refits_on_every_row_and_reports_its_choice(ratings_file, tmp_path,
+                                                                 capsys):
+    from collabkit.models.persist import load_model
+
+    n = len(pd.read_csv(ratings_file))
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--epochs", 2,
+                         "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["refit"] and res["n_saved_model_rows"] == n and res["n_train"] < n
+    assert res["chosen"]["wd"] > 0 and res["chosen"]["wd_tried"]
+    saved = load_model(res["model"])
+    assert saved.n_train_ == n and saved.chosen_["wd"] == res["saved_model_chosen"]["wd"]
+    with open(os.path.join(res["model"], "model.json")) as f:  # the choice is in the file
+        assert json.load(f)["extra"]["wd_used"] == saved.wd_
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--epochs", 2,
+                         "--out", tmp_path / "k", "--no-refit")
+    assert code == 0, err
+    assert "regularisation chosen on" in out and "wd=" in out
+    assert f"learned from {res['n_train']:,} of the {n:,} rows" in " ".join(out.split())
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--epochs", 2,
+                         "--out", tmp_path / "r")
+    assert code == 0 and f"the saved model was refit on all {n:,}" in " ".join(out.split())

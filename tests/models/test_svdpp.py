@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
@@ -178,3 +180,44 @@ def test_fold_in_respects_clip_false(planted) -> None:
     clipped = SVDpp(**{**FAST, "epochs": 3}, random_state=0).fit(planted[1])
     assert fold_in_user(clipped, dict.fromkeys(best.tolist(), hi), reg=1e-4).scores().max() \
         <= hi
+
+
+# issue 14: svdpp summed the implicit term of every user, over every rating, at every batch
+def test_issue14_batches_sum_the_implicit_term_of_their_own_users_only(monkeypatch) -> None:
+    from collabkit.models import svdpp
+
+    rng = np.random.default_rng(0)
+    n_users, per_user = 400, 5
+    u = np.repeat(np.arange(n_users), per_user)
+    i = np.concatenate([rng.choice(300, per_user, replace=False) for _ in range(n_users)])
+    data = Interactions.from_dataframe(
+        pd.DataFrame({"user": u, "item": i, "rating": rng.integers(1, 6, len(u)).astype(float)}))
+    full_products, bag_items = [], []
+    real_full, real_bags = svdpp.SVDppModule.implicit, svdpp._Bags.implicit
+
+    def count_full(self, F, Ft):  # type: ignore[no-untyped-def]
+        full_products.append(1)
+        return real_full(self, F, Ft)
+
+    def count_bags(self, m, users):  # type: ignore[no-untyped-def]
+        bag_items.append(int(self.counts[users].sum()))
+        return real_bags(self, m, users)
+
+    monkeypatch.setattr(svdpp.SVDppModule, "implicit", count_full)
+    monkeypatch.setattr(svdpp._Bags, "implicit", count_bags)
+    SVDpp(n_factors=2, epochs=2, batch_size=64, random_state=0).fit(data)
+    assert not full_products  # no batch summed over every user
+    assert len(bag_items) == 2 * -(-len(u) // 64)
+    assert max(bag_items) <= 64 * per_user  # a batch reads its own users' items only
+
+
+def test_issue14_bag_sums_equal_the_sparse_product(fitted: SVDpp) -> None:
+    from collabkit.models.svdpp import _Bags
+
+    m = fitted.module_
+    bags = _Bags(fitted.seen_indptr_, fitted.seen_indices_, fitted.implicit_matrix_,
+                 fitted.implicit_matrix_t_)
+    users = torch.tensor([3, 0, 17, 250])
+    got = bags.implicit(m, users).detach()
+    want = (fitted.implicit_matrix_ @ m.y.detach())[users]
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -53,12 +53,15 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
               help="Seed of the split and (when it takes one) of the model.")
 @click.option("--out", "out_dir", default=None, metavar="DIR",
               help="Model folder (default runs/<data>-<model>).")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="After scoring on the test split, refit the saved model on every row given "
+                   "(train + test); --no-refit saves the scored model, fitted to the train part.")
 @common
 @click.pass_context
 def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac: float,
           kind: str, factors: int | None, epochs: int | None, lr: float | None, wd: float | None,
           batch_size: int | None, y_range: str | None, extra: tuple[str, ...], seed: int,
-          out_dir: str | None, as_json: bool, quiet: bool, **data_kw: Any) -> None:
+          out_dir: str | None, refit: bool, as_json: bool, quiet: bool, **data_kw: Any) -> None:
     """Train a model, score it on the held-out split beside the baselines, save it.
 
     A flag or --param the model does not take is an error that lists the ones it does.
@@ -82,12 +85,18 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
         return
     train_data, test_data = _split(data_kw, how, test_frac, seed, show)
     model, fit_s = _fit_with_bar(train_data, kind, params, show)
-    path = _save(model, out_dir)
     report = evaluate(model, test_data) if test_data is not None else None
+    scored, refit = model, refit and test_data is not None
+    if refit:  # issue 14: the test rows scored the model; the saved one learns from them too
+        model, _ = _fit_with_bar(_all_rows(train_data, test_data), kind, params, show)
+    path = _save(model, out_dir)
     result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
               "n_test": 0 if test_data is None else len(test_data),
-              "fit_seconds": round(fit_s, 3), "epochs": len(getattr(model, "history_", [])),
-              "valid_rmse": _last_valid(model), "seed": seed}
+              "fit_seconds": round(fit_s, 3), "epochs": len(getattr(scored, "history_", [])),
+              "valid_rmse": _last_valid(scored), "seed": seed, "refit": refit,
+              "n_saved_model_rows": int(model.n_train_),
+              "chosen": getattr(scored, "chosen_", None),
+              "saved_model_chosen": getattr(model, "chosen_", None)}
     if report is not None:
         result.update(report.to_dict())
     if as_json:
@@ -114,6 +123,28 @@ def _model_params(kind: str, flags: dict[str, Any], extra: dict[str, Any], seed:
         if name in accepted:
             params.setdefault(name, default)
     return params
+
+
+def _all_rows(train: Any, test: Any) -> Any:
+    """The rows of both parts of a split, as one table (the parts share vocabularies)."""
+    import dataclasses
+
+    import numpy as np
+
+    from collabkit.data.interactions import Interactions
+
+    if train.user_vocab is not test.user_vocab or train.item_vocab is not test.item_vocab:
+        import pandas as pd
+
+        both = pd.concat([train.to_dataframe(), test.to_dataframe()], ignore_index=True)
+        return Interactions.from_dataframe(both, rating_range=train.rating_range,
+                                           name=train.name)
+    ts = (None if train.timestamps is None or test.timestamps is None
+          else np.concatenate([train.timestamps, test.timestamps]))
+    return dataclasses.replace(train, users=np.concatenate([train.users, test.users]),
+                               items=np.concatenate([train.items, test.items]),
+                               ratings=np.concatenate([train.ratings, test.ratings]),
+                               timestamps=ts)
 
 
 def _check_out(out_dir: str, folds: int | None) -> None:
@@ -209,4 +240,22 @@ def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data
             o.print(f"[yellow]{report.n_fallback} test ratings had a user or item unseen in "
                     f"training ({report.n_unknown_users} users, {report.n_unknown_items} items); "
                     "the bias baseline scored them.[/]")
+    chosen = result.get("chosen")
+    if chosen and chosen.get("wd") is not None:
+        tried = ", ".join(f"{w:.3g} -> " + ("n/a" if v is None else f"{v:.4f}")
+                          for w, v in chosen["wd_tried"])
+        o.print(f"regularisation chosen on {chosen['n_valid']:,} validation rows: "
+                f"wd={chosen['wd']:.3g}" + (f" (tried {tried})" if tried else " (as given)"))
+        if chosen["serving"] == "baseline":
+            o.print("[yellow]the model lost to the damped-bias baseline on the validation rows "
+                    "(RMSE {:.4f} vs {:.4f}): it serves the baseline's predictions[/]"
+                    .format(chosen["model_valid_rmse"], chosen["baseline_valid_rmse"]))
+    n_all = result["n_train"] + result["n_test"]
+    if result.get("refit"):
+        o.print(f"the scores above are of a model fitted to {result['n_train']:,} of the "
+                f"{n_all:,} rows; the saved model was refit on all {n_all:,}")
+    elif result["n_test"]:
+        o.print(f"[yellow]the saved model learned from {result['n_train']:,} of the {n_all:,} "
+                f"rows ({result['n_train'] / n_all:.0%}); the other {result['n_test']:,} were "
+                "held out for the test scores above (--refit uses them all)[/]")
     o.print(f"model saved to [bold]{result['model']}[/]")

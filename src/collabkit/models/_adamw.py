@@ -30,7 +30,7 @@ class AdamWFoldIn:
         \sqrt{\textstyle\sum_i \hat d_i^2 a_{ik}^2}` (:data:`ADAMW_REG_C` is ``c``, ``σ``
         the last training RMSE, 1.0 without a history).
         """
-        wd = float(self.wd)  # type: ignore[attr-defined]
+        wd = self._wd_value()  # type: ignore[attr-defined]  (BiasedMF: the chosen wd)
         bs = float(getattr(self, "batch_size_", None)
                    or self.batch_size)  # type: ignore[attr-defined]
         n_fit = self.n_fit_rows()

@@ -24,7 +24,18 @@ from collabkit.train.lr_find import GradientProblem
 from collabkit.train.runner import EpochStats, TrainResult, check_not_diverged, remedy
 from collabkit.train.validation import carve_validation
 
-__all__ = ["TorchRecommender"]
+__all__ = ["TorchRecommender", "auto_y_range"]
+
+
+
+def auto_y_range(lo: float, hi: float) -> tuple[float, float]:
+    """``y_range="auto"``: a quarter of the scale's span below it, an eighth above.
+
+    ``(0, 5.5)`` for 1-5 stars, as in the chapter; ``(-15, 12.5)`` for -10..+10; a scale that
+    does not start at 1 keeps the same margins instead of reaching down to 0.
+    """
+    span = hi - lo if hi > lo else 4.0
+    return (lo - span / 4, hi + span / 8)
 
 
 class TorchRecommender(AdamWFoldIn, Recommender):
@@ -60,8 +71,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         if isinstance(y_range, str):
             if y_range != "auto":
                 raise ConfigError(f"y_range must be 'auto', None or (low, high), got {y_range!r}")
-            lo, hi = self.rating_range_
-            return (min(0.0, lo - 1.0), hi + 0.5)  # (0, 5.5) for 1-5 stars, as in the chapter
+            return auto_y_range(*self.rating_range_)  # (0, 5.5) for 1-5 stars (the chapter)
         lo, hi = (float(v) for v in y_range)
         if not lo < hi:
             raise ConfigError(f"y_range must have low < high, got {y_range!r}")
@@ -76,8 +86,9 @@ class TorchRecommender(AdamWFoldIn, Recommender):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         if not (self.lr > 0 and np.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
-        if not (self.wd >= 0 and np.isfinite(self.wd)):
-            raise ConfigError(f"wd must be >= 0, got {self.wd!r}")
+        auto = self.wd == "auto" and getattr(self, "_auto_wd", False)
+        if not auto and not (isinstance(self.wd, int | float) and 0 <= self.wd < np.inf):
+            raise ConfigError(f"wd must be a number >= 0, got {self.wd!r}")
         if not 0 <= self.valid_frac < 1:
             raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
 
@@ -97,7 +108,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         i = est.item_vocab_.index(data.item_vocab.ids(data.items))
         y = torch.as_tensor(data.ratings.astype(np.float32), device=est.device_)
         return GradientProblem(module, est._inputs(u, i), y, int(est.batch_size),
-                               float(est.wd), int(est.seed_), est.device_)
+                               est._wd_value(), int(est.seed_), est.device_)
 
     def _inputs(self, u: np.ndarray, i: np.ndarray) -> tuple[torch.Tensor, ...]:
         dev = self.device_
@@ -124,7 +135,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         if result.history:  # before any closed-form pass meets diverged factors
             last = result.history[-1]
             check_not_diverged(last.train_loss, last.epoch, r,
-                               remedy(getattr(self, "lr_", self.lr), float(self.wd)), start_loss)
+                               remedy(getattr(self, "lr_", self.lr), self._wd_value()), start_loss)
         self.n_valid_ = 0 if valid_idx is None else int(len(valid_idx[2]))
         self.module_.eval()
         self.fit_seconds_ += self._after_train(u, i, r)
@@ -162,6 +173,10 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
         )
+
+    def _wd_value(self) -> float:
+        """The weight decay in use (BiasedMF's ``wd="auto"``: the strength it chose)."""
+        return float(self.wd)
 
     def _callback(self) -> Callable[[EpochStats], None] | None:
         return getattr(self, "callback", None)

@@ -19,9 +19,14 @@ With the items fixed, each user's row :math:`x_u = (p_u, b_u)` is a ridge regres
 
     \big(Z_u^\top Z_u + \lambda n_u^{\alpha} I\big)\, x_u = Z_u^\top t_u
 
-and symmetrically for the items. Every user's system is built and solved at once: rows are
-grouped by their number of ratings into padded blocks (bounded memory), the Gram matrices come
-from one batched matmul per block and the solves from a batched Cholesky
+and symmetrically for the items. :math:`\lambda` is ``reg`` times the standard deviation
+:math:`s` of the training ratings (``reg_``): the factors of ratings ``c`` times wider are
+:math:`\sqrt c` times longer, so the ridge that fits them grows as ``c``, and one ``reg``
+holds on 1-5 stars and on -10..+10 alike (issue 14).
+
+Every user's system is built and solved at once: rows are grouped by their number of
+ratings into padded blocks (bounded memory), the Gram matrices come from one batched matmul
+per block and the solves from a batched Cholesky
 (``torch.linalg.cholesky`` + ``torch.cholesky_solve``). No users × items matrix is formed.
 """
 
@@ -125,8 +130,10 @@ class BiasedALS(Recommender, cap.FactorModel):
     n_factors : int, default 50
     epochs : int, default 10
         Sweeps (users then items).
-    reg : float, default 1.5
-        :math:`\lambda`.
+    reg : float, default 1.33
+        :math:`\lambda` per unit of the ratings' standard deviation: the ridge used,
+        ``reg_``, is ``reg`` times that deviation (1.33 x 1.12 = 1.5 on MovieLens 100k, the
+        former default there).
     reg_exponent : float, default 0.5
         :math:`\alpha`: the ridge of a row grows as :math:`n^{\alpha}` with its number of
         ratings (1 is ALS-WR's weighted-λ; 0 a plain ridge).
@@ -157,7 +164,7 @@ class BiasedALS(Recommender, cap.FactorModel):
         "matched", 0.01, "fold-in solves the same ridge against the final items; the user rows "
         "were solved against the items of the sweep before, which moved a little since")
 
-    def __init__(self, *, n_factors: int = 50, epochs: int = 10, reg: float = 1.5,
+    def __init__(self, *, n_factors: int = 50, epochs: int = 10, reg: float = 1.33,
                  reg_exponent: float = 0.5, init_std: float = 0.1, device: str = "auto",
                  random_state: int | None = None,
                  callback: Callable[[EpochStats], None] | None = None) -> None:
@@ -215,8 +222,9 @@ class BiasedALS(Recommender, cap.FactorModel):
         X = torch.zeros(nu, k + 1, device=dev)                 # (p_u, b_u)
         Y = torch.zeros(ni, k + 1, device=dev)                 # (q_i, b_i)
         Y[:, :k] = torch.randn(ni, k, generator=g).to(dev) * float(self.init_std)
-        lam_u = float(self.reg) * users.counts.float() ** float(self.reg_exponent)
-        lam_i = float(self.reg) * items.counts.float() ** float(self.reg_exponent)
+        self.reg_ = float(self.reg) * (float(np.std(r)) or 1.0)  # see the module docstring
+        lam_u = self.reg_ * users.counts.float() ** float(self.reg_exponent)
+        lam_i = self.reg_ * items.counts.float() ** float(self.reg_exponent)
         ones_u, ones_i = torch.ones(nu, 1, device=dev), torch.ones(ni, 1, device=dev)
 
         def sweep_fn(sweep: int) -> EpochOutcome:
@@ -253,7 +261,8 @@ class BiasedALS(Recommender, cap.FactorModel):
     def foldin_penalty(self, folded: cap.Side, center: np.ndarray,
                        rated: cap.FoldRows | None = None) -> RowPenalty:
         r"""The objective's own ridge: :math:`\lambda n^{\alpha}` on ``(p, b)``."""
-        return RowPenalty("count", float(self.reg), center, power=float(self.reg_exponent))
+        ridge = float(getattr(self, "reg_", self.reg))  # fitted: reg x the ratings' std
+        return RowPenalty("count", ridge, center, power=float(self.reg_exponent))
 
     # -------------------------------------------------------------- scoring
     def _clip(self, s: torch.Tensor) -> torch.Tensor:
@@ -288,7 +297,8 @@ class BiasedALS(Recommender, cap.FactorModel):
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
         self.valid_rmse_ = extra.get("valid_rmse")
+        self.reg_ = float(extra.get("reg_used", self.reg))
 
     def _extra_state(self) -> dict[str, Any]:
         return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_,
-                "valid_rmse": getattr(self, "valid_rmse_", None)}
+                "valid_rmse": getattr(self, "valid_rmse_", None), "reg_used": self.reg_}

@@ -151,8 +151,14 @@ class Recommender(ABC):
                 f"on its {len(vr)} validation rows (RMSE {model_rmse:.4f} vs "
                 f"{base_rmse:.4f}): it learned nothing useful beyond the biases. Lower the "
                 f"learning rate{hint} if the training loss jumped around, train for more "
-                "epochs if it was still falling, or raise weight decay.",
+                "epochs if it was still falling, or raise weight decay."
+                + self._when_baseline_wins(model_rmse, base_rmse),
                 ModelFitWarning, stacklevel=4)
+
+    def _when_baseline_wins(self, model_rmse: float, base_rmse: float) -> str:
+        """Called when the model loses to the baseline on validation; returns a sentence
+        to add to the warning (a model that then serves the baseline says so here)."""
+        return ""
 
     @abstractmethod
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,

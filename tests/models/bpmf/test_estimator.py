@@ -113,7 +113,7 @@ def test_unknown_ids_fall_back_to_the_baseline(fitted: BayesianMF) -> None:
 @pytest.mark.parametrize("bad", [{"n_factors": 0}, {"n_samples": 0}, {"burn_in": -1},
                                  {"thin": 0}, {"n_samples": 2, "thin": 3}, {"beta0": 0.0},
                                  {"noise_precision": -1.0}, {"robust": 0.0},
-                                 {"n_threads": 0}])
+                                 {"n_threads": 0}, {"max_memory_gb": 0.0}])
 def test_bad_parameters_raise_config_error(planted, bad: dict) -> None:
     with pytest.raises(ConfigError):
         BayesianMF(**bad).fit(planted[1])
@@ -203,3 +203,61 @@ def test_a_model_saved_with_the_old_history_keeps_its_noise_variance(fitted: Bay
     old = copy.copy(fitted)
     old.history_ = [{"sweep": 10, "alpha": 90.0, "train_rmse": 0.2}]
     assert old.noise_variance() == pytest.approx(0.04)
+
+
+# issue 14: a 22k-user x 276k-item catalog asked for 45.6 GiB (a dense users x items matrix)
+_SPARSE_CATALOG = """
+import resource, sys
+import numpy as np, pandas as pd
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a dense 40k x 40k is 6-13 GB
+from collabkit.data.interactions import Interactions
+from collabkit.models.bpmf import BayesianMF
+n = 40_000
+rng = np.random.default_rng(0)
+u = np.concatenate([np.arange(n), np.arange(n), rng.integers(0, n, n)])
+i = np.concatenate([np.arange(n), rng.permutation(n), rng.integers(0, n, n)])
+pairs = np.unique(np.stack([u, i], 1), axis=0)
+df = pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1],
+                   "rating": rng.integers(1, 6, len(pairs)).astype(float)})
+m = BayesianMF(n_factors=2, n_samples=3, burn_in=1, random_state=0).fit(
+    Interactions.from_dataframe(df))
+pred = m.predict_ratings(df.user[:1000], df.item[:1000])[0]
+assert np.isfinite(pred).all() and m.user_factors_.shape == (n, 6)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_issue14_sparse_catalog_fits_without_a_users_by_items_matrix() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _SPARSE_CATALOG], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    peak_mib = int(proc.stdout.split()[-1]) / 1024
+    assert peak_mib < 1500  # 40k x 40k float32 alone would be 6,100 MiB
+
+
+def test_issue14_memory_grows_with_the_ratings_not_users_times_items() -> None:
+    m = BayesianMF(n_factors=12, n_samples=175)
+    small = m.memory_estimate(22_000, 276_000, 1_000_000)["total"]
+    assert small < 4 * 2**30  # the dense 22k x 276k matrix alone was 45.6 GiB
+    assert m.memory_estimate(22_000, 276_000, 2_000_000)["total"] - small == 200 * 1_000_000
+
+
+def test_issue14_an_over_budget_fit_is_refused_before_sampling(planted) -> None:
+    model = BayesianMF(n_factors=3, n_samples=40, max_memory_gb=1e-4, random_state=0)
+    with pytest.raises(ConfigError, match=r"max_memory_gb.*thin or lower n_samples"):
+        model.fit(planted[1])
+    assert not hasattr(model, "history_")  # refused before the first sweep
+
+
+def test_issue14_conjugate_gradients_match_the_eigendecomposition(planted, monkeypatch) -> None:
+    import collabkit.models.bpmf._link as bpmf_link
+
+    p, train, test = planted
+    kw = {**FAST, "n_samples": 10, "burn_in": 5}
+    a = BayesianMF(**kw, random_state=0).fit(train).predict_ratings(*_raw(test))[0]
+    monkeypatch.setattr(bpmf_link, "EIG_MAX_ROWS", 0)  # every side takes the sparse solver
+    b = BayesianMF(**kw, random_state=0).fit(train).predict_ratings(*_raw(test))[0]
+    np.testing.assert_allclose(a, b, atol=1e-3)

@@ -13,6 +13,7 @@ from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models import capabilities as cap
 from collabkit.models._adamw import ADAMW_REG_C
 from collabkit.models._torch import TorchRecommender
+from collabkit.models.biased_mf._autoreg import AutoRegMixin
 from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.models.biased_mf._packed import auto_batch_size
 from collabkit.models.biased_mf._trainer import fit_biased_mf
@@ -24,7 +25,7 @@ from collabkit.train.runner import EpochStats, TrainResult, remedy
 __all__ = ["BiasedMF", "ADAMW_REG_C"]
 
 
-class BiasedMF(TorchRecommender, cap.FactorModel):
+class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
     r"""Latent factors and biases learned by gradient descent (the chapter's DotProductBias).
 
     .. math::
@@ -60,9 +61,11 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     lr : float, default 1e-2
         Peak learning rate of the one-cycle schedule (at ``batch_size``; see
         ``auto_batch``).
-    wd : float, default 0.1
+    wd : float or "auto", default "auto"
         ``"adam"``: the per-occurrence L2 penalty :math:`\lambda`. ``"adamw"``: decoupled
-        weight decay (fastai's ``wd``).
+        weight decay (fastai's ``wd``). ``"auto"`` chooses it on the validation rows from
+        0.1 x (rating variance / 1.25) times 1, 3, 9, 27
+        (:mod:`collabkit.models.biased_mf._autoreg`; ``wd_``, ``wd_tried_``, ``chosen_``).
     batch_size : int, default 1024
         Rows per step (the chapter used 64 with ``"adamw"``).
     optimizer : {"adam", "adamw"}, default "adam"
@@ -73,11 +76,12 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         batch stays 1,024; on 1M ratings it becomes 16,384. The batch and learning rate used are
         stored in ``batch_size_`` and ``lr_``. ``False`` uses ``batch_size`` and ``lr`` as given.
     y_range : "auto", None or (low, high), default "auto"
-        ``"auto"`` gives ``(min(0, lo - 1), hi + 0.5)`` for a rating scale ``[lo, hi]``,
-        i.e. ``(0, 5.5)`` for 1–5 stars.
+        ``"auto"`` gives ``(lo - span / 4, hi + span / 8)`` for a rating scale ``[lo, hi]``,
+        i.e. ``(0, 5.5)`` for 1–5 stars and ``(-15, 12.5)`` for -10..+10.
     valid_frac : float, default 0.1
         Share of the training rows held out to report validation RMSE after each epoch
-        (ignored when ``fit`` is given ``valid``). The model never trains on them.
+        (ignored when ``fit`` is given ``valid``) to choose ``wd`` and check the model against
+        the bias baseline; the epochs never see them, the final closed-form passes do.
     device : str, default "auto"
         ``"auto"`` picks CUDA when available.
     random_state : int or None
@@ -103,6 +107,9 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         (one BiasedMF epoch over 1M ratings at k = 64: ~0.1 s against ~0.25 s) and torch on
         CUDA or when numba is missing; ``"torch"`` forces the torch kernel. Both compute the
         same gradient (:func:`~collabkit.models.biased_mf._trainer.fit_biased_mf`).
+    fallback : bool, default True
+        When the model scores worse than the damped-bias baseline on the validation rows,
+        warn and serve the baseline (``serving_ == "baseline"``); ``False`` keeps the model.
 
     Examples
     --------
@@ -117,14 +124,14 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
                                             "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
-                 wd: float = 0.1, batch_size: int = 1024,
+                 wd: float | Literal["auto"] = "auto", batch_size: int = 1024,
                  optimizer: Literal["adam", "adamw"] = "adam",
                  auto_batch: bool = True,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
                  refit_users: bool = True,
                  callback: Callable[[EpochStats], None] | None = None,
-                 kernel: Literal["auto", "numba", "torch"] = "auto") -> None:
+                 kernel: Literal["auto", "numba", "torch"] = "auto", fallback: bool = True) -> None:
         self.n_factors = n_factors
         self.epochs = epochs
         self.lr = lr
@@ -139,6 +146,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         self.refit_users = refit_users
         self.callback = callback
         self.kernel = kernel
+        self.fallback = fallback
 
     def _validate(self) -> None:
         super()._validate()
@@ -149,23 +157,23 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
                               f"(the chapter's), got {self.optimizer!r}")
-        if not isinstance(self.auto_batch, bool | np.bool_):
-            raise ConfigError(f"auto_batch must be True or False, got {self.auto_batch!r}")
+        for name in ("auto_batch", "fallback"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def _train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray,
                valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
         dev = self.device_
+        self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
         if self.optimizer == "adamw":
-            self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
             valid_t = None
             if valid is not None:
                 valid_t = (self._inputs(valid[0], valid[1]), torch.as_tensor(valid[2], device=dev))
-            return fit_one_cycle(
+            return self._search_wd(lambda wd, first: fit_one_cycle(
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
-                epochs=int(self.epochs), lr_max=self.lr_, wd=float(self.wd),
-                batch_size=self.batch_size_, generator=self._shuffle_generator(),
-                valid=valid_t, callback=self._callback())
-        self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
+                epochs=int(self.epochs), lr_max=self.lr_, wd=wd, batch_size=self.batch_size_,
+                generator=self._shuffle_generator(), valid=valid_t,
+                callback=self._callback() if first else None), r, valid is not None)
         if self.auto_batch:
             self.batch_size_, self.lr_ = auto_batch_size(len(r), self.batch_size_, self.lr_)
 
@@ -173,11 +181,11 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
             return torch.as_tensor(a if a.flags.writeable else a.copy(), device=dev)
 
         valid_t = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
-        return fit_biased_mf(
+        return self._search_wd(lambda wd, first: fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
-            wd=float(self.wd), batch_size=self.batch_size_,
-            generator=self._shuffle_generator(), valid=valid_t,
-            callback=self._callback(), kernel=self.kernel)
+            wd=wd, batch_size=self.batch_size_, generator=self._shuffle_generator(),
+            valid=valid_t, callback=self._callback() if first else None, kernel=self.kernel),
+            r, valid is not None)
 
     @torch.no_grad()
     def _after_train(self, u: np.ndarray, i: np.ndarray, r: np.ndarray) -> float:
@@ -206,6 +214,8 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     def factor_tables(self) -> cap.FactorTables:
         """The DotProductBias tables (sigmoid range, global bias in logit space)."""
         self.check_fitted()
+        if self._serves_baseline():
+            return self._baseline_tables()
         m: DotProductBias = self.module_  # type: ignore[assignment]
         return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
                             m.item_factors.weight, m.item_bias.weight[:, 0],
@@ -222,7 +232,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
         vocab = self.user_vocab_ if folded == "users" else self.item_vocab_
         mean_count = max(self.n_fit_rows(), 1.0) / max(1, len(vocab))
-        return RowPenalty("count", float(self.wd) * mean_count**alpha, center,
+        return RowPenalty("count", self._wd_value() * mean_count**alpha, center,
                           power=1.0 - alpha)
 
     def _pass(self, *args: Any, **kw: Any) -> tuple[torch.Tensor, Any, Any]:
@@ -238,16 +248,17 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         scale = max(float(t.abs().max()) for t in (*args[0], *args[1]))
         raise ModelFitError(
             f"training diverged: the closed-form pass after the epochs failed {why}; the "
-            f"trained factors reach {scale:.3g}. {remedy(self.lr_, float(self.wd))}")
+            f"trained factors reach {scale:.3g}. {remedy(self.lr_, self._wd_value())}")
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "batch_size_used": getattr(self, "batch_size_", None),
-                "lr_used": getattr(self, "lr_", None)}
+                "lr_used": getattr(self, "lr_", None), **self._chosen_state()}
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         super()._load_state(tensors, extra)
         self.batch_size_ = extra.get("batch_size_used", self.batch_size)
         self.lr_ = extra.get("lr_used", self.lr)
+        self._load_chosen(extra)
 
     def _build_module(self, generator: torch.Generator) -> DotProductBias:
         m = DotProductBias(len(self.user_vocab_), len(self.item_vocab_), int(self.n_factors),
@@ -256,17 +267,3 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
             m.user_factors.weight.normal_(0.0, 0.01, generator=generator)
             m.item_factors.weight.normal_(0.0, 0.01, generator=generator)
         return m
-
-    @torch.no_grad()
-    def _score_users(self, u: np.ndarray) -> torch.Tensor:
-        m: DotProductBias = self.module_  # type: ignore[assignment]
-        ut = torch.as_tensor(u, device=self.device_)
-        # one (users, items) buffer, updated in place: top-N over large catalogues scores
-        # blocks of 1024 users, and every temporary of that size costs hundreds of MB
-        raw = torch.addmm(m.item_bias.weight.T, m.user_factors(ut), m.item_factors.weight.T)
-        raw.add_(m.user_bias(ut)).add_(m.global_bias)
-        if m.y_range is None:
-            return raw
-        lo, hi = m.y_range
-        return raw.sigmoid_().mul_(hi - lo).add_(lo)
-

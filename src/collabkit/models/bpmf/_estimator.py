@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
 
@@ -14,13 +15,14 @@ from collabkit.errors import ConfigError
 from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.models.bpmf._gibbs import Chain, dot
+from collabkit.models.bpmf._link import EIG_MAX_ROWS
 from collabkit.runtime import threads
 from collabkit.seeds import resolve_seed
 from collabkit.train.rowsolve import RowPenalty
 from collabkit.train.runner import EpochOutcome, run_epochs
 from collabkit.train.validation import valid_pairs
 
-__all__ = ["BayesianMF"]
+__all__ = ["BayesianMF", "available_memory"]
 
 
 
@@ -102,6 +104,10 @@ class BayesianMF(Recommender, cap.FactorModel):
         synchronisation: on a loaded 2-core machine two threads made a fit 10x slower.
     random_state : int or None
         Seed of the sampler (one numpy generator draws every random number).
+    max_memory_gb : float or None, default None
+        Refuse (with :class:`~collabkit.errors.ConfigError`, before sampling) a fit whose
+        estimated peak memory (:meth:`memory_estimate`) is above this many GiB; ``None`` uses
+        the memory the machine has available.
 
     Attributes
     ----------
@@ -118,9 +124,12 @@ class BayesianMF(Recommender, cap.FactorModel):
 
     Notes
     -----
-    The implicit term needs a solve with :math:`F^\top F + \lambda I`; one dense
-    eigendecomposition of the smaller of :math:`F F^\top`, :math:`F^\top F` is made per fit,
-    so memory grows with :math:`\min(n_{users}, n_{items})^2` (fine to a few ten thousand).
+    The implicit term needs a solve with :math:`F^\top F + \lambda I`. When the smaller side
+    has at most ``EIG_MAX_ROWS`` rows, one eigendecomposition of the smaller of
+    :math:`F F^\top`, :math:`F^\top F` (built sparse) is made per fit; otherwise each solve is
+    a preconditioned conjugate-gradient run on the sparse features, warm-started from the
+    previous sweep. No users x items matrix is ever formed: memory grows with the ratings and
+    the kept samples, ``4 S k (n_users + n_items)`` bytes (issue 14).
     :meth:`fold_in` and :meth:`similar_items` see the stored samples as one linear factor
     model with :math:`S k` factors (``user_factors_`` and friends): a new user's
     concatenated vector is fitted under the population prior of the trained users (on
@@ -146,7 +155,8 @@ class BayesianMF(Recommender, cap.FactorModel):
                  thin: int = 1, beta0: float = 2.0, noise_precision: float | None = None,
                  implicit: bool = True, side_info: bool = True,
                  robust: float | None = None, clip: bool = True,
-                 n_threads: int | None = 1, random_state: int | None = None) -> None:
+                 n_threads: int | None = 1, random_state: int | None = None,
+                 max_memory_gb: float | None = None) -> None:
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -159,6 +169,7 @@ class BayesianMF(Recommender, cap.FactorModel):
         self.clip = clip
         self.n_threads = n_threads
         self.random_state = random_state
+        self.max_memory_gb = max_memory_gb
 
     # ------------------------------------------------------------------ fitting
     def _validate(self) -> None:
@@ -174,7 +185,7 @@ class BayesianMF(Recommender, cap.FactorModel):
         nt = self.n_threads
         if nt is not None and (not isinstance(nt, int | np.integer) or nt < 1):
             raise ConfigError(f"n_threads must be a positive integer or None, got {nt!r}")
-        for name in ("noise_precision", "robust"):
+        for name in ("noise_precision", "robust", "max_memory_gb"):
             v = getattr(self, name)
             if v is not None and not (v > 0 and np.isfinite(v)):
                 raise ConfigError(f"{name} must be a positive number or None, got {v!r}")
@@ -182,6 +193,7 @@ class BayesianMF(Recommender, cap.FactorModel):
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:
         self._validate()
+        self._check_memory(len(self.user_vocab_), len(self.item_vocab_), len(u))
         t0 = time.perf_counter()
         self.seed_ = resolve_seed(self.random_state)
         with threads(self.n_threads):
@@ -194,31 +206,76 @@ class BayesianMF(Recommender, cap.FactorModel):
         chain = Chain(self, data, u, i)
         check = None if valid is None else self._valid_pairs(valid)
         v_sum = None if check is None else torch.zeros(len(check[0]), dtype=torch.float64)
-        kept_u: list[torch.Tensor] = []
-        kept_i: list[torch.Tensor] = []
+        # the kept samples go straight into their float32 slots (issue 14: no float64 copies)
+        s = int(self.n_samples) // int(self.thin)
+        user_f = torch.empty(chain.X.shape[0], s * k, dtype=torch.float32)
+        item_f = torch.empty(chain.Y.shape[0], s * k, dtype=torch.float32)
+        user_b = torch.zeros(chain.X.shape[0], dtype=torch.float64)
+        item_b = torch.zeros(chain.Y.shape[0], dtype=torch.float64)
+        kept = [0]
 
         def sweep_fn(sweep: int) -> EpochOutcome:
             mse = chain.sweep() / len(u)
             after = sweep + 1 - int(self.burn_in)
             if after <= 0 or after % int(self.thin) or not math.isfinite(mse):
                 return EpochOutcome(mse, record=False)
-            kept_u.append(chain.X.clone())
-            kept_i.append(chain.Y.clone())
+            j = kept[0]
+            kept[0] += 1
+            user_f[:, j * k : (j + 1) * k] = chain.X[:, :k] / s
+            item_f[:, j * k : (j + 1) * k] = chain.Y[:, :k]
+            user_b.add_(chain.X[:, k])
+            item_b.add_(chain.Y[:, k])
             vr = None
             if check is not None and v_sum is not None:
                 v_sum.add_(dot(chain.X, chain.Y, check[0], check[1]))
-                pred = (v_sum / len(kept_u) + self.global_mean_).clamp(lo, hi)
+                pred = (v_sum / kept[0] + self.global_mean_).clamp(lo, hi)
                 vr = float((pred - check[2]).square().mean().sqrt())
             return EpochOutcome(mse, vr, 0.0, noise_precision=float(chain.alpha))
 
         result = run_epochs(sweep_fn, int(self.burn_in) + int(self.n_samples), what="sweep",
                             remedy="Try a larger beta0 or fewer n_factors.")
-        s = len(kept_u)
-        self.user_factors_ = (torch.cat([x[:, :k] for x in kept_u], dim=1) / s).float()
-        self.item_factors_ = torch.cat([y[:, :k] for y in kept_i], dim=1).float()
-        self.user_bias_ = torch.stack([x[:, k] for x in kept_u]).mean(0).float()
-        self.item_bias_ = torch.stack([y[:, k] for y in kept_i]).mean(0).float()
+        self.user_factors_, self.item_factors_ = user_f, item_f
+        self.user_bias_ = (user_b / s).float()
+        self.item_bias_ = (item_b / s).float()
         self.history_ = [vars(h) for h in result.history]
+
+    def memory_estimate(self, n_users: int, n_items: int, n_ratings: int) -> dict[str, int]:
+        """Bytes a fit on data of this shape needs: ``stored`` samples and ``total`` peak.
+
+        The kept samples take ``4 S k (n_users + n_items)`` bytes (``S = n_samples // thin``);
+        the sampler's working memory grows with the ratings and the rows, never with
+        ``n_users * n_items`` (issue 14).
+        """
+        k = int(self.n_factors)
+        d = k + 1
+        s = int(self.n_samples) // int(self.thin)
+        rows = n_users + n_items
+        stored = 4 * s * k * rows
+        per_rating = 200 * n_ratings  # CSR copies of the ratings, both sides, and temporaries
+        per_row = 8 * rows * (3 * d * d + d * (d + 1) // 2 + 4 * d)
+        small = min(n_users, n_items)
+        eig = 24 * small * small if self.implicit and small <= EIG_MAX_ROWS else 0
+        return {"stored": stored, "total": stored + per_rating + per_row + eig}
+
+    def _check_memory(self, n_users: int, n_items: int, n_ratings: int) -> None:
+        """Refuse up front a fit that would need more than ``max_memory_gb``."""
+        budget = self.max_memory_gb
+        limit = available_memory() if budget is None else float(budget) * 2**30
+        if limit is None:
+            return
+        need = self.memory_estimate(n_users, n_items, n_ratings)
+        if need["total"] <= limit:
+            return
+        gib = 2.0**30
+        s = int(self.n_samples) // int(self.thin)
+        where = "available memory" if budget is None else "max_memory_gb"
+        raise ConfigError(
+            f"BayesianMF would need about {need['total'] / gib:.1f} GiB for {n_users:,} users, "
+            f"{n_items:,} items and {n_ratings:,} ratings ({need['stored'] / gib:.1f} GiB of it "
+            f"for {s} kept samples of n_factors={self.n_factors}), more than the "
+            f"{limit / gib:.1f} GiB of {where}. Keep fewer samples (raise thin or lower "
+            "n_samples), lower n_factors, or use the default model (kind 'dot'), which keeps one "
+            "set of factors instead of one per sample.")
 
     def _valid_pairs(self, valid: Interactions) -> tuple[torch.Tensor, ...]:
         vu, vi, vr, _ = valid_pairs(self.user_vocab_, self.item_vocab_, valid)
@@ -294,3 +351,18 @@ class BayesianMF(Recommender, cap.FactorModel):
 
     def _extra_state(self) -> dict[str, Any]:
         return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the machine can still give (``MemAvailable``), or ``None`` if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

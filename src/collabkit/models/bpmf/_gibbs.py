@@ -12,6 +12,7 @@ import torch
 from collabkit.data.features import side_matrix
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ModelFitError
+from collabkit.models.bpmf._link import ImplicitLink, link
 from collabkit.seeds import numpy_rng
 from collabkit.train.sparse_ops import csr_matrix
 
@@ -51,8 +52,8 @@ class Chain:
         if model.side_info:
             side_u = side_matrix(data.user_meta, model.user_vocab_.all_ids)
             side_i = side_matrix(data.item_meta, model.item_vocab_.all_ids)
-        self.link_u = _link(ut, it, nu, ni, k + 1, model.implicit, side_u)
-        self.link_i = _link(it, ut, ni, nu, k + 1, model.implicit, side_i)
+        self.link_u = link(ut, it, nu, ni, k + 1, model.implicit, side_u)
+        self.link_i = link(it, ut, ni, nu, k + 1, model.implicit, side_i)
         self.robust = None if model.robust is None else float(model.robust)
         self.n_u = torch.bincount(ut, minlength=nu).double()
         self.n_i = torch.bincount(it, minlength=ni).double()
@@ -77,7 +78,7 @@ class Chain:
         return sse
 
     def _prior(self, X: torch.Tensor,
-               link: _ImplicitLink | None) -> tuple[torch.Tensor, torch.Tensor]:
+               link: ImplicitLink | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw one side's hyperparameters; return its rows' prior mean and precision."""
         mean, prec = _sample_normal_wishart(X, self.beta0, self.rng, link)
         if link is None:
@@ -93,14 +94,6 @@ class Chain:
         shape = (c + 0.5 * counts).numpy()
         rate = (c + 0.5 * self.alpha * sse.clamp_min(0.0)).numpy()
         return torch.as_tensor(self.rng.gamma(shape, 1.0 / rate))
-
-
-def _link(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, d: int,
-          implicit: bool, side: np.ndarray | None) -> _ImplicitLink | None:
-    """The feature regression of one side, or ``None`` when it has no features."""
-    if not implicit and side is None:
-        return None
-    return _ImplicitLink(*_features(rows, cols, n_rows, n_cols, implicit, side), d)
 
 
 class _SideSampler:
@@ -169,7 +162,7 @@ def _sym_index(d: int) -> torch.Tensor:
 
 
 def _sample_normal_wishart(X: torch.Tensor, beta0: float, rng: np.random.Generator,
-                           link: _ImplicitLink | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                           link: ImplicitLink | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``(mean, precision)`` of the rows of ``X`` from their Normal-Wishart posterior.
 
     Hyperprior: mean 0, ``beta0``, scale ``W0 = I`` and ``nu0 = d`` degrees of freedom. With a
@@ -195,88 +188,6 @@ def _sample_normal_wishart(X: torch.Tensor, beta0: float, rng: np.random.Generat
     cov = np.linalg.inv(beta_n * lam)
     mu = rng.multivariate_normal(mu_n, 0.5 * (cov + cov.T), method="cholesky")
     return torch.as_tensor(mu), torch.as_tensor(lam)
-
-
-class _ImplicitLink:
-    r"""Regression of one side's vectors on fixed features (Macau: Simm et al., 2015).
-
-    .. math::
-
-        x_r \sim \mathcal N(\mu + W^\top f_r, \Lambda^{-1}), \qquad
-        w_j \sim \mathcal N\big(0, (\lambda \Lambda)^{-1}\big), \qquad
-        \lambda \sim \Gamma(1, 1)
-
-    With :math:`f_u = |N(u)|^{-1/2} \mathbb 1_{N(u)}` (the items ``u`` rated) this is the
-    implicit-feedback term of SVD++, :math:`|N(u)|^{-1/2} \sum_{j \in N(u)} y_j`. ``W`` is
-    drawn whole from its matrix-normal conditional by perturb-and-solve; the solves with
-    :math:`F^\top F + \lambda I` use one eigendecomposition of the smaller Gram matrix, made
-    once, so :math:`\lambda` can change every sweep for free.
-    """
-
-    def __init__(self, F: torch.Tensor, Ft: torch.Tensor, d: int) -> None:
-        self.F, self.Ft = F, Ft
-        n, p = F.shape
-        self.wide = n <= p  # eigendecompose the smaller Gram matrix: F F^T or F^T F
-        gram = self.F @ self.Ft.to_dense() if self.wide else self.Ft @ self.F.to_dense()
-        s2, E = torch.linalg.eigh(gram)
-        self.s2, self.E = s2.clamp_min(0.0), E.to(DTYPE)  # float32 halves the solves
-        self.W = torch.zeros(self.F.shape[1], d, dtype=torch.float64)
-        self.lam = 1.0
-        self._offset: torch.Tensor | None = None
-
-    def offset(self) -> torch.Tensor:
-        """:math:`F W`, one prior-mean shift per row."""
-        if self._offset is None:
-            self._offset = self.F @ self.W
-        return self._offset
-
-    def _solve(self, v: torch.Tensor) -> torch.Tensor:
-        """:math:`(F^\\top F + \\lambda I)^{-1} v`, by Woodbury when ``F`` is wide."""
-        lam, E = self.lam, self.E
-        scale = (1.0 / (self.s2 + lam)).to(DTYPE)[:, None]
-        if not self.wide:  # F^T F = E diag(s2) E^T
-            return (E @ ((E.T @ v.to(DTYPE)) * scale)).double()
-        fv = (self.F @ v).to(DTYPE)  # F F^T = E diag(s2) E^T
-        return (v - self.Ft @ (E @ ((E.T @ fv) * scale)).double()) / lam
-
-    def sample(self, X: torch.Tensor, mean: torch.Tensor, prec: torch.Tensor,
-               rng: np.random.Generator) -> None:
-        r"""Draw ``W`` given the rows ``X`` and their prior, then :math:`\lambda` given ``W``."""
-        (n, p), d = self.F.shape, X.shape[1]
-        chol = torch.linalg.cholesky(prec)  # prec = C C^T; rows of E C^{-1} have cov prec^{-1}
-        e1 = torch.as_tensor(rng.standard_normal((n, d)))
-        e2 = torch.as_tensor(rng.standard_normal((p, d)))
-        e1 = torch.linalg.solve_triangular(chol, e1, upper=False, left=False)
-        e2 = torch.linalg.solve_triangular(chol, e2, upper=False, left=False)
-        v = self.Ft @ (X - mean + e1) + self.lam ** 0.5 * e2
-        self.W = self._solve(v)
-        self._offset = None
-        quad = float(((self.W @ prec) * self.W).sum())
-        self.lam = float(rng.gamma(1.0 + 0.5 * p * d, 1.0 / (1.0 + 0.5 * quad)))
-
-
-def _features(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int,
-              implicit: bool, side: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """CSR ``F`` and ``F^T`` of ``[implicit | side]`` feature rows, each part of norm 1.
-
-    The implicit part is :math:`f_r = |N(r)|^{-1/2} \\mathbb 1_{N(r)}`, the other side's
-    indices ``cols`` that row ``r`` rated; ``side`` is a dense ``(n_rows, q)`` matrix.
-    """
-    parts_r, parts_c, parts_v, width = [], [], [], 0
-    if implicit:
-        count = torch.bincount(rows, minlength=n_rows).clamp_min(1).double()
-        parts_r.append(rows)
-        parts_c.append(cols)
-        parts_v.append(count[rows].rsqrt())
-        width = n_cols
-    if side is not None:
-        sr, sc = np.nonzero(side)
-        parts_r.append(torch.as_tensor(sr))
-        parts_c.append(torch.as_tensor(sc) + width)
-        parts_v.append(torch.as_tensor(side[sr, sc], dtype=torch.float64))
-        width += side.shape[1]
-    r, c, v = torch.cat(parts_r), torch.cat(parts_c), torch.cat(parts_v)
-    return csr_matrix(r, c, v, n_rows, width), csr_matrix(c, r, v, width, n_rows)
 
 
 def _wishart(scale: np.ndarray, df: float, rng: np.random.Generator) -> np.ndarray:
