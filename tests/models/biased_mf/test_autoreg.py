@@ -9,13 +9,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from collabkit.models.biased_mf import BiasedMF
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ModelFitWarning
-from collabkit.models.persist import load_model
 from collabkit.models.baseline import BiasBaseline
+from collabkit.models.biased_mf import BiasedMF
 from collabkit.models.biased_mf._autoreg import WD_STEPS, wd_candidates
+from collabkit.models.persist import load_model
 from collabkit.testing.synthetic import planted_low_rank
 
 
