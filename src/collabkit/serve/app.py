@@ -32,6 +32,7 @@ from collabkit.errors import ConfigError, ServiceError
 from collabkit.serve.auth import Auth, RateLimiter
 from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
 from collabkit.serve.metrics import ObservabilityMiddleware, ServiceMetrics
+from collabkit.serve.servedlog import ServedLog
 from collabkit.serve.store import FeedbackStore, SQLiteStore
 
 __all__ = ["ServeConfig", "ServiceContext", "create_app", "app_from_env", "default_db_path",
@@ -74,6 +75,10 @@ class ServeConfig:
     cache_size : int
         Recommendation lists kept (LRU, keyed by model, user, stored ratings, k and
         exclusions, so never stale); 0 turns the cache off.
+    min_personal : int
+        Ratings a new user needs for the ``personal`` tier (fold-in); fewer get ``bias``.
+    served_log_interval : float
+        Seconds between background writes of the served-list log.
     """
 
     model: str | os.PathLike[str]
@@ -86,6 +91,8 @@ class ServeConfig:
     max_body: int = MAX_BODY
     access_log: bool = True
     cache_size: int = 4096
+    min_personal: int = 5
+    served_log_interval: float = 0.5
 
 
 class ServiceContext:
@@ -96,6 +103,8 @@ class ServiceContext:
             raise ConfigError("COLLABKIT_API_KEY is shorter than 16 characters; use a long "
                               "random key, e.g. `python -c \"import secrets; "
                               "print(secrets.token_urlsafe(32))\"`")
+        if config.min_personal < 1:
+            raise ConfigError(f"--min-personal must be at least 1, got {config.min_personal}")
         self.config = config
         self.holder = ModelHolder(config.model)
         self.db_path = Path(config.db) if config.db is not None else \
@@ -111,6 +120,7 @@ class ServiceContext:
                                     "new visitors")
         self.metrics = ServiceMetrics()
         self.cache = AnswerCache(config.cache_size)
+        self.served = ServedLog(self.db_path, interval=config.served_log_interval)
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
         self._reload_lock = threading.Lock()
@@ -228,6 +238,7 @@ class BodyLimitMiddleware:
 
 def create_app(config: ServeConfig) -> FastAPI:
     """The service for one model folder; see :mod:`collabkit.serve`."""
+    from collabkit.serve.page import router as page_router
     from collabkit.serve.routes import router
 
     ctx = ServiceContext(config)
@@ -235,6 +246,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.served.close()
         ctx.store.close()
 
     app = FastAPI(title="collabkit", version=__version__, lifespan=lifespan,
@@ -243,6 +255,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.ctx = ctx
     _install_handlers(app)
     app.include_router(router)
+    app.include_router(page_router)
     app.add_middleware(BodyLimitMiddleware, max_body=config.max_body)
     app.add_middleware(ObservabilityMiddleware, metrics=ctx.metrics, log=config.access_log)
     return app
@@ -251,7 +264,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with ``--workers N``): reads
     ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB``, ``COLLABKIT_SERVE_CACHE`` and
-    ``COLLABKIT_API_KEY``."""
+    ``COLLABKIT_SERVE_MIN_PERSONAL`` and ``COLLABKIT_API_KEY``."""
     from collabkit.serve.server import one_thread_per_request
 
     one_thread_per_request()
@@ -262,4 +275,6 @@ def app_from_env() -> FastAPI:
     return create_app(ServeConfig(model=model, db=os.environ.get("COLLABKIT_SERVE_DB"),
                                   app_key=os.environ.get("COLLABKIT_API_KEY") or None,
                                   cache_size=int(os.environ.get("COLLABKIT_SERVE_CACHE",
-                                                                "4096"))))
+                                                                "4096")),
+                                  min_personal=int(os.environ.get(
+                                      "COLLABKIT_SERVE_MIN_PERSONAL", "5"))))

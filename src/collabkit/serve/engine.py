@@ -23,6 +23,7 @@ unknown, no feedback           ``model.recommend_new_user`` with no ratings     
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,10 +37,16 @@ import pandas as pd
 
 from collabkit.errors import ConfigError, UnknownIdError
 from collabkit.io import load_model
-from collabkit.recommend.onboarding import item_counts, onboarding_items
+from collabkit.recommend.onboarding import (
+    genre_start,
+    item_counts,
+    item_factor_table,
+    known_genres,
+    onboarding_items,
+)
 from collabkit.serve.store import StoredRating
 
-__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache"]
+__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache", "year_of"]
 
 def _file_digest(folder: Path) -> str:
     h = hashlib.sha256()
@@ -116,9 +123,9 @@ class Snapshot:
 
     # ------------------------------------------------------------------ answers
     def recommend(self, raw_user: Any, stored: list[StoredRating], k: int,
-                  exclude: list[Any]) -> tuple[pd.DataFrame, str]:
+                  exclude: list[Any], min_personal: int = 5) -> tuple[pd.DataFrame, str]:
         """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``) and the tier that
-        answered (the module's table)."""
+        answered (the module's table); ``min_personal`` ratings make the ``personal`` tier."""
         m = self.model
         ex = exclude or None
         known = self.known_user(raw_user)
@@ -131,7 +138,8 @@ class Snapshot:
             u = int(m.user_vocab_.index([raw_user])[0])
             seen = m.item_vocab_.ids(m.seen_indices_[m.seen_indptr_[u]:m.seen_indptr_[u + 1]])
             ex = list(exclude) + seen.tolist()
-        frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user)
+        frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user,
+                                     min_personal=min_personal)
         tier = str(frame["tier"].iloc[0]) if len(frame) else "popularity"
         return frame, tier
 
@@ -154,6 +162,72 @@ class Snapshot:
         if folded is not None:
             return folded.predict(items)
         return self.model.predict([raw_user] * len(items), items)
+
+    def reasons(self, ratings: dict[Any, float], items: list[Any], tier: str) -> list[str]:
+        """One line per item saying why it is recommended: the rated item that supports it
+        most (factor cosine times how much more the user liked it than expected, as in
+        :func:`collabkit.interpret.explain`), e.g. "because you rated Alien (1979) 5 stars";
+        without such support, what the tier ranks by."""
+        m = self.model
+        fallback = {"popularity": "popular: among the most rated",
+                    "bias": "rated above average, adjusted to your ratings so far",
+                    "model": "predicted from your ratings"}.get(tier, "predicted for you")
+        out = [fallback] * len(items)
+        factors = item_factor_table(m) if ratings and tier in ("personal", "model") else None
+        if factors is None or not items:
+            return out
+        rated = m.item_vocab_.index(np.asarray(list(ratings.keys())))
+        keep = rated >= 0
+        rated = rated[keep]
+        values = np.asarray(list(ratings.values()), dtype=np.float64)[keep]
+        if not len(rated):
+            return out
+        bi = m.item_bias_base_
+        ub = float(np.sum(values - m.global_mean_ - bi[rated])) / (len(rated) + 5.0)
+        dev = values - (m.global_mean_ + ub + bi[rated])
+        target = m.item_vocab_.index(np.asarray(items))
+        fr, ft = factors[rated], factors[np.maximum(target, 0)]
+        norms = np.linalg.norm(fr, axis=1)[:, None] * np.linalg.norm(ft, axis=1)[None, :]
+        weight = (fr @ ft.T) / np.maximum(norms, 1e-12) * dev[:, None]
+        best = weight.argmax(axis=0)
+        titles = self._meta("title", rated)
+        for j, b in enumerate(best):
+            if target[j] >= 0 and weight[b, j] > 0:
+                name = titles[b] or f"item {m.item_vocab_.ids(rated[b:b + 1])[0]}"
+                stars = "star" if values[b] == 1 else "stars"
+                out[j] = f"because you rated {name} {values[b]:g} {stars}"
+        return out
+
+    def genres(self) -> list[str]:
+        """The model's genres (empty without genre metadata)."""
+        try:
+            return known_genres(self.model)
+        except Exception:
+            return []
+
+    def genre_recommend(self, genres: list[str], k: int, exclude: list[Any]
+                        ) -> tuple[pd.DataFrame, list[str]]:
+        """Top-``k`` for someone who only said which genres they like
+        (:func:`collabkit.recommend.onboarding.genre_start`), and a reason per item."""
+        m = self.model
+        min_ratings = 20 if int((self.counts >= 20).sum()) >= 50 else 1
+        user = genre_start(m, genres, min_ratings=min_ratings)
+        scores = np.asarray(user.scores(), dtype=np.float64).copy()
+        if exclude:
+            ex = m.item_vocab_.index(np.asarray(exclude))
+            scores[ex[ex >= 0]] = -np.inf
+        scores[self.counts < min_ratings] = -np.inf
+        order = np.argsort(-scores, kind="stable")[:k]
+        order = order[np.isfinite(scores[order])]
+        frame = pd.DataFrame({"rank": np.arange(1, len(order) + 1), "item":
+                              m.item_vocab_.ids(order), "score": scores[order],
+                              "title": self._meta("title", order)})
+        wanted = {g.lower(): g for g in genres}
+        reasons = []
+        for j in order:
+            hits = [wanted[g] for g in wanted if g in self.genre_sets[j]]
+            reasons.append("because you like " + " and ".join(hits or list(wanted.values())))
+        return frame, reasons
 
     def similar(self, raw_item: Any, k: int) -> pd.DataFrame:
         """Nearest items by factor cosine; ConfigError for a model without item factors."""
@@ -185,11 +259,30 @@ class Snapshot:
         return pd.DataFrame({"item": raw, "title": self._meta("title", idx),
                              "genres": self._meta("genres", idx), "n_ratings": self.counts[idx]})
 
+    def describe(self, raw_items: list[Any]) -> list[tuple[str | None, int | None, str | None]]:
+        """``(title, year, genres)`` of each item (None where unknown); the year is read off
+        a MovieLens-style title ending in ``(1979)``."""
+        idx = self.model.item_vocab_.index(np.asarray(raw_items)) if raw_items else \
+            np.zeros(0, dtype=np.int64)
+        ok = np.maximum(idx, 0)
+        titles, genres = self._meta("title", ok), self._meta("genres", ok)
+        return [(None, None, None) if i < 0 else (t, year_of(t), g)
+                for i, t, g in zip(idx, titles, genres, strict=True)]
+
     def _meta(self, column: str, idx: np.ndarray) -> list[str | None]:
         meta = self.model.item_meta_
         if meta is None or column not in meta.columns:
             return [None] * len(idx)
         return [None if pd.isna(v) else str(v) for v in meta[column].iloc[idx].tolist()]
+
+
+_YEAR = re.compile(r"\((\d{4})\)\s*$")
+
+
+def year_of(title: str | None) -> int | None:
+    """1979 for ``"Alien (1979)"``; None when the title ends in no year."""
+    found = _YEAR.search(title) if title else None
+    return int(found.group(1)) if found else None
 
 
 def _canonical_int(text: str) -> bool:

@@ -18,7 +18,7 @@ __all__ = [
     "SimilarItem", "SimilarOut", "ItemOut", "ItemsOut", "Contribution", "ExplainOut",
     "OnboardingIn", "OnboardingItem", "OnboardingOut", "VisitorOut", "StoredRatingOut",
     "StoredRatingsOut", "DeleteOut", "HealthOut", "ModelCard", "ErrorBody", "ErrorOut",
-    "ReloadOut", "MAX_LIST",
+    "ReloadOut", "MAX_LIST", "GenresOut",
 ]
 
 MAX_LIST = 100
@@ -60,11 +60,13 @@ class RecItem(BaseModel):
     item_id: int | str
     title: str | None
     score: float
+    reason: str | None = Field(default=None, description="one line on why (``reasons=true``)")
 
 
 class RecommendationsOut(BaseModel):
     user_id: str
-    tier: str = Field(description="model | personal | bias | popularity")
+    tier: str = Field(description="model | personal | bias | popularity | genre")
+    policy: str = Field(default="top", description="the re-ranking policy that answered")
     items: list[RecItem]
     model_fingerprint: str
 
@@ -110,6 +112,7 @@ class ItemOut(BaseModel):
     item_id: int | str
     title: str | None
     genres: str | None
+    year: int | None = None
     n_ratings: int
 
 
@@ -151,6 +154,8 @@ class OnboardingItem(BaseModel):
     rank: int
     item_id: int | str
     title: str | None
+    year: int | None = None
+    genres: str | None = None
     n_ratings: int
     mean_rating: float
 
@@ -169,6 +174,13 @@ class StoredRatingOut(BaseModel):
     item_id: str
     rating: float
     rated_at: float
+    title: str | None = None
+    year: int | None = None
+    genres: str | None = None
+
+
+class GenresOut(BaseModel):
+    genres: list[str]
 
 
 class StoredRatingsOut(BaseModel):

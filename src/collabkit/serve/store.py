@@ -70,6 +70,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE requests ADD COLUMN payload_hash TEXT;
     """,
+    # 3: what the service recommended, a row per item of each served list (issue 11), for
+    # watching the feedback loop (collabkit.serve.servedlog)
+    """
+    CREATE TABLE served (
+        id                INTEGER PRIMARY KEY,
+        list_id           INTEGER NOT NULL,
+        served_at         REAL NOT NULL,
+        user_id           TEXT NOT NULL,
+        item_id           TEXT NOT NULL,
+        rank              INTEGER NOT NULL,
+        tier              TEXT NOT NULL,
+        policy            TEXT NOT NULL,
+        model_fingerprint TEXT
+    );
+    CREATE INDEX served_by_time ON served (served_at);
+    CREATE INDEX served_by_user ON served (user_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -245,13 +262,15 @@ class SQLiteStore:
         return [StoredRating(str(i), float(r), float(t)) for i, r, t in rows]
 
     def delete_user(self, user_id: str) -> int:
-        """Delete the user's feedback, request ids and visitor credential; rows deleted."""
+        """Delete the user's feedback, request ids, served lists and visitor credential;
+        feedback rows deleted."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             n = conn.execute("DELETE FROM feedback WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM visitors WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM served WHERE user_id = ?", (user_id,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
