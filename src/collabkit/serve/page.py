@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from collabkit.errors import ConfigError, DataError, ServiceError
+from collabkit.errors import ServiceError
 from collabkit.serve.routes import Ctx, UserId, Who, _errs, _native
 from collabkit.serve.schemas import GenresOut, RecommendationsOut
 
@@ -82,12 +82,15 @@ def genre_start(user_id: UserId, ctx: Ctx, who: Who,
     who.require_user(user_id)
     snap = ctx.snapshot
     ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
-    try:
-        frame, reasons = snap.genre_recommend(genre, k, ex)
-    except (ConfigError, DataError) as e:
-        msg = str(e).replace("genres is empty", "give at least one genre=")
-        raise ServiceError(422, "unknown_genre", msg.replace("unknown genre", "unknown genre=")
-                           + "; GET /v1/genres lists them") from None
+    known = {g.lower() for g in snap.genres()}
+    if not known:
+        raise ServiceError(422, "unsupported", "this model's items carry no genres; serve a "
+                           "model trained on data with genres (e.g. MovieLens)")
+    for g in genre:
+        if g.lower() not in known:
+            raise ServiceError(422, "unknown_genre", f"genre={g[:50]!r} is not a genre of this "
+                               "model; GET /v1/genres lists them")
+    frame, reasons = snap.genre_recommend(genre, k, ex)
     items = [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
               "score": float(r.score), "reason": w}
              for r, w in zip(frame.itertuples(), reasons, strict=True)]

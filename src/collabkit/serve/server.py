@@ -48,8 +48,8 @@ def one_thread_per_request() -> None:
 
 
 def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-        workers: int = 1, cache_size: int = 4096, log_level: str = "info",
-        access_log: bool = True) -> None:
+        workers: int = 1, cache_size: int = 4096, min_personal: int = 5,
+        log_level: str = "info", access_log: bool = True) -> None:
     """Serve ``model`` until interrupted. The app key comes from ``COLLABKIT_API_KEY``."""
     import uvicorn
 
@@ -71,18 +71,21 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         os.environ["COLLABKIT_SERVE_MODEL"] = str(model)
         os.environ["COLLABKIT_SERVE_DB"] = db_path
         os.environ["COLLABKIT_SERVE_CACHE"] = str(cache_size)
-        create_app(ServeConfig(model=model, db=db_path, app_key=app_key))  # fail fast, here
+        os.environ["COLLABKIT_SERVE_MIN_PERSONAL"] = str(min_personal)
+        create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
+                               min_personal=min_personal))  # fail fast, here
         _logging(log_level)
         one_thread_per_request()
         uvicorn.run("collabkit.serve.app:app_from_env", factory=True, workers=workers,
                     **common)
         return
     app = create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
-                                 access_log=access_log, cache_size=cache_size))
+                                 access_log=access_log, cache_size=cache_size,
+                                 min_personal=min_personal))
     ctx = app.state.ctx
     _logging(log_level)
     one_thread_per_request()
-    LOG.info("serving %s (model %s) on http://%s:%d  docs: /docs  feedback db: %s",
+    LOG.info("serving %s (model %s) on http://%s:%d  page: /  docs: /docs  feedback db: %s",
              model, ctx.snapshot.fingerprint, host, port, db_path)
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
         target=ctx.reload_quietly, name="collabkit-reload", daemon=True).start())
