@@ -59,6 +59,8 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+    if min_personal < 1:
+        raise ConfigError(f"--min-personal must be at least 1, got {min_personal}")
     if cache_size < 0:
         raise ConfigError(f"--cache-size must be 0 (off) or more, got {cache_size}")
     app_key = os.environ.get("COLLABKIT_API_KEY") or None

@@ -283,7 +283,8 @@
     try { r = await api("GET", "/v1/genres"); } catch (e) { return; }
     const box = $("genre-list");
     box.replaceChildren();
-    if (!r.genres.length) { $("genre-form").hidden = true; return; }
+    if (!r.genres.length) { $("genre-box").hidden = true; return; }
+    if (state.genres.length) $("genre-box").open = true;
     r.genres.forEach((g, i) => {
       const id = "genre-" + i;
       const input = el("input");
