@@ -51,3 +51,12 @@ def test_fit_by_kind_and_unknown_kind(small):
     with pytest.raises(ConfigError, match="unknown model kind 'svm'; known kinds: "):
         collabkit.fit(part, "svm")
     assert "dot" in collabkit.model_kinds()
+
+
+def test_issue9_fit_refuses_a_parameter_the_kind_does_not_take(small):
+    # issue 9: the CLI dropped wd for svdpp; the API raised a bare TypeError
+    with pytest.raises(ConfigError) as e:
+        collabkit.fit(small.take(np.arange(500)), "svdpp", wd=7, y_range=(0, 9))
+    assert str(e.value) == (
+        "model 'svdpp' does not take 'wd', 'y_range'; its parameters are n_factors, epochs, lr, "
+        "reg, reg_bias, batch_size, init_std, clip, n_threads, random_state")

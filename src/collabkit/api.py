@@ -124,9 +124,20 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
         :func:`collabkit.model_kinds`) or an unfitted estimator.
     **params
         Constructor arguments of the chosen model, such as ``n_factors=50, epochs=5``.
+
+    Raises
+    ------
+    ConfigError
+        A parameter the chosen kind does not take; the message lists those it does.
     """
     if isinstance(model, Recommender):
         est = model.set_params(**params) if params else model
     else:
-        est = registry.get(model)(**params)
+        cls = registry.get(model)
+        accepted = list(cls().get_params())  # issue 9: the model says what it takes
+        unknown = [k for k in params if k not in accepted]
+        if unknown:
+            raise ConfigError(f"model {model!r} does not take {', '.join(map(repr, unknown))}; "
+                              f"its parameters are {', '.join(accepted) or '(none)'}")
+        est = cls(**params)
     return est.fit(data, valid)

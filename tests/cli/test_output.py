@@ -53,6 +53,11 @@ def test_cli_message_turns_python_arguments_into_flags():
     assert msg("fewer n_factors; header=True if") == "fewer --factors; --header if"
 
 
+def test_issue9_cli_message_leaves_text_in_cli_words_alone():
+    text = "e.g. --param n_factors=40; it takes --param random_state, --param batch_size"
+    assert out.cli_message(text) == text
+
+
 def test_cli_message_leaves_ordinary_words_alone():
     text = "the separator is odd; a header line; 3 epochs; encoding problems"
     assert out.cli_message(text) == text

@@ -1,6 +1,9 @@
 """Options and argument parsing shared by the CLI's commands: the data options
 (``--dataset``/``--ratings`` and the column, separator and header flags), ``--json``/``--quiet``,
-and ``--param NAME=VALUE``."""
+``--param NAME=VALUE`` and raw ids typed on the command line.
+
+This is the CLI's leaf module: every command module imports it, and it imports no command
+module (and neither the root group in :mod:`collabkit.cli.main`)."""
 
 from __future__ import annotations
 
@@ -100,14 +103,57 @@ def common(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def _parse_params(extra: tuple[str, ...]) -> dict[str, Any]:
+def parse_params(extra: tuple[str, ...], flag: str = "--param") -> dict[str, Any]:
+    """``NAME=VALUE`` pairs (``flag`` repeated) into ``{name: value}``; the one parser.
+
+    Names take ``-`` or ``_``; values become int, float, bool, None, a tuple (``100,50``)
+    or stay text. A pair without ``=``, or whose NAME is not a Python name, raises
+    :class:`ConfigError` naming the pair and the form (``train`` and ``lr-find`` alike).
+    """
     params: dict[str, Any] = {}
     for item in extra:
         key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--param {item!r} must look like NAME=VALUE")
-        params[key.strip().replace("-", "_")] = _value(raw.strip())
+        key = key.strip().replace("-", "_")
+        if not sep or not key.isidentifier():
+            raise ConfigError(f"{flag} {item!r} must look like NAME=VALUE, "
+                              f"e.g. {flag} n_factors=40")
+        params[key] = _value(raw.strip())
     return params
+
+
+def model_params(est: Any) -> list[str]:
+    """The parameters a command line may set on ``est`` (an unfitted model), in its
+    constructor's order: what the model reports through ``get_params``, less the progress
+    ``callback`` (the CLI's own)."""
+    return [k for k in est.get_params() if k != "callback"]
+
+
+def refuse_unknown_params(est: Any, given: dict[str, str],
+                          flags: dict[str, str] | None = None) -> None:
+    """Refuse, in one line, every parameter in ``given`` that ``est`` does not take.
+
+    ``given`` maps a parameter name to how the user set it (``"--wd"``, ``"--param wd"``);
+    ``flags`` maps the parameters the command has a flag for to that flag. The message names
+    what was refused and, in the command's words, every parameter the model does take.
+    """
+    accepted = model_params(est)
+    bad = [how for name, how in given.items() if name not in accepted]
+    if bad:
+        flags = flags or {}
+        takes = [flags[n] for n in accepted if n in flags]
+        takes += [f"--param {n}" for n in accepted if n not in flags]
+        raise ConfigError(f"model {est.kind!r} does not take {', '.join(bad)}; it takes "
+                          f"{', '.join(takes) or 'no parameters'}")
+
+
+def raw_id(vocab: Any, text: str) -> Any:
+    """CLI ids arrive as text; use an int when the model's ids are ints."""
+    if vocab.all_ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
 
 
 def _value(raw: str) -> Any:

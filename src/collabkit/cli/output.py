@@ -13,6 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:  # numpy, pandas and torch load only when a command needs them
+    from types import TracebackType
+
     import pandas as pd
 
     from collabkit.train.loop import EpochStats
@@ -82,11 +84,12 @@ class EpochProgress:
     def __enter__(self) -> EpochProgress:
         return self  # the bar appears with the first epoch, so early errors print alone
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if self._started:
-            if exc[0] is None and self.then:
+            if exc_type is None and self.then:
                 self._progress.update(self._task, info=f"{self._info}  {self.then} done")
-            self._progress.__exit__(*exc)
+            self._progress.__exit__(exc_type, exc, tb)
 
     def __call__(self, s: EpochStats) -> None:
         if not self._started:
@@ -154,10 +157,12 @@ _PHRASES = (  # whole phrases that have no CLI counterpart or read differently t
     ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
     ("rating_range=(low, high)", "--rating-range LOW,HIGH"), ("clip=False", "--raw"),
 )
-# a name=value, or a bare name: short names only with "=", as they are also English words
+# a name=value, or a bare name: short names only with "=", as they are also English words;
+# never one already after "--param " (text in CLI words stays as it is: issue 9)
 _VALUE = r"""(?:'(?:[^'\\]|\\.)*'|"[^"]*"|\([^)]*\)|-?\w(?:[\w.+-]*\w)?)"""
+_NAMES = "|".join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))
 _ARG_RE = re.compile(
-    rf"(?<![\w-])(?P<name>{'|'.join(sorted([*_FLAGS, *_PARAMS], key=len, reverse=True))})"
+    rf"(?<![\w-])(?<!--param )(?P<name>{_NAMES})"
     rf"(?:=(?P<value>{_VALUE})?|(?P<bare>(?<=_col)|(?<=_range)|(?<=_factors)|(?<=_size)"
     rf"|(?<=_frac)|(?<=_state))(?![\w=]))"
 )

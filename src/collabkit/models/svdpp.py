@@ -16,9 +16,9 @@ from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
+from collabkit.train.loop import check_not_diverged
 from collabkit.train.rowsolve import RowPenalty
 from collabkit.train.sparse_ops import csr_matrix
-from collabkit.train.loop import check_not_diverged
 
 __all__ = ["SVDpp", "SVDppModule"]
 

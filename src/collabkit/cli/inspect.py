@@ -1,16 +1,14 @@
-"""CLI commands that look inside a saved model: inspect, similar, explain, lr-find, plot,
-onboard, and cold-start recommendations (``recommend --rate``)."""
+"""Commands that look inside a saved model: ``inspect``, ``similar``, ``explain``, ``plot``
+and ``onboard``."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from collabkit.cli import output as out
-from collabkit.cli.main import _raw_id, cli
-from collabkit.cli.options import _load_data, _value, common, data_options
+from collabkit.cli.options import common, raw_id
 from collabkit.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -21,7 +19,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return df.to_dict(orient="records")
 
 
-@cli.command("inspect")
+@click.command("inspect")
 @click.argument("model_dir", metavar="MODEL")
 @click.option("-n", "n", default=10, show_default=True, help="Items at each end.")
 @click.option("--min-ratings", default=20, show_default=True,
@@ -72,7 +70,7 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
             o.print(f"wrote {result[key]}")
 
 
-@cli.command("similar")
+@click.command("similar")
 @click.argument("model_dir", metavar="MODEL")
 @click.argument("item")
 @click.option("-n", "n", default=10, show_default=True)
@@ -85,7 +83,7 @@ def similar_cmd(model_dir: str, item: str, n: int, min_ratings: int, as_json: bo
     from collabkit.io import load_model
 
     model = load_model(model_dir)
-    raw = _raw_id(model.item_vocab_, item)
+    raw = raw_id(model.item_vocab_, item)
     df = similar_items(model, raw, n=n, min_ratings=min_ratings)
     if as_json:
         out.emit_json({"model": model_dir, "item": raw, "similar": _records(df)})
@@ -94,7 +92,7 @@ def similar_cmd(model_dir: str, item: str, n: int, min_ratings: int, as_json: bo
         out.stdout.print(out.frame_table(df, f"items most similar to {title}"))
 
 
-@cli.command("explain")
+@click.command("explain")
 @click.argument("model_dir", metavar="MODEL")
 @click.argument("user")
 @click.argument("item")
@@ -107,7 +105,7 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
     from collabkit.io import load_model
 
     model = load_model(model_dir)
-    ex = explain(model, _raw_id(model.user_vocab_, user), _raw_id(model.item_vocab_, item))
+    ex = explain(model, raw_id(model.user_vocab_, user), raw_id(model.item_vocab_, item))
     contrib = ex.contributions.head(n)
     if as_json:
         fields = {k: getattr(ex, k) for k in ("user", "item", "title", "prediction",
@@ -119,38 +117,7 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
         out.stdout.print(out.frame_table(contrib, "rated items that weigh most"))
 
 
-@cli.command("lr-find")
-@data_options
-@click.option("--model", "kind", default="dot", show_default=True,
-              help="Model kind, or a saved MODEL folder whose parameters to use.")
-@click.option("--png", default="lr_find.png", show_default=True, metavar="FILE")
-@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE")
-@common
-def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quiet: bool,
-                **data_kw: Any) -> None:
-    """Sweep the learning rate on the data; suggest one and plot loss against lr."""
-    from collabkit.io import load_model
-    from collabkit.models import registry
-    from collabkit.train.lr_find import lr_find
-
-    data = _load_data(data_kw, not (as_json or quiet))
-    params = dict(kv.split("=", 1) for kv in extra if "=" in kv)
-    if os.path.isdir(kind):
-        est: Any = load_model(kind)
-        est = type(est)(**{k: v for k, v in est.get_params().items()})
-    else:
-        est = registry.get(kind)()
-    est.set_params(**{k: _value(v) for k, v in params.items()})
-    res = lr_find(est, data)
-    path = res.plot(png)
-    if as_json:
-        out.emit_json({"suggestion": res.suggestion, "steepest": res.steepest, "png": path})
-    elif not quiet:
-        out.stdout.print(f"suggested lr {res.suggestion:.2g} (valley; steepest descent at "
-                         f"{res.steepest:.2g}); wrote {path}")
-
-
-@cli.command("plot")
+@click.command("plot")
 @click.argument("model_dir", metavar="MODEL")
 @click.option("--png", default="training_curves.png", show_default=True, metavar="FILE")
 @common
@@ -160,10 +127,13 @@ def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
     from collabkit.plots import plot_history
 
     path = plot_history(getattr(load_model(model_dir), "history_", []), png)
-    out.emit_json({"png": path}) if as_json else (quiet or out.stdout.print(f"wrote {path}"))
+    if as_json:
+        out.emit_json({"png": path})
+    elif not quiet:
+        out.stdout.print(f"wrote {path}")
 
 
-@cli.command("onboard")
+@click.command("onboard")
 @click.argument("model_dir", metavar="MODEL")
 @click.option("-n", "n", default=10, show_default=True)
 @common
@@ -177,42 +147,3 @@ def onboard_cmd(model_dir: str, n: int, as_json: bool, quiet: bool) -> None:
         out.emit_json({"model": model_dir, "items": _records(df)})
     elif not quiet:
         out.stdout.print(out.frame_table(df, "rate these to get personal recommendations"))
-
-
-def parse_rates(model: Any, rates: tuple[str, ...]) -> dict[Any, float]:
-    """``ITEM=RATING`` pairs into ``{raw_item: rating}``."""
-    ratings: dict[Any, float] = {}
-    for text in rates:
-        item, sep, value = text.rpartition("=")
-        try:
-            ratings[_raw_id(model.item_vocab_, item)] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise ConfigError(f"--rate {text!r} must look like ITEM=RATING, e.g. --rate 318=5")
-    return ratings
-
-
-def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n: int,
-                   as_json: bool, quiet: bool) -> None:
-    """``recommend MODEL --rate ITEM=RATING ...`` / ``--genres``: a user the model never saw."""
-    from collabkit.io import load_model
-    from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, recommend_new_user
-    from collabkit.recommend.onboarding import genre_start
-
-    model = load_model(model_dir)
-    if genres:
-        folded = genre_start(model, [g.strip() for g in genres.split(",") if g.strip()])
-        df = folded.recommend(n, tier="genres", min_count=20)
-    else:
-        df = recommend_new_user(model, parse_rates(model, rates), n=n)
-        if not (as_json or quiet) and set(df["tier"]) != {"personal"}:
-            out.stderr.print(f"note: fewer than {DEFAULT_MIN_PERSONAL} ratings of known items, "
-                             "so these are ranked by bias-adjusted popularity; rate "
-                             f"{DEFAULT_MIN_PERSONAL} or more for personal recommendations")
-    if as_json:
-        out.emit_json({"model": model_dir, "recommendations": _records(df)})
-    elif not quiet:
-        tiers = ", ".join(sorted(set(df["tier"]))) if "tier" in df else "personal"
-        out.stdout.print(out.frame_table(df.drop(columns=["user"], errors="ignore"),
-                                         f"top {n} for a new user (tier: {tiers})"))

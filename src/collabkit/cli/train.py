@@ -1,0 +1,212 @@
+"""``collabkit train``: fit a model kind on a split (or k folds), score it beside the
+baselines, save it.
+
+Which generic flags apply is the model's to say: a flag or ``--param`` the chosen kind does
+not take is refused with the parameters it does take (issue 9), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from collabkit.cli import output as out
+from collabkit.cli.options import (
+    _load_data,
+    _range,
+    _split,
+    common,
+    data_options,
+    model_params,
+    parse_params,
+    refuse_unknown_params,
+)
+
+#: generic flags -> the model parameter each sets (when the model takes it)
+FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--wd",
+         "batch_size": "--batch-size", "y_range": "--y-range", "valid_frac": "--valid-frac"}
+
+
+@click.command()
+@data_options
+@click.option("--split", "how", default="random", show_default=True,
+              help="random | user | temporal | last | kfold | none | ml-100k's u1..u5, ua, ub.")
+@click.option("--folds", default=5, show_default=True, help="Folds for --split kfold.")
+@click.option("--test-frac", default=0.2, show_default=True,
+              help="Test share for random/user/temporal.")
+@click.option("--valid-frac", default=0.1, show_default=True,
+              help="Share of the training rows held out for validation (models that carve one).")
+@click.option("--model", "kind", default="dot", show_default=True, help="Model kind.")
+@click.option("--factors", type=int, default=None, help="Latent factors (default: the model's).")
+@click.option("--epochs", type=int, default=None, help="Epochs (default: the model's).")
+@click.option("--lr", type=float, default=None, help="Peak learning rate.")
+@click.option("--wd", type=float, default=None, help="Weight decay.")
+@click.option("--batch-size", type=int, default=None, help="Batch size.")
+@click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid range, or 'none'.")
+@click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
+              help="Any other model parameter, e.g. --param layers=100,50 (repeatable).")
+@click.option("--seed", type=int, default=42, show_default=True,
+              help="Seed of the split and (when it takes one) of the model.")
+@click.option("--out", "out_dir", default=None, metavar="DIR",
+              help="Model folder (default runs/<data>-<model>).")
+@common
+@click.pass_context
+def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac: float,
+          kind: str, factors: int | None, epochs: int | None, lr: float | None, wd: float | None,
+          batch_size: int | None, y_range: str | None, extra: tuple[str, ...], seed: int,
+          out_dir: str | None, as_json: bool, quiet: bool, **data_kw: Any) -> None:
+    """Train a model, score it on the held-out split beside the baselines, save it.
+
+    A flag or --param the model does not take is an error that lists the ones it does.
+    """
+    from collabkit.metrics.evaluate import evaluate
+
+    show = not (as_json or quiet)
+    given: dict[str, Any] = {name: v for name, v in (
+        ("n_factors", factors), ("epochs", epochs), ("lr", lr), ("wd", wd),
+        ("batch_size", batch_size)) if v is not None}
+    if y_range is not None:  # 'none': no sigmoid, a linear model
+        given["y_range"] = None if y_range.lower() == "none" else _range(y_range)
+    if ctx.get_parameter_source("valid_frac") is not ParameterSource.DEFAULT:
+        given["valid_frac"] = valid_frac
+    params = _model_params(kind, given, parse_params(extra), seed, valid_frac)
+    name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
+    out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
+    _check_out(out_dir, folds if how == "kfold" else None)  # before the training run, not after
+    if how == "kfold":
+        _train_kfold(data_kw, kind, params, folds, seed, out_dir, as_json, quiet)
+        return
+    train_data, test_data = _split(data_kw, how, test_frac, seed, show)
+    model, fit_s = _fit_with_bar(train_data, kind, params, show)
+    path = _save(model, out_dir)
+    report = evaluate(model, test_data) if test_data is not None else None
+    result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
+              "n_test": 0 if test_data is None else len(test_data),
+              "fit_seconds": round(fit_s, 3), "epochs": len(getattr(model, "history_", [])),
+              "valid_rmse": _last_valid(model), "seed": seed}
+    if report is not None:
+        result.update(report.to_dict())
+    if as_json:
+        out.emit_json(result)
+        return
+    if not quiet:
+        _print_train(result, report, train_data, test_data, fit_s)
+
+
+def _model_params(kind: str, flags: dict[str, Any], extra: dict[str, Any], seed: int,
+                  valid_frac: float) -> dict[str, Any]:
+    """The constructor arguments for ``kind``: the flags and ``--param`` pairs the user gave
+    (each refused when the model does not take it: the model's own parameter list decides),
+    plus the seed and the default validation share where the model takes them."""
+    from collabkit.models import registry
+
+    est = registry.get(kind)()  # an unknown kind fails here, before any data is read
+    refuse_unknown_params(est, {**{n: FLAGS[n] for n in flags},
+                                **{n: f"--param {n}" for n in extra}},
+                          {**FLAGS, "random_state": "--seed"})
+    params = {**flags, **extra}
+    accepted = model_params(est)
+    for name, default in (("random_state", seed), ("valid_frac", valid_frac)):
+        if name in accepted:
+            params.setdefault(name, default)
+    return params
+
+
+def _check_out(out_dir: str, folds: int | None) -> None:
+    """Refuse an --out that a save must not replace (a file, a folder of other things, ...)."""
+    from collabkit._modelfolder import check_save_target
+
+    if folds is None:
+        check_save_target(out_dir, arg="--out")
+    else:  # the models go to OUT/fold-N
+        for n in range(1, folds + 1):
+            check_save_target(os.path.join(out_dir, f"fold-{n}"), arg="--out")
+
+
+def _save(model: Any, path: str) -> str:
+    from collabkit.io import save_model
+
+    return save_model(model, path, arg="--out")
+
+
+def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
+    """Fit ``kind`` with a progress bar when the model reports its epochs (it takes a
+    ``callback``), noting the closed-form passes it runs after them (``refit_users``)."""
+    from collabkit.api import fit
+    from collabkit.models import registry
+
+    est = registry.get(kind)(**params)
+    own = est.get_params()
+    reports = "callback" in own
+    then = "closed-form passes" if own.get("refit_users") else None
+    with out.EpochProgress(int(own.get("epochs") or 0), show and reports, then=then) as bar:
+        if reports:
+            est.set_params(callback=bar)
+        t0 = time.perf_counter()
+        model = fit(data, est)
+        fit_s = time.perf_counter() - t0
+    if reports:
+        model.set_params(callback=None)
+    return model, fit_s
+
+
+def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], folds: int,
+                 seed: int, out_dir: str, as_json: bool, quiet: bool) -> None:
+    """k-fold cross-validation: one model per fold, saved as OUT/fold-N; mean ± sd."""
+    import pandas as pd
+
+    from collabkit.data.split import kfold
+    from collabkit.metrics.evaluate import evaluate
+
+    show = not (as_json or quiet)
+    data = _load_data(data_kw, show)
+    rows, paths = [], []
+    for n, sp in enumerate(kfold(len(data), k=folds, seed=seed), start=1):
+        model, fit_s = _fit_with_bar(data.take(sp.train), kind, params, show)
+        report = evaluate(model, data.take(sp.test))
+        paths.append(_save(model, os.path.join(out_dir, f"fold-{n}")))
+        rows.append({"fold": n, "rmse": report.rmse, "mae": report.mae,
+                     "bias_rmse": float(report.table["rmse"].iloc[2]),
+                     "mean_rmse": float(report.table["rmse"].iloc[1]), "fit_seconds": fit_s})
+    df = pd.DataFrame(rows)
+    summary: dict[str, Any] = {
+        "kind": kind, "split": f"kfold({folds})", "models": paths,
+        "folds": rows, "rmse": float(df["rmse"].mean()), "rmse_sd": float(df["rmse"].std()),
+        "mae": float(df["mae"].mean()), "fit_seconds": float(df["fit_seconds"].sum()),
+        "baselines": {"global mean": {"rmse": float(df["mean_rmse"].mean())},
+                      "user+item bias": {"rmse": float(df["bias_rmse"].mean())}}}
+    if as_json:
+        out.emit_json(summary)
+    elif not quiet:
+        out.stdout.print(out.frame_table(df, f"{folds}-fold cross-validation of {kind}"))
+        out.stdout.print(f"mean RMSE {summary['rmse']:.4f} ± {summary['rmse_sd']:.4f} "
+                         f"(bias baseline {summary['baselines']['user+item bias']['rmse']:.4f}); "
+                         f"models in {out_dir}")
+
+
+def _last_valid(model: Any) -> float | None:
+    """Validation RMSE of the final model (after BiasedMF's user pass), else the last epoch's."""
+    final = getattr(model, "valid_rmse_", None)
+    if final is not None:
+        return final
+    hist = getattr(model, "history_", None)
+    return hist[-1].get("valid_rmse") if hist else None
+
+
+def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data: Any,
+                 fit_s: float) -> None:
+    o = out.stdout
+    o.print(f"trained [bold]{result['kind']}[/] on {train_data!r} in {fit_s:.1f} s"
+            + (f"; validation RMSE {result['valid_rmse']:.4f}" if result["valid_rmse"] else ""))
+    if report is not None:
+        o.print(out.metrics_table(report.table, f"test split '{result['split']}': "
+                                  f"{report.n} held-out ratings"))
+        if report.n_fallback:
+            o.print(f"[yellow]{report.n_fallback} test ratings had a user or item unseen in "
+                    f"training ({report.n_unknown_users} users, {report.n_unknown_items} items); "
+                    "the bias baseline scored them.[/]")
+    o.print(f"model saved to [bold]{result['model']}[/]")
