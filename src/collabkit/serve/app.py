@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collabkit._version import __version__
 from collabkit.errors import ConfigError, ServiceError
+from collabkit.recommend.rerank import POLICIES
 from collabkit.serve.auth import Auth, RateLimiter
 from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
 from collabkit.serve.metrics import ObservabilityMiddleware, ServiceMetrics
@@ -79,6 +80,9 @@ class ServeConfig:
         Ratings a new user needs for the ``personal`` tier (fold-in); fewer get ``bias``.
     served_log_interval : float
         Seconds between background writes of the served-list log.
+    policy : str
+        The re-ranking policy of recommendation lists when a request names none: ``top``,
+        ``mmr``, ``debias`` or ``explore`` (:mod:`collabkit.recommend.rerank`).
     """
 
     model: str | os.PathLike[str]
@@ -93,6 +97,7 @@ class ServeConfig:
     cache_size: int = 4096
     min_personal: int = 5
     served_log_interval: float = 0.5
+    policy: str = "top"
 
 
 class ServiceContext:
@@ -105,6 +110,9 @@ class ServiceContext:
                               "print(secrets.token_urlsafe(32))\"`")
         if config.min_personal < 1:
             raise ConfigError(f"--min-personal must be at least 1, got {config.min_personal}")
+        if config.policy not in POLICIES:
+            raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got "
+                              f"{config.policy!r}")
         self.config = config
         self.holder = ModelHolder(config.model)
         self.db_path = Path(config.db) if config.db is not None else \
@@ -264,7 +272,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with ``--workers N``): reads
     ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB``, ``COLLABKIT_SERVE_CACHE`` and
-    ``COLLABKIT_SERVE_MIN_PERSONAL`` and ``COLLABKIT_API_KEY``."""
+    ``COLLABKIT_SERVE_MIN_PERSONAL``, ``COLLABKIT_SERVE_POLICY`` and ``COLLABKIT_API_KEY``."""
     from collabkit.serve.server import one_thread_per_request
 
     one_thread_per_request()
@@ -277,4 +285,5 @@ def app_from_env() -> FastAPI:
                                   cache_size=int(os.environ.get("COLLABKIT_SERVE_CACHE",
                                                                 "4096")),
                                   min_personal=int(os.environ.get(
-                                      "COLLABKIT_SERVE_MIN_PERSONAL", "5"))))
+                                      "COLLABKIT_SERVE_MIN_PERSONAL", "5")),
+                                  policy=os.environ.get("COLLABKIT_SERVE_POLICY", "top")))

@@ -37,13 +37,7 @@ import pandas as pd
 
 from collabkit.errors import ConfigError, UnknownIdError
 from collabkit.io import load_model
-from collabkit.recommend.onboarding import (
-    genre_start,
-    item_counts,
-    item_factor_table,
-    known_genres,
-    onboarding_items,
-)
+from collabkit.recommend.onboarding import item_counts, known_genres, onboarding_items
 from collabkit.serve.store import StoredRating
 
 __all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache", "year_of"]
@@ -123,9 +117,22 @@ class Snapshot:
 
     # ------------------------------------------------------------------ answers
     def recommend(self, raw_user: Any, stored: list[StoredRating], k: int,
-                  exclude: list[Any], min_personal: int = 5) -> tuple[pd.DataFrame, str]:
-        """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``) and the tier that
-        answered (the module's table); ``min_personal`` ratings make the ``personal`` tier."""
+                  exclude: list[Any], min_personal: int = 5, policy: str = "top"
+                  ) -> tuple[pd.DataFrame, str, str]:
+        """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``), the tier that answered
+        (the module's table) and the re-ranking policy applied; ``min_personal`` ratings make
+        the ``personal`` tier. A ``policy`` other than ``top`` (:mod:`collabkit.recommend.
+        rerank`) re-orders the ``model`` and ``personal`` tiers' lists; the fallback tiers
+        stay plain (policy ``top``)."""
+        frame, tier = self._recommend_top(raw_user, stored, k, exclude, min_personal)
+        if policy == "top" or tier not in ("model", "personal"):
+            return frame, tier, "top"
+        from collabkit.serve.lists import reranked
+
+        return reranked(self, raw_user, stored, k, exclude, tier, policy), tier, policy
+
+    def _recommend_top(self, raw_user: Any, stored: list[StoredRating], k: int,
+                       exclude: list[Any], min_personal: int) -> tuple[pd.DataFrame, str]:
         m = self.model
         ex = exclude or None
         known = self.known_user(raw_user)
@@ -164,39 +171,18 @@ class Snapshot:
         return self.model.predict([raw_user] * len(items), items)
 
     def reasons(self, ratings: dict[Any, float], items: list[Any], tier: str) -> list[str]:
-        """One line per item saying why it is recommended: the rated item that supports it
-        most (factor cosine times how much more the user liked it than expected, as in
-        :func:`collabkit.interpret.explain`), e.g. "because you rated Alien (1979) 5 stars";
-        without such support, what the tier ranks by."""
-        m = self.model
-        fallback = {"popularity": "popular: among the most rated",
-                    "bias": "rated above average, adjusted to your ratings so far",
-                    "model": "predicted from your ratings"}.get(tier, "predicted for you")
-        out = [fallback] * len(items)
-        factors = item_factor_table(m) if ratings and tier in ("personal", "model") else None
-        if factors is None or not items:
-            return out
-        rated = m.item_vocab_.index(np.asarray(list(ratings.keys())))
-        keep = rated >= 0
-        rated = rated[keep]
-        values = np.asarray(list(ratings.values()), dtype=np.float64)[keep]
-        if not len(rated):
-            return out
-        bi = m.item_bias_base_
-        ub = float(np.sum(values - m.global_mean_ - bi[rated])) / (len(rated) + 5.0)
-        dev = values - (m.global_mean_ + ub + bi[rated])
-        target = m.item_vocab_.index(np.asarray(items))
-        fr, ft = factors[rated], factors[np.maximum(target, 0)]
-        norms = np.linalg.norm(fr, axis=1)[:, None] * np.linalg.norm(ft, axis=1)[None, :]
-        weight = (fr @ ft.T) / np.maximum(norms, 1e-12) * dev[:, None]
-        best = weight.argmax(axis=0)
-        titles = self._meta("title", rated)
-        for j, b in enumerate(best):
-            if target[j] >= 0 and weight[b, j] > 0:
-                name = titles[b] or f"item {m.item_vocab_.ids(rated[b:b + 1])[0]}"
-                stars = "star" if values[b] == 1 else "stars"
-                out[j] = f"because you rated {name} {values[b]:g} {stars}"
-        return out
+        """One line per item on why it is recommended (:func:`collabkit.serve.lists.reasons`)."""
+        from collabkit.serve.lists import reasons
+
+        return reasons(self, ratings, items, tier)
+
+    def genre_recommend(self, genres: list[str], k: int, exclude: list[Any]
+                        ) -> tuple[pd.DataFrame, list[str]]:
+        """Top-``k`` from liked genres and a reason per item
+        (:func:`collabkit.serve.lists.genre_recommend`)."""
+        from collabkit.serve.lists import genre_recommend
+
+        return genre_recommend(self, genres, k, exclude)
 
     def genres(self) -> list[str]:
         """The model's genres (empty without genre metadata)."""
@@ -204,30 +190,6 @@ class Snapshot:
             return known_genres(self.model)
         except Exception:
             return []
-
-    def genre_recommend(self, genres: list[str], k: int, exclude: list[Any]
-                        ) -> tuple[pd.DataFrame, list[str]]:
-        """Top-``k`` for someone who only said which genres they like
-        (:func:`collabkit.recommend.onboarding.genre_start`), and a reason per item."""
-        m = self.model
-        min_ratings = 20 if int((self.counts >= 20).sum()) >= 50 else 1
-        user = genre_start(m, genres, min_ratings=min_ratings)
-        scores = np.asarray(user.scores(), dtype=np.float64).copy()
-        if exclude:
-            ex = m.item_vocab_.index(np.asarray(exclude))
-            scores[ex[ex >= 0]] = -np.inf
-        scores[self.counts < min_ratings] = -np.inf
-        order = np.argsort(-scores, kind="stable")[:k]
-        order = order[np.isfinite(scores[order])]
-        frame = pd.DataFrame({"rank": np.arange(1, len(order) + 1), "item":
-                              m.item_vocab_.ids(order), "score": scores[order],
-                              "title": self._meta("title", order)})
-        wanted = {g.lower(): g for g in genres}
-        reasons = []
-        for j in order:
-            hits = [wanted[g] for g in wanted if g in self.genre_sets[j]]
-            reasons.append("because you like " + " and ".join(hits or list(wanted.values())))
-        return frame, reasons
 
     def similar(self, raw_item: Any, k: int) -> pd.DataFrame:
         """Nearest items by factor cosine; ConfigError for a model without item factors."""

@@ -32,6 +32,7 @@ from collabkit.serve.schemas import (
     ModelCard,
     OnboardingIn,
     OnboardingOut,
+    PolicyName,
     PredictIn,
     PredictionsOut,
     RecommendationsOut,
@@ -213,36 +214,42 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
 def recommendations(user_id: UserId, ctx: Ctx, who: Who,
                     k: Annotated[int, Query(ge=1, le=100)] = 10,
                     exclude: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
-                    reasons: bool = False) -> RecommendationsOut:
+                    reasons: bool = False,
+                    policy: Annotated[PolicyName | None, Query(
+                        description="re-ranking: top | mmr | debias | explore (default: the "
+                                    "server's --policy)")] = None) -> RecommendationsOut:
     """Top-``k`` for a user: the model's list for a known user; a fold-in of everything
     they rated once they have stored feedback; the fallback tiers for an unknown user.
     Items the user rated are never recommended. ``reasons=true`` adds a one-line reason per
-    item (the user's rating that supports it most). Every answer is logged (served lists)."""
+    item (the user's rating that supports it most). ``policy`` re-ranks the ``model`` and
+    ``personal`` tiers' lists (:mod:`collabkit.recommend.rerank`; ``explore`` shows half the
+    list from further down the user's best 200). Every answer is logged (served lists)."""
     who.require_user(user_id)
     snap = ctx.snapshot
     stored = ctx.store.ratings(user_id)
     min_personal = ctx.config.min_personal
+    wanted = policy or ctx.config.policy
     key = (snap.fingerprint, user_id, tuple((r.item_id, r.rating) for r in stored), k,
-           tuple(sorted(set(exclude))), reasons, min_personal)
+           tuple(sorted(set(exclude))), reasons, min_personal, wanted)
 
-    def compute() -> tuple[str, list[dict[str, Any]]]:
+    def compute() -> tuple[str, str, list[dict[str, Any]]]:
         ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
         raw_user = snap.user_id(user_id)
-        frame, tier = snap.recommend(raw_user, stored, k, ex, min_personal)
+        frame, tier, used = snap.recommend(raw_user, stored, k, ex, min_personal, wanted)
         why: list[str | None] = [None] * len(frame)
         if reasons:
             why = list(snap.reasons(snap.all_ratings(raw_user, stored),
                                     frame["item"].tolist(), tier))
-        return tier, [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-                       "score": float(r.score), "reason": w}
-                      for r, w in zip(frame.itertuples(), why, strict=True)]
+        return tier, used, [{"rank": int(r.rank), "item_id": _native(r.item),
+                             "title": r.title, "score": float(r.score), "reason": w}
+                            for r, w in zip(frame.itertuples(), why, strict=True)]
 
-    (tier, items), hit = ctx.cache.get_or_compute(key, compute)
+    (tier, used, items), hit = ctx.cache.get_or_compute(key, compute)
     ctx.metrics.cache.labels("hit" if hit else "miss").inc()
     ctx.metrics.recommendations.labels(tier).inc()
-    ctx.served.add(user_id, [it["item_id"] for it in items], tier, "top", snap.fingerprint)
-    return RecommendationsOut(user_id=user_id, tier=tier, model_fingerprint=snap.fingerprint,
-                              items=items)
+    ctx.served.add(user_id, [it["item_id"] for it in items], tier, used, snap.fingerprint)
+    return RecommendationsOut(user_id=user_id, tier=tier, policy=used,
+                              model_fingerprint=snap.fingerprint, items=items)
 
 
 @router.post("/v1/predictions", response_model=PredictionsOut,

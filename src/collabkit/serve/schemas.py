@@ -8,7 +8,7 @@ the model, not the schema).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -18,10 +18,12 @@ __all__ = [
     "SimilarItem", "SimilarOut", "ItemOut", "ItemsOut", "Contribution", "ExplainOut",
     "OnboardingIn", "OnboardingItem", "OnboardingOut", "VisitorOut", "StoredRatingOut",
     "StoredRatingsOut", "DeleteOut", "HealthOut", "ModelCard", "ErrorBody", "ErrorOut",
-    "ReloadOut", "MAX_LIST", "GenresOut",
+    "ReloadOut", "MAX_LIST", "GenresOut", "PolicyName",
 ]
 
 MAX_LIST = 100
+#: the re-ranking policies of :mod:`collabkit.recommend.rerank`
+PolicyName = Literal["top", "mmr", "debias", "explore"]
 _IN = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 #: a user id: 1-64 characters, no "/" (it must fit in a URL path) and no control characters

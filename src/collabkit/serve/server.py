@@ -49,7 +49,7 @@ def one_thread_per_request() -> None:
 
 def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
         workers: int = 1, cache_size: int = 4096, min_personal: int = 5,
-        log_level: str = "info", access_log: bool = True) -> None:
+        policy: str = "top", log_level: str = "info", access_log: bool = True) -> None:
     """Serve ``model`` until interrupted. The app key comes from ``COLLABKIT_API_KEY``."""
     import uvicorn
 
@@ -74,8 +74,9 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         os.environ["COLLABKIT_SERVE_DB"] = db_path
         os.environ["COLLABKIT_SERVE_CACHE"] = str(cache_size)
         os.environ["COLLABKIT_SERVE_MIN_PERSONAL"] = str(min_personal)
+        os.environ["COLLABKIT_SERVE_POLICY"] = policy
         create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
-                               min_personal=min_personal))  # fail fast, here
+                               min_personal=min_personal, policy=policy))  # fail fast, here
         _logging(log_level)
         one_thread_per_request()
         uvicorn.run("collabkit.serve.app:app_from_env", factory=True, workers=workers,
@@ -83,7 +84,7 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         return
     app = create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
                                  access_log=access_log, cache_size=cache_size,
-                                 min_personal=min_personal))
+                                 min_personal=min_personal, policy=policy))
     ctx = app.state.ctx
     _logging(log_level)
     one_thread_per_request()
