@@ -131,6 +131,7 @@ class ServiceContext:
         self.served = ServedLog(self.db_path, interval=config.served_log_interval)
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
+        self._record_catalog(snap)
         self._reload_lock = threading.Lock()
 
     @property
@@ -149,8 +150,16 @@ class ServiceContext:
                 raise
             self.metrics.reloads.labels("ok").inc()
             self.metrics.set_model(new.fingerprint, new.loaded_at)
+            self._record_catalog(new)
             LOG.info("model reloaded: %s -> %s", old.fingerprint, new.fingerprint)
             return old, new
+
+    def _record_catalog(self, snap: Snapshot) -> None:
+        """The model's items and training counts, for the loop report (once per model)."""
+        record = getattr(self.store, "record_catalog", None)
+        if record is not None:
+            record(snap.fingerprint, snap.model.item_vocab_.all_ids.tolist(),
+                   snap.counts.tolist())
 
     def reload_quietly(self) -> None:
         """For SIGHUP: reload, and log (never raise) a failure."""

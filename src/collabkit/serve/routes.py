@@ -6,6 +6,7 @@ and SQLite commits never block the event loop.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -43,6 +44,8 @@ from collabkit.serve.schemas import (
 )
 
 __all__ = ["router"]
+
+LOG = logging.getLogger("collabkit.serve")
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False, description="the app key or a visitor token")
@@ -158,7 +161,15 @@ def reload_model(ctx: Ctx, who: Who) -> ReloadOut:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format; the feedback-loop gauges are computed from the served-list log
+    at each scrape (trailing 1 h and 24 h)."""
+    from collabkit.serve.loopreport import recent_numbers
+
+    try:
+        ctx.served.flush()
+        ctx.metrics.set_loop(recent_numbers(ctx.db_path))
+    except Exception as e:  # the other metrics still answer
+        LOG.error("feedback-loop metrics not computed: %s", e)
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

@@ -121,12 +121,13 @@ class ServedLog:
 
 def read_served(path: str | Path, since: float | None = None) -> pd.DataFrame:
     """The ``served`` table of database ``path`` as a DataFrame: ``list_id``, ``time``
-    (UTC timestamps), ``user``, ``item``, ``rank``, ``tier``, ``policy``, oldest first."""
+    (UTC timestamps), ``user``, ``item``, ``rank``, ``tier``, ``policy``, ``model`` (its
+    fingerprint), oldest first; rows served at or after ``since`` (Unix seconds) only."""
     conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
     try:
         frame = pd.read_sql_query(
-            "SELECT list_id, served_at, user_id AS user, item_id AS item, rank, tier, policy "
-            "FROM served WHERE served_at >= ? ORDER BY id", conn,
+            "SELECT list_id, served_at, user_id AS user, item_id AS item, rank, tier, policy, "
+            "model_fingerprint AS model FROM served WHERE served_at >= ? ORDER BY id", conn,
             params=(float("-inf") if since is None else float(since),))
     finally:
         conn.close()
