@@ -33,6 +33,7 @@ from collabkit.recommend.rerank import POLICIES
 from collabkit.serve.auth import Auth, RateLimiter
 from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
 from collabkit.serve.metrics import ObservabilityMiddleware, ServiceMetrics
+from collabkit.serve.retrainer import Retrainer
 from collabkit.serve.servedlog import ServedLog
 from collabkit.serve.store import FeedbackStore, SQLiteStore
 
@@ -80,6 +81,9 @@ class ServeConfig:
         Ratings a new user needs for the ``personal`` tier (fold-in); fewer get ``bias``.
     served_log_interval : float
         Seconds between background writes of the served-list log.
+    retrain_every : int
+        Retrain in a separate process after every this many new feedback rows and serve the
+        new model when it is promoted (:mod:`collabkit.serve.retrainer`); 0 never does.
     policy : str
         The re-ranking policy of recommendation lists when a request names none: ``top``,
         ``mmr``, ``debias`` or ``explore`` (:mod:`collabkit.recommend.rerank`).
@@ -98,6 +102,7 @@ class ServeConfig:
     min_personal: int = 5
     served_log_interval: float = 0.5
     policy: str = "top"
+    retrain_every: int = 0
 
 
 class ServiceContext:
@@ -110,6 +115,9 @@ class ServiceContext:
                               "print(secrets.token_urlsafe(32))\"`")
         if config.min_personal < 1:
             raise ConfigError(f"--min-personal must be at least 1, got {config.min_personal}")
+        if config.retrain_every < 0:
+            raise ConfigError(f"--retrain-every must be 0 (never) or more, got "
+                              f"{config.retrain_every}")
         if config.policy not in POLICIES:
             raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got "
                               f"{config.policy!r}")
@@ -133,18 +141,21 @@ class ServiceContext:
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
         self._record_catalog(snap)
         self._reload_lock = threading.Lock()
+        self.retrainer: Retrainer | None = (Retrainer(self, config.retrain_every)
+                                            if config.retrain_every else None)
 
     @property
     def snapshot(self) -> Snapshot:
         return self.holder.current
 
-    def reload(self) -> tuple[Snapshot, Snapshot]:
-        """Swap in the model folder's current contents; ``(old, new)``. On failure the old
-        model keeps serving and the error propagates."""
+    def reload(self, path: str | os.PathLike[str] | None = None) -> tuple[Snapshot, Snapshot]:
+        """Swap in the model folder's current contents (or folder ``path``, which is then
+        served from on); ``(old, new)``. On failure the old model keeps serving and the error
+        propagates."""
         with self._reload_lock:
             old = self.holder.current
             try:
-                new = self.holder.reload()
+                new = self.holder.reload(path)
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 raise

@@ -289,10 +289,12 @@ class ModelHolder:
         self.current: Snapshot = load_snapshot(self.path)
         self.reloads = 0
 
-    def reload(self) -> Snapshot:
-        """Load the model folder again and swap it in; the old one keeps serving on error."""
+    def reload(self, path: str | Path | None = None) -> Snapshot:
+        """Load the model folder again (or ``path``, served from on) and swap it in; the old
+        one keeps serving on error."""
         with self._lock:
-            snap = load_snapshot(self.path)
+            snap = load_snapshot(self.path if path is None else Path(path))
+            self.path = snap.path
             self.current = snap  # one reference assignment: atomic for readers
             self.reloads += 1
             return snap

@@ -44,6 +44,8 @@ class ServiceMetrics:
                              "(miss)", ["result"], registry=r)
         self.reloads = Counter("collabkit_model_reloads", "Model reloads, by outcome",
                                ["outcome"], registry=r)
+        self.retrains = Counter("collabkit_retrains", "Retrains from feedback, by outcome "
+                                "(promoted, kept, failed)", ["outcome"], registry=r)
         self.model_info = Gauge("collabkit_model_loaded_timestamp_seconds",
                                 "When the serving model was loaded", ["fingerprint"],
                                 registry=r)

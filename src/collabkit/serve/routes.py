@@ -334,6 +334,8 @@ def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
                            "for every new write, and the same id only to retry one")
     if not res.duplicate:
         ctx.metrics.feedback_rows.inc(res.n_rows)
+        if ctx.retrainer is not None:
+            ctx.retrainer.note(res.n_rows)
     out = FeedbackOut(request_id=res.request_id, user_id=res.owner, n_rows=res.n_rows,
                       duplicate=res.duplicate)
     return JSONResponse(out.model_dump(), status_code=200 if res.duplicate else 201)
