@@ -71,9 +71,12 @@ def loop_report(path: str | Path, *, window: str | None = None, since: float | N
     (a pandas frequency such as ``"1h"``) and a last row ``"all"``; rows from ``since``
     (Unix seconds) on. Columns as :func:`~collabkit.metrics.exposure.exposure_report`."""
     p = _check_db(path)
-    log = read_served(p, since)
+    return _report(p, read_served(p, since), window)
+
+
+def _report(path: Path, log: pd.DataFrame, window: str | None) -> pd.DataFrame:
     model = str(log["model"].iloc[-1]) if len(log) and log["model"].notna().any() else None
-    _, popularity = read_catalog(p, model)
+    _, popularity = read_catalog(path, model)
     if log.empty:
         return pd.DataFrame([{"window_start": "all", "n_lists": 0, "n_served": 0,
                               "coverage": 0.0, "gini": 0.0,
@@ -85,8 +88,12 @@ def loop_report(path: str | Path, *, window: str | None = None, since: float | N
 def recent_numbers(path: str | Path, now: float | None = None) -> dict[str, dict[str, Any]]:
     """``{window: numbers}`` over each trailing window of :data:`WINDOWS`, for ``/metrics``."""
     now = time.time() if now is None else now
+    p = _check_db(path)
+    log = read_served(p, now - max(WINDOWS.values()))  # one read; the shorter windows cut it
+    seconds_ago = now - log["time"].astype("int64").to_numpy() / 1e9
     out: dict[str, dict[str, Any]] = {}
     for name, seconds in WINDOWS.items():
-        row = loop_report(path, since=now - seconds).iloc[-1]
+        part = log[seconds_ago <= seconds].reset_index(drop=True)
+        row = _report(p, part, None).iloc[-1]
         out[name] = {k: row[k] for k in row.index if k != "window_start"}
     return out
