@@ -90,6 +90,7 @@ def test_retrain_every_swaps_in_the_promoted_model_without_a_failed_request(
         now = httpx.get(url + "/v1/health").json()["model_fingerprint"]
     run = ctx.retrainer.runs[0]
     assert run["error"] is None, run["error"]
+    assert run["model"] == str(folder.resolve())  # always from the model serve was given
     report = run["report"]
     assert report["n_feedback"] == 200 and report["n_holdout"] == 40
     assert report["new_rmse"] < report["old_rmse"] and report["promote"] and run["promoted"]

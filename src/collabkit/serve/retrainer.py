@@ -7,7 +7,10 @@ after every ``N`` it runs ``python -m collabkit retrain CURRENT --db DB --out NE
 **separate process** (serving never waits: requests go on in this one), and when the report
 says *promote* it loads ``NEW`` and swaps it in atomically (:meth:`ServiceContext.reload`).
 ``NEW`` is a new folder beside the first served model, ``NAME.retrained-<UTC time>``; no
-folder is ever replaced, so the model a user gave ``collabkit serve`` stays as it was.
+folder is ever replaced, so the model a user gave ``collabkit serve`` stays as it was. Every
+retrain starts from that first model (its training ratings plus all feedback stored at the
+time), never from a retrained one, so ratings deleted with "forget me" are gone from the
+next promoted model; the comparison is against that first model too.
 """
 
 from __future__ import annotations
@@ -103,7 +106,10 @@ class Retrainer:
                          daemon=True).start()
 
     def _run(self, out: Path) -> None:
-        current = self.ctx.snapshot.path
+        # always from the model serve was given, never from a retrained one: its training
+        # ratings plus the feedback stored *now*, so a forgotten visitor's ratings leave the
+        # served model at the next promoted retrain
+        current = self.base
         cmd = [sys.executable, "-m", "collabkit", "retrain", str(current), "--db",
                str(self.ctx.db_path), "--out", str(out), "--holdout-frac",
                str(self.holdout_frac), "--json"]
