@@ -182,4 +182,16 @@ def test_page_is_keyboard_usable_at_phone_width(served: tuple[str, Path], browse
     expect(page.locator("#questions li.question").first.locator(".mine")).to_contain_text(
         "You rated it 3 stars")
     expect(page.locator("#recs-hint")).to_contain_text("Rate 2 more films")
+    # the genre start, by keyboard: open it, tick Comedy, submit
+    page.locator("#genre-box summary").focus()
+    page.keyboard.press("Enter")
+    page.get_by_label("Comedy", exact=True).focus()
+    page.keyboard.press("Space")
+    page.locator("#genre-go").focus()
+    page.keyboard.press("Enter")
+    recs = page.locator("#recs li.rec[data-tier='genre']")
+    expect(recs).to_have_count(10)
+    assert set(recs.locator(".reason").all_text_contents()) == {"because you like Comedy"}
+    page.reload()  # the chosen genres are kept with the visitor
+    expect(page.locator("#recs li.rec[data-tier='genre']")).to_have_count(10)
     page.close()
