@@ -33,9 +33,9 @@ import torch
 import collabkit
 from collabkit.models.base import Recommender
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.bpmf import BayesianMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.bpmf._estimator import BayesianMF
 from collabkit.models.ensemble import Ensemble
-from collabkit.models.mf import BiasedMF
 from collabkit.models.svdpp import SVDpp
 
 HERE = Path(__file__).resolve().parent

@@ -42,10 +42,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import collabkit.recommend._solve as _solve
 import collabkit.recommend.foldin as foldin
 from collabkit.data.interactions import Interactions
-from collabkit.metrics.ranking import ndcg_batch
-from collabkit.models.mf import BiasedMF
+from collabkit.metrics.ranking_batch import ndcg_batch
+from collabkit.models.biased_mf._estimator import BiasedMF
 from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL
 from collabkit.seeds import numpy_rng
 
@@ -97,20 +98,20 @@ def _fold_pred(model: BiasedMF, rev: pd.DataFrame, row_of: pd.Series, rows: np.n
                cols: np.ndarray, n_rows: int, reg: str, prior: str) -> np.ndarray:
     """Fold-in predictions of the test pairs; users without revealed ratings get the prior."""
     fu = foldin.fold_in_users(model, rev[["user", "item", "rating"]], reg=reg, prior=prior)
-    side = foldin._frozen_side(model, "items")
+    side = _solve._frozen_side(model, "items")
     centre = side.mean_row if prior == "mean" or reg == "population" else 0.0 * side.mean_row
     x = np.tile(centre, (n_rows, 1))
     if len(fu.users):
         x[row_of[fu.users].to_numpy()] = np.column_stack([fu.vectors, fu.biases])
     s = np.einsum("ij,ij->i", x[rows, :-1], side.factors[cols].astype(np.float64)) \
         + x[rows, -1] + side.bias[cols] + side.global_bias
-    return foldin._squash(side, s)
+    return _solve._squash(side, s)
 
 
 def _fit(df: pd.DataFrame, meta: pd.DataFrame, seed: int, cache: Path | None,
          name: str, **params: object) -> BiasedMF:
     """BiasedMF (default parameters unless given), loaded from ``cache/name`` when saved."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if cache is not None and (cache / name).is_dir():
         return load_model(cache / name)

@@ -45,7 +45,7 @@ import pandas as pd
 from collabkit.api import load_dataset
 from collabkit.data.interactions import Interactions
 from collabkit.metrics.exposure import catalog_coverage, exposure_gini, mean_popularity_percentile
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf import BiasedMF
 from collabkit.recommend.foldin import fold_in_users
 from collabkit.recommend.rerank import item_factors, rerank
 

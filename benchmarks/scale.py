@@ -57,7 +57,7 @@ def one(n: int, seed: int = 0) -> dict[str, Any]:
     import torch
 
     from collabkit.metrics.evaluate import evaluate
-    from collabkit.models.mf import BiasedMF
+    from collabkit.models.biased_mf._estimator import BiasedMF
     from collabkit.testing.scale import ml25m_like
 
     out: dict[str, Any] = {"n_ratings": n, "load_before": os.getloadavg()[0],

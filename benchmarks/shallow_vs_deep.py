@@ -39,10 +39,11 @@ import torch
 
 import collabkit
 from collabkit.data.interactions import Interactions
+from collabkit.models._side_features import SideFeatureRecommender
 from collabkit.models.base import Recommender
-from collabkit.models.hybrid import HybridMF, SideFeatureRecommender
-from collabkit.models.mf import BiasedMF
-from collabkit.models.mlp import MLPRecommender
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.hybrid import HybridMF
+from collabkit.models.nn._estimator import MLPRecommender
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -7,9 +7,10 @@
 
 The data are :func:`collabkit.testing.scale.ml25m_like` (1M ratings, 6,502 users, 2,362
 items). The model is ``BiasedMF(n_factors=64, valid_frac=0)`` with its default solver (the
-packed hand-written gradient + Adam of :mod:`collabkit.train.sparse`, whose batch gradient is
-the numba kernel of :mod:`collabkit.train._numba` on CPU; the auto batch gives 16,384 rows per
-step at 1M ratings). In the same process, as references: the same solver with two threads,
+packed hand-written gradient + Adam of :mod:`collabkit.models.biased_mf._packed`, whose batch
+gradient is the numba kernel of :mod:`collabkit.models.biased_mf._numba` on CPU; the auto
+batch gives 16,384 rows per step at 1M ratings). In the same process, as references: the
+same solver with two threads,
 and with the torch kernel (``kernel="torch"``, the solver before the numba kernel) on one and
 two threads. The numba kernel is loaded (or compiled) once before any timing, and that first
 call is reported. The configurations are run in ``--rounds`` interleaved rounds of
@@ -43,22 +44,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from collabkit.models.dot import DotProductBias
-from collabkit.models.mf import BiasedMF
-from collabkit.runtime import threads as intra_op_threads
-from collabkit.testing.scale import ml25m_like
-from collabkit.train import _numba
-from collabkit.train.sparse import (
-    _Adam,
-    _NumbaGrad,
+from collabkit.models.biased_mf import _numba
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.biased_mf._module import DotProductBias
+from collabkit.models.biased_mf._packed import (
     auto_batch_size,
-    fit_biased_mf,
     mf_batch_grad,
-    one_cycle_lr,
     pack_tables,
-    resolve_kernel,
     row_penalty_weights,
 )
+from collabkit.models.biased_mf._trainer import _NumbaGrad, fit_biased_mf, resolve_kernel
+from collabkit.runtime import threads as intra_op_threads
+from collabkit.testing.scale import ml25m_like
+from collabkit.train.optim import PackedAdam as _Adam
+from collabkit.train.schedule import one_cycle_lr
 
 TARGET_SECONDS = 0.15
 
@@ -185,8 +184,8 @@ def _solver_state(data: Any, k: int) -> tuple[Any, ...]:
 def breakdown(data: Any, k: int, kernel: str, epochs: int = 3) -> dict[str, Any]:
     """The solver's loop (1 thread) with a timer around the shuffle, the gradient and Adam.
 
-    Same arithmetic as :func:`collabkit.train.sparse.fit_biased_mf`; the timers add two
-    ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
+    Same arithmetic as :func:`collabkit.models.biased_mf._trainer.fit_biased_mf`; the timers add
+    two ``perf_counter`` calls per part and step. Medians over ``epochs`` epochs, in seconds
     (each part's own median, so the parts need not add up to the epoch's).
     """
     n, nu, bs, lr, W, G, pairs, y, coef, adam = _solver_state(data, k)

@@ -10,7 +10,8 @@ import torch
 
 import collabkit
 from collabkit.errors import ModelFileError
-from collabkit.io import FORMAT_VERSION, load_model, save_model
+from collabkit.io import FORMAT_VERSION
+from collabkit.models.persist import load_model, save_model
 from collabkit.testing import planted_low_rank
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import collabkit
-from collabkit.io import load_model, save_model
+from collabkit.models.persist import load_model, save_model
 from collabkit.testing import planted_low_rank
 
 # Runs in its own process: forks writers that save models A and B alternately to TARGET in a
@@ -23,7 +23,7 @@ import json, os, random, signal, sys, time
 import torch
 torch.set_num_threads(1)  # no thread pool in the parent: forking stays safe
 from collabkit.errors import ModelBusyError
-from collabkit.io import load_model, save_model
+from collabkit.models.persist import load_model, save_model
 
 src_a, src_b, target, seed, seconds = sys.argv[1:6]
 models = [load_model(src_a), load_model(src_b)]

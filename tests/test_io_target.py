@@ -11,7 +11,8 @@ import pytest
 import collabkit
 from collabkit._modelfolder import writer_lock
 from collabkit.errors import ConfigError, ModelBusyError, ModelFileError
-from collabkit.io import check_save_target, load_model, save_model
+from collabkit.io import check_save_target
+from collabkit.models.persist import load_model, save_model
 from collabkit.testing import planted_low_rank
 
 

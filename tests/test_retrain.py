@@ -11,8 +11,8 @@ from collabkit.api import fit as fit_model
 from collabkit.api import load_ratings
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError
-from collabkit.io import load_model
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf import BiasedMF
+from collabkit.models.persist import load_model
 from collabkit.retrain import answer_ratings, retrain, split_feedback, training_ratings
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 

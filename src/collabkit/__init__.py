@@ -25,7 +25,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("load_movielens", "read_ratings"), "collabkit.data"),
     "Interactions": "collabkit.data.interactions",
     "Vocabulary": "collabkit.data.vocab",
-    **dict.fromkeys(("load_model", "save_model"), "collabkit.io"),
+    **dict.fromkeys(("load_model", "save_model"), "collabkit.models.persist"),
     **dict.fromkeys(("EvalReport", "evaluate"), "collabkit.metrics.evaluate"),
     **dict.fromkeys(("BayesianMF", "BiasBaseline", "BiasedALS", "BiasedMF", "DotProductBias",
                      "Ensemble", "GlobalMean", "HybridMF", "MLPRecommender", "Recommender",
@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from collabkit.data import load_movielens, read_ratings
     from collabkit.data.interactions import Interactions
     from collabkit.data.vocab import Vocabulary
-    from collabkit.io import load_model, save_model
     from collabkit.metrics.evaluate import EvalReport, evaluate
     from collabkit.models import (
         BayesianMF,
@@ -52,6 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Recommender,
         SVDpp,
     )
+    from collabkit.models.persist import load_model, save_model
 
 __all__ = [
     "__version__",

@@ -13,7 +13,7 @@ from collabkit.errors import ConfigError
 from collabkit.models import registry
 from collabkit.models.base import Recommender
 
-__all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "SPLITS"]
+__all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "lr_find", "SPLITS"]
 
 SPLITS = ("random", "user", "temporal", "last", "none")
 CANONICAL = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -53,9 +53,9 @@ def load_ratings(source: str | os.PathLike[str] | pd.DataFrame, *,
     By default the first three columns are user, item and rating and a fourth is the
     timestamp (as fastai's ``CollabDataLoaders.from_df``). Bad rows raise
     :class:`~collabkit.errors.DataError` naming the file, line and column. ``sep``, ``header``
-    and ``encoding`` are :func:`~collabkit.data.tables.read_ratings`' (``None``: detected).
+    and ``encoding`` are :func:`~collabkit.data.read.read_ratings`' (``None``: detected).
     """
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
 
     df = read_ratings(source, user_col=user_col, item_col=item_col, rating_col=rating_col,
                       timestamp_col=timestamp_col, sep=sep, header=header,
@@ -141,3 +141,30 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
                               f"its parameters are {', '.join(accepted) or '(none)'}")
         est = cls(**params)
     return est.fit(data, valid)
+
+
+def lr_find(model: str | dict[str, Any] | Recommender, data: Interactions,
+            **kw: Any) -> Any:
+    """The learning-rate finder (:func:`collabkit.train.lr_find.lr_find`) for a model kind,
+    its parameters with a ``kind`` key (``{"kind": "dot", "n_factors": 50}``), or an
+    estimator. Returns an :class:`~collabkit.train.lr_find.LRFindResult`.
+
+    Raises
+    ------
+    UnknownModelKindError
+        The kind is not known; the message lists the known kinds.
+    ConfigError
+        The model is not trained by gradient descent, or a setting is out of range.
+    """
+    from collabkit.train.lr_find import lr_find as _lr_find
+
+    if isinstance(model, str):
+        model = {"kind": model}
+    if isinstance(model, dict):
+        params = dict(model)
+        model = registry.get(params.pop("kind", "dot"))(**params)
+    elif not isinstance(model, Recommender):
+        raise ConfigError("lr_find needs a model kind, a Recommender (fitted or not) or a dict "
+                          f"of its parameters with a 'kind' key, got {type(model).__name__}")
+    return _lr_find(model, data, **kw)
+

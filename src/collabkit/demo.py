@@ -36,7 +36,8 @@ def main(user: int = 1, seed: int = 42) -> int:
 
     seen = train.to_dataframe()
     mine = seen[seen["user"] == user].sort_values("rating", ascending=False).head(5)
-    mine = mine.assign(title=data.titles(mine["item"].to_numpy()))[["item", "title", "rating"]]
+    titles = np.asarray(data.titles(mine["item"].to_numpy()), dtype=object)
+    mine = mine.assign(title=titles)[["item", "title", "rating"]]
     o.print(out.frame_table(mine, f"user {user} rated highly (training rows)", floats="{:.1f}"))
     recs = model.recommend(user, n=10)[["rank", "item", "title", "score"]]
     o.print(out.frame_table(recs, f"top 10 recommendations for user {user} (unseen movies)"))

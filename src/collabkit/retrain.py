@@ -251,7 +251,7 @@ def retrain(model: str | os.PathLike[str] | Any, feedback: pd.DataFrame,
     ModelFileError
         The model folder is unreadable or does not store its training ratings.
     """
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     target = Path(out)
     if target.exists():

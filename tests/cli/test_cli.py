@@ -184,3 +184,35 @@ def test_issue8_one_alice_row_does_not_send_the_test_file_to_the_baseline(traine
     assert code == 0 and res["n"] == plain["n"] + 1
     assert res["n_fallback"] == plain["n_fallback"] + 1 and res["n_unknown_users"] == 1
     assert res["overlap_with_training"] == plain["overlap_with_training"]
+
+
+def test_issue11_recommend_policy_explore_is_seeded_and_keeps_known_users(tmp_path):
+    """`recommend --policy explore` draws half the list from the user's best 200, seeded."""
+    import json
+
+    import collabkit
+    from collabkit.cli.main import main
+    from collabkit.testing import planted_low_rank
+
+    data = planted_low_rank(n_users=40, n_items=300, k=3, density=0.2, seed=3).data
+    model = collabkit.BiasedMF(random_state=0).fit(data)
+    model.save(str(tmp_path / "m"))
+    user = str(model.user_vocab_.ids([0])[0])
+
+    def run(*args):
+        import contextlib
+        import io
+
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            assert main(["recommend", str(tmp_path / "m"), user, "-n", "10", "--json", *args]) == 0
+        return [r["item"] for r in json.loads(buf.getvalue())["recommendations"]]
+
+    top = run()
+    a, b = run("--policy", "explore", "--seed", "1"), run("--policy", "explore", "--seed", "1")
+    c = run("--policy", "explore", "--seed", "2")
+    assert a == b and len(a) == 10 and len(set(a)) == 10
+    assert a != c
+    assert len(set(a) & set(top)) >= 5  # the other half stays the user's best items
+    seen = set(model.seen_indices_[model.seen_indptr_[0]:model.seen_indptr_[1]])
+    assert not set(model.item_vocab_.index(a)) & seen

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from collabkit.cli.main import main
-from collabkit.io import load_model
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
 
 

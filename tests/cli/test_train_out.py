@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collabkit.cli.main import main
-from collabkit.io import load_model
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
 
 

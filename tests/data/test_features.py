@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from collabkit.data.features import FeatureEncoder, age_bucket, resolve_groups
+from collabkit.data.features import FeatureEncoder, age_bucket, resolve_groups, side_matrix
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, FieldError
 
@@ -113,3 +113,15 @@ def test_unknown_or_unavailable_group_raises() -> None:
         resolve_groups(["genre"], _data())
     with pytest.raises(FieldError, match="demographics"):
         resolve_groups(["demographics"], _data(with_users=False))
+
+
+def test_side_matrix_one_hot_encodes_categories_and_bins_numbers() -> None:
+    """BayesianMF's side-feature matrix (moved here from models/bpmf, issue 9)."""
+    meta = pd.DataFrame({"genres": ["A|B", "B", "", "C"], "gender": ["M", "F", "M", None],
+                         "year": pd.array([1990, 1995, None, 2000], dtype="Int64"),
+                         "title": ["t1", "t2", "t3", "t4"]}, index=[10, 11, 12, 13])
+    S = side_matrix(meta, np.array([13, 10, 99]), n_bins=2)
+    assert S is not None and S.shape[0] == 3
+    np.testing.assert_allclose(np.linalg.norm(S[:2], axis=1), 1.0)
+    assert not S[2].any()  # id 99 has no metadata
+    assert side_matrix(meta[["title"]], meta.index.to_numpy(), max_levels=3) is None

@@ -25,7 +25,7 @@ from collabkit.data import (
 from collabkit.data import movielens as ml_module
 from collabkit.errors import ConfigError, DatasetNotAvailableError
 
-SRC = Path(ml_module.__file__).resolve().parents[1]  # src/collabkit
+SRC = Path(ml_module.__file__).resolve().parents[2]  # src/collabkit (data/movielens/__init__.py)
 BUNDLED = SRC / "datasets" / "ml-latest-small"
 
 
@@ -348,7 +348,7 @@ def test_unreachable_url(
         if kind == "missing file"
         else f"http://127.0.0.1:{_closed_port()}/ml-100k.zip"
     )
-    monkeypatch.setattr(ml_module._Spec, "url", property(lambda s: url))
+    monkeypatch.setattr(type(ml_module._SPECS["ml-100k"]), "url", property(lambda s: url))
     with pytest.raises(DatasetNotAvailableError) as info:
         load_movielens("ml-100k", progress=False)
     message = str(info.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collabkit.data import movielens
+from collabkit.data import fetch
 from collabkit.data.movielens import cache_path, incomplete_copy, load_movielens
 from collabkit.errors import DatasetNotAvailableError
 
@@ -20,7 +20,7 @@ def partial_100k(tmp_path, monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("an incomplete local copy must not trigger a download")
 
-    monkeypatch.setattr(movielens, "_fetch", no_network)
+    monkeypatch.setattr(fetch, "_stream", no_network)
     return folder
 
 
@@ -40,5 +40,5 @@ def test_no_local_copy_is_not_incomplete(tmp_path, monkeypatch):
     monkeypatch.setenv("COLLABKIT_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("COLLABKIT_CACHE", str(tmp_path / "cache"))
     assert incomplete_copy("ml-100k") is None
-    (cache_path("ml-100k")).mkdir(parents=True)  # a half cache is download()'s to replace
+    (cache_path("ml-100k")).mkdir(parents=True)  # a half cache: download() names it, keeps it
     assert incomplete_copy("ml-100k") is None

@@ -12,12 +12,10 @@ from hypothesis import strategies as st
 
 from collabkit.data import split as split_module
 from collabkit.data.split import (
-    ColdReport,
     Split,
     kfold,
     leave_last_k_out,
     random_split,
-    split_summary,
     temporal_split,
     user_fraction_split,
 )
@@ -116,19 +114,6 @@ def test_kfold_sizes_and_names() -> None:
     assert [f.name for f in folds] == [f"kfold(k=3, fold={i}, seed=2)" for i in range(3)]
 
 
-def test_split_summary_hand_computed() -> None:
-    report = split_summary(
-        train_users=np.array([0, 0, 1]), train_items=np.array([10, 11, 10]),
-        test_users=np.array([1, 2, 2, 3]), test_items=np.array([12, 10, 12, 13]),
-    )
-    assert report == ColdReport(n_test=4, n_test_rows_unknown_user=3, n_test_rows_unknown_item=3,
-                                n_unknown_users=2, n_unknown_items=2)
-    assert str(report) == ("4 test rows: 3 (75.0%) from 2 users not in train, "
-                           "3 (75.0%) on 2 items not in train")
-    empty = split_summary(np.array([1]), np.array([1]), np.array([], int), np.array([], int))
-    assert empty.n_test == 0 and "0.0%" in str(empty)
-
-
 def test_split_is_read_only_and_printable() -> None:
     split = random_split(10)
     with pytest.raises(ValueError, match="read-only"):
@@ -189,7 +174,6 @@ def test_config_errors_are_actionable(call: object, message: str) -> None:
     (lambda: temporal_split(np.array([1.0, np.nan, 3.0, np.nan])), r"2 NaN values.* row 1"),
     (lambda: leave_last_k_out(USERS, np.where(USERS == 2, np.nan, 1.0)), r"4 NaN .* row 5"),
     (lambda: temporal_split(np.array(["a", "b"])), r"must be integers or floats"),
-    (lambda: split_summary([1, 2], [1], [1], [1]), r"train_users has 2 rows but train_items"),
 ])
 def test_data_errors_are_actionable(call: object, message: str) -> None:
     with pytest.raises(DataError, match=message):
@@ -308,23 +292,3 @@ def test_kfold_properties(n: int, k: int, seed: int | None) -> None:
     if seed is not None:
         again = kfold(n, k=k, seed=seed)
         assert all(same(a, b) for a, b in zip(folds, again, strict=True))
-
-
-pairs = st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), max_size=30)
-
-
-@PROPERTY
-@given(train=pairs, test=pairs)
-def test_split_summary_matches_sets(
-    train: list[tuple[int, int]], test: list[tuple[int, int]]
-) -> None:
-    def cols(rows: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-        return np.array([u for u, _ in rows], int), np.array([i for _, i in rows], int)
-
-    report = split_summary(*cols(train), *cols(test))
-    train_users, train_items = {u for u, _ in train}, {i for _, i in train}
-    assert report.n_test == len(test)
-    assert report.n_test_rows_unknown_user == sum(u not in train_users for u, _ in test)
-    assert report.n_test_rows_unknown_item == sum(i not in train_items for _, i in test)
-    assert report.n_unknown_users == len({u for u, _ in test} - train_users)
-    assert report.n_unknown_items == len({i for _, i in test} - train_items)

@@ -10,10 +10,10 @@ import torch
 
 import collabkit
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
 from collabkit.metrics.evaluate import evaluate
 from collabkit.models import als
 from collabkit.models.als import BiasedALS, _blocks, _Side, solve_rows
+from collabkit.models.persist import load_model
 from collabkit.testing import planted_low_rank
 
 

@@ -7,9 +7,9 @@ import pytest
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
-from collabkit.models.bpmf import BayesianMF
+from collabkit.models.bpmf._estimator import BayesianMF
 from collabkit.models.ensemble import Ensemble
+from collabkit.models.persist import load_model
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 
 MEMBER_PARAMS = {"bpmf": {"n_factors": 3, "n_samples": 20, "burn_in": 10},

@@ -7,7 +7,7 @@ import pytest
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
-from collabkit.io import load_model
+from collabkit.models.persist import load_model
 from collabkit.models.svdpp import SVDpp
 from collabkit.recommend.foldin import fold_in_users
 from collabkit.testing.synthetic import PlantedData, planted_low_rank

@@ -12,8 +12,8 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, NotFittedError
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.dot import DotProductBias
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.recommend.foldin import (
     default_reg_scale,
     fold_in_item,
@@ -296,7 +296,7 @@ def test_default_reg_scale_follows_training_settings(planted: PlantedData):
 def test_gradient_fold_in_for_nn_models(planted: PlantedData):
     """A trained user's ratings folded into an EmbeddingNN fit them as well as the trained
     embedding row does, and land near it."""
-    mlp = pytest.importorskip("collabkit.models.mlp", reason="MLPRecommender not there yet")
+    mlp = pytest.importorskip("collabkit.models.nn._estimator")
     with threads(1):  # tiny kernels: a second thread only waits on a busy machine
         model = mlp.MLPRecommender(layers=(32,), epochs=2, batch_size=512, random_state=0,
                                    device="cpu").fit(planted.data)

@@ -10,8 +10,8 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError
 from collabkit.models.baseline import BiasBaseline
-from collabkit.models.dot import DotProductBias
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf._estimator import BiasedMF
+from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.recommend.onboarding import (
     genre_start,
     item_counts,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from collabkit.errors import ConfigError
-from collabkit.models.mf import BiasedMF
+from collabkit.models.biased_mf import BiasedMF
 from collabkit.recommend.rerank import (
     debias,
     explore,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from collabkit.models.dot import DotProductBias
+from collabkit.models.biased_mf._module import DotProductBias
 from collabkit.train.loop import fit_one_cycle
 
 

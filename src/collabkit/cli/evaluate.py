@@ -23,8 +23,8 @@ from collabkit.errors import ConfigError
 def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, seed: int, as_json: bool,
                  quiet: bool, **data_kw: Any) -> None:
     """Score a saved MODEL on held-out ratings, beside the baselines."""
-    from collabkit.io import load_model
     from collabkit.metrics.evaluate import evaluate
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     if how is None:

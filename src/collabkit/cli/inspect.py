@@ -31,7 +31,7 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
                 curves_png: str | None, as_json: bool, quiet: bool) -> None:
     """Learned item biases and the principal components of the item factors."""
     from collabkit.interpret import item_biases, pca
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.plots import plot_history, plot_pca
 
     model = load_model(model_dir)
@@ -80,7 +80,7 @@ def similar_cmd(model_dir: str, item: str, n: int, min_ratings: int, as_json: bo
                 quiet: bool) -> None:
     """Items whose factors are closest (cosine) to ITEM's."""
     from collabkit.interpret import similar_items
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     raw = raw_id(model.item_vocab_, item)
@@ -102,7 +102,7 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
                 quiet: bool) -> None:
     """Why MODEL predicts what it does for USER and ITEM."""
     from collabkit.interpret import explain
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     ex = explain(model, raw_id(model.user_vocab_, user), raw_id(model.item_vocab_, item))
@@ -123,7 +123,7 @@ def explain_cmd(model_dir: str, user: str, item: str, n: int, as_json: bool,
 @common
 def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
     """Training curves (loss and validation RMSE per epoch) of a saved MODEL."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.plots import plot_history
 
     path = plot_history(getattr(load_model(model_dir), "history_", []), png)
@@ -139,7 +139,7 @@ def plot_cmd(model_dir: str, png: str, as_json: bool, quiet: bool) -> None:
 @common
 def onboard_cmd(model_dir: str, n: int, as_json: bool, quiet: bool) -> None:
     """Items to ask a new user to rate: well known, and spread across tastes."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.recommend.onboarding import onboarding_items
 
     df = onboarding_items(load_model(model_dir), n=n)

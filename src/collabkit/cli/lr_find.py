@@ -28,8 +28,9 @@ from collabkit.cli.options import (
 def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quiet: bool,
                 **data_kw: Any) -> None:
     """Sweep the learning rate on the data; suggest one and plot loss against lr."""
-    from collabkit.io import load_model
     from collabkit.models import registry
+    from collabkit.models.persist import load_model
+    from collabkit.plots import plot_lr_find
     from collabkit.train.lr_find import lr_find
 
     params = parse_params(extra)  # issue 9: a malformed pair is refused, not dropped
@@ -42,7 +43,7 @@ def lr_find_cmd(kind: str, png: str, extra: tuple[str, ...], as_json: bool, quie
     est.set_params(**params)
     data = _load_data(data_kw, not (as_json or quiet))
     res = lr_find(est, data)
-    path = res.plot(png)
+    path = plot_lr_find(res.lrs, res.losses, res.suggestion, png)
     if as_json:
         out.emit_json({"suggestion": res.suggestion, "steepest": res.steepest, "png": path})
     elif not quiet:

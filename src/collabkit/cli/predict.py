@@ -18,7 +18,7 @@ from collabkit.errors import ConfigError
 def predict(model_dir: str, pairs: tuple[str, ...], raw: bool, as_json: bool,
             quiet: bool) -> None:
     """Predict ratings for (USER, ITEM) pairs of raw ids (clipped to the rating range)."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if not pairs or len(pairs) % 2:
         raise ConfigError("give USER ITEM pairs, e.g. `collabkit predict MODEL 1 31 1 1029`")

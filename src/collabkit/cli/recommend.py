@@ -23,17 +23,27 @@ from collabkit.errors import ConfigError
               help="A new user's rating (repeatable): recommend without retraining.")
 @click.option("--genres", default=None, metavar="G1,G2",
               help="A new user's liked genres, e.g. Sci-Fi,Comedy.")
+@click.option("--policy", type=click.Choice(["top", "explore", "mmr", "debias"]), default="top",
+              show_default=True,
+              help="top: the N best; explore: half the list drawn from the user's 200 best, "
+                   "which keeps the feedback loop from narrowing the catalogue "
+                   "(docs/feedback-loop.md); mmr, debias: diversity and popularity penalties.")
+@click.option("--seed", default=0, show_default=True, help="Seed of --policy explore.")
 @common
 def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool, raw: bool,
-              rates: tuple[str, ...], genres: str | None, as_json: bool, quiet: bool) -> None:
+              rates: tuple[str, ...], genres: str | None, policy: str, seed: int,
+              as_json: bool, quiet: bool) -> None:
     """Top-N items for each USER (raw ids), with titles when known.
 
     For a user the model never saw, give no USER and their ratings with --rate (or
     --genres): they are folded into the model in milliseconds, with no retraining.
     """
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
 
     if rates or genres:
+        if policy != "top":
+            raise ConfigError("--policy applies to known USER ids; a new user's list (--rate, "
+                              "--genres) is always the top N")
         if users:
             raise ConfigError("give either USER ids or --rate/--genres for a new user, not both")
         recommend_cold(model_dir, rates, genres, n, as_json, quiet)
@@ -42,7 +52,9 @@ def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool
         raise ConfigError("give at least one USER id, e.g. `collabkit recommend MODEL 1`")
     model = load_model(model_dir)
     ids = [raw_id(model.user_vocab_, u) for u in users]
-    df = model.recommend(ids, n=n, exclude_seen=not include_seen, clip=not raw)
+    opts: dict[str, Any] = {"seed": seed} if policy == "explore" else {}
+    df = model.recommend(ids, n=n, exclude_seen=not include_seen, clip=not raw, policy=policy,
+                         **opts)
     if as_json:
         out.emit_json({"model": model_dir, "recommendations": df.to_dict(orient="records")})
         return
@@ -71,7 +83,7 @@ def parse_rates(model: Any, rates: tuple[str, ...]) -> dict[Any, float]:
 def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n: int,
                    as_json: bool, quiet: bool) -> None:
     """``recommend MODEL --rate ITEM=RATING ...`` / ``--genres``: a user the model never saw."""
-    from collabkit.io import load_model
+    from collabkit.models.persist import load_model
     from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, recommend_new_user
     from collabkit.recommend.onboarding import genre_start
 

@@ -32,8 +32,8 @@ def retrain(model_dir: str, feedback: str | None, db: str | None, out_dir: str,
     promote it."""
     from dataclasses import replace
 
-    from collabkit.data.tables import read_ratings
-    from collabkit.io import load_model
+    from collabkit.data.read import read_ratings
+    from collabkit.models.persist import load_model
     from collabkit.retrain import retrain as run_retrain
 
     if os.path.exists(out_dir):

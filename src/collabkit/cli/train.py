@@ -128,7 +128,7 @@ def _check_out(out_dir: str, folds: int | None) -> None:
 
 
 def _save(model: Any, path: str) -> str:
-    from collabkit.io import save_model
+    from collabkit.models.persist import save_model
 
     return save_model(model, path, arg="--out")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         list_datasets,
         load_movielens,
     )
-    from collabkit.data.tables import read_ratings
+    from collabkit.data.read import read_ratings
 
 __all__ = [
     "read_ratings",
@@ -36,7 +36,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'collabkit.data' has no attribute {name!r}")
-    module = "collabkit.data.tables" if name == "read_ratings" else "collabkit.data.movielens"
+    module = "collabkit.data.read" if name == "read_ratings" else "collabkit.data.movielens"
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -30,7 +30,8 @@ import pandas as pd
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError, FieldError
 
-__all__ = ["FEATURE_GROUPS", "AGE_EDGES", "FeatureEncoder", "age_bucket", "resolve_groups"]
+__all__ = ["FEATURE_GROUPS", "AGE_EDGES", "FeatureEncoder", "age_bucket", "resolve_groups",
+           "side_matrix"]
 
 FeatureGroup = Literal["genres", "year", "demographics", "time"]
 #: the feature groups, in the order they are listed in reports
@@ -328,4 +329,48 @@ def _user_vocabs(user_meta: pd.DataFrame | None, ids: np.ndarray) -> dict[str, l
         if src in user_meta.columns:
             values = _user_column(user_meta, name, ids)
             out[name] = sorted({v for v in values.tolist() if v is not None})
+    return out
+
+
+def side_matrix(meta: pd.DataFrame | None, raw_ids: np.ndarray, *, max_levels: int = 50,
+                n_bins: int = 8) -> np.ndarray | None:
+    """One-hot side features of ``raw_ids`` from a metadata table, rows scaled to norm 1.
+
+    Numeric columns (year, age) become ``n_bins`` quantile bins plus a missing bin; text
+    columns with 2 to ``max_levels`` values (gender, occupation) one column per value;
+    ``|``-joined text (genres) one column per token when there are at most ``max_levels``.
+    Other columns (titles, zip codes) are left out. Ids without a row get all zeros. ``None``
+    when nothing is usable.
+    """
+    if meta is None:
+        return None
+    table = meta.reindex(raw_ids)
+    blocks = [b for col in table.columns if (b := _encode_column(table[col], max_levels, n_bins))
+              is not None]
+    if not blocks:
+        return None
+    S = np.hstack(blocks)
+    S[~np.isin(raw_ids, meta.index)] = 0.0  # no row at all: no features (not "missing")
+    S = S[:, S.any(axis=0)]
+    return S / np.maximum(np.sqrt((S**2).sum(axis=1, keepdims=True)), 1e-12)
+
+
+def _encode_column(s: pd.Series, max_levels: int, n_bins: int) -> np.ndarray | None:
+    """One column of metadata as a 0/1 matrix, or ``None`` when it is not categorical."""
+    if pd.api.types.is_numeric_dtype(s):
+        x = s.astype("float64").to_numpy()
+        if np.isnan(x).all():
+            return None
+        edges = np.unique(np.nanquantile(x, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        codes = np.where(np.isnan(x), len(edges) + 1, np.searchsorted(edges, x, side="right"))
+        return np.eye(len(edges) + 2)[codes]
+    text = s.astype("string").fillna("")
+    if text.str.contains("|", regex=False).any():
+        multi = text.str.get_dummies(sep="|")
+        return multi.to_numpy(np.float64) if 0 < multi.shape[1] <= max_levels else None
+    codes, levels = pd.factorize(text.replace("", pd.NA))
+    if not 2 <= len(levels) <= max_levels:
+        return None
+    out = np.zeros((len(codes), len(levels)))
+    out[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1.0
     return out

@@ -16,7 +16,8 @@ Which split answers which question:
 - :func:`temporal_split`: one global cutoff in time, no training on the future.
 - :func:`leave_last_k_out`: each user's latest ``k`` interactions, the usual top-N protocol.
 - :func:`kfold`: ``k`` random folds whose test parts partition the rows.
-- :func:`split_summary`: how many test rows have a user or item that train never saw (cold start).
+- :func:`collabkit.metrics.leakage.split_summary`: how many test rows have a user or item that
+  train never saw (cold start).
 
 Validation sets
 ---------------
@@ -36,21 +37,30 @@ Every split refuses to return an empty train or test part: the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
+from collabkit.data._split_checks import (
+    _as_1d,
+    _check_frac,
+    _check_int,
+    _check_n_rows,
+    _check_timestamps,
+    _floor_frac,
+    _group,
+    _last_per_group,
+    _random_order,
+)
 from collabkit.errors import ConfigError, DataError
 
 __all__ = [
     "Split",
-    "ColdReport",
     "random_split",
     "user_fraction_split",
     "temporal_split",
     "leave_last_k_out",
     "kfold",
-    "split_summary",
 ]
 
 
@@ -79,139 +89,12 @@ class Split:
         return f"{self.name}: {self.train.size:,} train rows, {self.test.size:,} test rows"
 
 
-@dataclass(frozen=True)
-class ColdReport:
-    """How much of a test set falls on users or items the training set never saw.
-
-    Attributes
-    ----------
-    n_test : int
-        Number of test rows.
-    n_test_rows_unknown_user : int
-        Test rows whose user has no training row.
-    n_test_rows_unknown_item : int
-        Test rows whose item has no training row.
-    n_unknown_users : int
-        Distinct users in test that are not in train.
-    n_unknown_items : int
-        Distinct items in test that are not in train.
-    """
-
-    n_test: int
-    n_test_rows_unknown_user: int
-    n_test_rows_unknown_item: int
-    n_unknown_users: int
-    n_unknown_items: int
-
-    def __str__(self) -> str:
-        def share(rows: int) -> str:
-            return f"{rows / self.n_test:.1%}" if self.n_test else "0.0%"
-
-        u, i = self.n_test_rows_unknown_user, self.n_test_rows_unknown_item
-        return (
-            f"{self.n_test:,} test rows: {u:,} ({share(u)}) from {self.n_unknown_users:,} users "
-            f"not in train, {i:,} ({share(i)}) on {self.n_unknown_items:,} items not in train"
-        )
-
-
-# --------------------------------------------------------------------------- validation helpers
-
-
-def _check_frac(test_frac: float) -> float:
-    if isinstance(test_frac, bool) or not isinstance(test_frac, Real) or not 0 < test_frac < 1:
-        raise ConfigError(
-            f"test_frac={test_frac!r} is outside the open interval (0, 1); pass the share of "
-            "rows to hold out, e.g. test_frac=0.2"
-        )
-    return float(test_frac)
-
-
-def _check_int(name: str, value: int, low: int, why: str = "") -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        raise ConfigError(f"{name}={value!r} must be an integer >= {low}{why}")
-    return int(value)
-
-
-def _check_n_rows(n_rows: int) -> int:
-    return _check_int("n_rows", n_rows, 2, " (a split needs at least one train and one test row)")
-
-
-def _as_1d(name: str, values: np.ndarray) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        raise DataError(f"{name} must be 1-D, one entry per rating row; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ConfigError(f"{name} is empty; a split needs at least 2 rows")
-    return arr
-
-
-def _check_timestamps(timestamps: np.ndarray) -> np.ndarray:
-    ts = _as_1d("timestamps", timestamps)
-    if ts.dtype.kind not in "iuf":
-        raise DataError(
-            f"timestamps must be integers or floats, got dtype {ts.dtype}; convert datetimes "
-            "with .astype('datetime64[s]').astype('int64')"
-        )
-    if ts.dtype.kind == "f" and np.isnan(ts).any():
-        nan_rows = np.flatnonzero(np.isnan(ts))
-        raise DataError(
-            f"timestamps has {nan_rows.size} NaN values, the first at row {nan_rows[0]}; "
-            "drop or fill those rows before splitting"
-        )
-    return ts
-
-
-def _floor_frac(frac: float, counts: np.ndarray | int) -> np.ndarray:
-    """``floor(frac * counts)``, rounding the product to 6 decimals first.
-
-    The rounding makes ``0.29 * 100`` give 29 rather than 28 (the float product is
-    28.999999999999996); it only moves a product that lies within 5e-7 below an integer.
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    n = np.floor(np.round(frac * counts.astype(np.float64), 6)).astype(np.int64)
-    return np.minimum(n, np.maximum(counts - 1, 0))  # frac < 1 never takes a whole group
-
-
-def _group(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense group codes per row and the row count of each code."""
-    if users.dtype.kind in "iu" and users.min() >= 0 and users.max() < 4 * users.size + 1024:
-        codes = users.astype(np.int64, copy=False)  # already dense-ish indices: skip the sort
-        return codes, np.bincount(codes)
-    _, codes, counts = np.unique(users, return_inverse=True, return_counts=True)
-    return codes.astype(np.int64, copy=False), counts
-
-
-def _last_per_group(order: np.ndarray, codes: np.ndarray, counts: np.ndarray,
-                    n_take: np.ndarray) -> np.ndarray:
-    """Boolean row mask: the last ``n_take[g]`` rows of each group ``g`` in ``order``.
-
-    ``order`` must list all rows grouped by ascending code (any order within a group).
-    """
-    sorted_codes = codes[order]
-    block_end = np.cumsum(counts)  # exclusive end of each group's block in `order`
-    from_end = block_end[sorted_codes] - np.arange(order.size)  # 1 for a group's last row
-    mask = np.zeros(order.size, dtype=bool)
-    mask[order[from_end <= n_take[sorted_codes]]] = True
-    return mask
-
-
 def _to_split(test_mask: np.ndarray, name: str) -> Split:
     train = np.flatnonzero(~test_mask).astype(np.int64, copy=False)
     test = np.flatnonzero(test_mask).astype(np.int64, copy=False)
     train.setflags(write=False)
     test.setflags(write=False)
     return Split(train=train, test=test, name=name)
-
-
-def _random_order(codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """All rows grouped by ascending code, in random order within each group."""
-    n = codes.size
-    perm = rng.permutation(n)
-    if (int(codes.max()) + 1) * n < 2**62:
-        # One unstable sort of a unique key: faster than a stable sort, and unique keys make
-        # the result the same on every platform.
-        return np.argsort(codes * n + perm)
-    return perm[np.argsort(codes[perm], kind="stable")]
 
 
 _MAX_PASSES = 8  # leave_last_k_out: up to this k, k O(n) passes beat one O(n log n) sort
@@ -511,54 +394,3 @@ def kfold(n_rows: int, *, k: int = 5, seed: int | None = 0) -> list[Split]:
     fold = np.empty(n, dtype=np.int64)
     fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % k
     return [_to_split(fold == i, f"kfold(k={k}, fold={i}, seed={seed})") for i in range(k)]
-
-
-def split_summary(
-    train_users: np.ndarray,
-    train_items: np.ndarray,
-    test_users: np.ndarray,
-    test_items: np.ndarray,
-) -> ColdReport:
-    """Count the test rows whose user or item never occurs in train.
-
-    Parameters
-    ----------
-    train_users, train_items : numpy.ndarray
-        User and item of each training row (1-D, same length).
-    test_users, test_items : numpy.ndarray
-        User and item of each test row (1-D, same length; may be empty).
-
-    Returns
-    -------
-    ColdReport
-        ``str(report)`` gives a one-line summary.
-
-    Raises
-    ------
-    DataError
-        If a pair of arrays differs in length or an array is not 1-D.
-
-    Examples
-    --------
-    >>> print(split_summary(np.array([0, 1]), np.array([5, 6]), np.array([1, 2]), np.array([7, 7])))
-    2 test rows: 1 (50.0%) from 1 users not in train, 2 (100.0%) on 1 items not in train
-    """
-    arrays = {}
-    for name, values in [("train_users", train_users), ("train_items", train_items),
-                         ("test_users", test_users), ("test_items", test_items)]:
-        arrays[name] = np.asarray(values)
-        if arrays[name].ndim != 1:
-            raise DataError(f"{name} must be 1-D, got shape {arrays[name].shape}")
-    for part in ("train", "test"):
-        n_u, n_i = arrays[f"{part}_users"].size, arrays[f"{part}_items"].size
-        if n_u != n_i:
-            raise DataError(f"{part}_users has {n_u} rows but {part}_items has {n_i}")
-    new_user = ~np.isin(arrays["test_users"], arrays["train_users"])
-    new_item = ~np.isin(arrays["test_items"], arrays["train_items"])
-    return ColdReport(
-        n_test=int(arrays["test_users"].size),
-        n_test_rows_unknown_user=int(new_user.sum()),
-        n_test_rows_unknown_item=int(new_item.sum()),
-        n_unknown_users=int(np.unique(arrays["test_users"][new_user]).size),
-        n_unknown_items=int(np.unique(arrays["test_items"][new_item]).size),
-    )

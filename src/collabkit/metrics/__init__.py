@@ -1,9 +1,11 @@
-"""Evaluation metrics: rating error (:mod:`.rating`) and top-N ranking quality (:mod:`.ranking`).
+"""Evaluation metrics: rating error (:mod:`.rating`), top-N ranking quality (:mod:`.ranking`) and
+cold-start leakage of a split (:mod:`.leakage`).
 
 Ranking metrics come per user (``ndcg_at_k``) and in a vectorised batch form over a matrix of
 recommendations (``ndcg_batch``); both give the same numbers.
 """
 
+from collabkit.metrics.leakage import ColdReport, split_summary
 from collabkit.metrics.ranking import (
     average_precision_at_k,
     average_precision_batch,
@@ -31,4 +33,6 @@ __all__ = [
     "recall_batch",
     "hit_rate_batch",
     "average_precision_batch",
+    "ColdReport",
+    "split_summary",
 ]

@@ -11,13 +11,11 @@ from collabkit.models import registry
 from collabkit.models.als import BiasedALS
 from collabkit.models.base import Recommender
 from collabkit.models.baseline import BiasBaseline, GlobalMean
+from collabkit.models.biased_mf import BiasedMF, DotProductBias
 from collabkit.models.bpmf import BayesianMF
-from collabkit.models.dot import DotProductBias
 from collabkit.models.ensemble import Ensemble
 from collabkit.models.hybrid import HybridMF
-from collabkit.models.mf import BiasedMF
-from collabkit.models.mlp import MLPRecommender
-from collabkit.models.nn import EmbeddingNN
+from collabkit.models.nn import EmbeddingNN, MLPRecommender
 from collabkit.models.svdpp import SVDpp
 
 __all__ = ["Recommender", "BiasBaseline", "GlobalMean", "DotProductBias", "BiasedMF",

@@ -28,7 +28,6 @@ from one batched matmul per block and the solves from a batched Cholesky
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,8 +40,9 @@ from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
-from collabkit.train.loop import EpochStats
 from collabkit.train.rowsolve import RowPenalty, padded_blocks
+from collabkit.train.runner import EpochOutcome, EpochStats, run_epochs
+from collabkit.train.validation import valid_pairs
 
 __all__ = ["BiasedALS", "solve_rows"]
 
@@ -189,12 +189,10 @@ class BiasedALS(Recommender, cap.FactorModel):
         self.device_ = resolve_device(self.device)
         check = None
         if valid is not None:
-            vu = self.user_vocab_.index(valid.user_vocab.ids(valid.users))
-            vi = self.item_vocab_.index(valid.item_vocab.ids(valid.items))
-            ok = (vu >= 0) & (vi >= 0)
+            vu, vi, vr, _ = valid_pairs(self.user_vocab_, self.item_vocab_, valid)
             dev = self.device_
-            check = (torch.as_tensor(vu[ok], device=dev), torch.as_tensor(vi[ok], device=dev),
-                     torch.as_tensor(valid.ratings[ok], dtype=torch.float64, device=dev))
+            check = (torch.as_tensor(vu, device=dev), torch.as_tensor(vi, device=dev),
+                     torch.as_tensor(vr, dtype=torch.float64, device=dev))
         with threads(1):
             self._alternate(u, i, data.ratings, check)
 
@@ -220,23 +218,19 @@ class BiasedALS(Recommender, cap.FactorModel):
         lam_u = float(self.reg) * users.counts.float() ** float(self.reg_exponent)
         lam_i = float(self.reg) * items.counts.float() ** float(self.reg_exponent)
         ones_u, ones_i = torch.ones(nu, 1, device=dev), torch.ones(ni, 1, device=dev)
-        self.history_ = []
-        start = time.perf_counter()
-        for sweep in range(int(self.epochs)):
-            t0 = time.perf_counter()
+
+        def sweep_fn(sweep: int) -> EpochOutcome:
             solve_rows(users, torch.cat([Y[:, :k], ones_i], 1), mu + Y[:, k], lam_u, X)
             solve_rows(items, torch.cat([X[:, :k], ones_u], 1), mu + X[:, k], lam_i, Y)
-            sse = self._sse(users, X, Y, mu)
-            if not math.isfinite(sse):
-                raise ModelFitError(f"ALS produced non-finite factors in sweep {sweep + 1}; "
-                                    f"raise reg (now {self.reg:g})")
-            self.valid_rmse_ = self._valid_rmse(check, X, Y)
-            stats = EpochStats(sweep + 1, sse / max(1, len(r)), self.valid_rmse_, 0.0,
-                               time.perf_counter() - t0)
-            self.history_.append(vars(stats))
-            if self.callback is not None:
-                self.callback(stats)
-        self.fit_seconds_ = time.perf_counter() - start
+            mse = self._sse(users, X, Y, mu) / max(1, len(r))
+            self.valid_rmse_ = self._valid_rmse(check, X, Y) if math.isfinite(mse) else None
+            return EpochOutcome(mse, self.valid_rmse_, 0.0)
+
+        result = run_epochs(sweep_fn, int(self.epochs), callback=self.callback, what="sweep",
+                            remedy=f"ALS produced non-finite factors; raise reg "
+                                   f"(now {self.reg:g}).")
+        self.history_ = [vars(h) for h in result.history]
+        self.fit_seconds_ = result.fit_seconds
         self.user_factors_, self.user_bias_ = X[:, :k].contiguous(), X[:, k].contiguous()
         self.item_factors_, self.item_bias_ = Y[:, :k].contiguous(), Y[:, k].contiguous()
 

@@ -41,7 +41,7 @@ class Ensemble(Recommender):
     ----------
     members : tuple of str, default ("bpmf", "svdpp", "dot")
         Model kinds (:class:`~collabkit.models.bpmf.BayesianMF`,
-        :class:`~collabkit.models.svdpp.SVDpp`, :class:`~collabkit.models.mf.BiasedMF`);
+        :class:`~collabkit.models.svdpp.SVDpp`, :class:`~collabkit.models.biased_mf.BiasedMF`);
         each kind may appear once.
     member_params : dict or None
         Constructor arguments per kind, e.g. ``{"bpmf": {"n_factors": 16}}``, over the
@@ -77,7 +77,7 @@ class Ensemble(Recommender):
 
     Notes
     -----
-    On ml-100k the blend has not beaten :class:`~collabkit.models.bpmf.BayesianMF` alone
+    On ml-100k the blend has not beaten :class:`~collabkit.models.bpmf._estimator.BayesianMF` alone
     (weights about 0.9 on it; ``benchmarks/results/accuracy.md``), at three times its fit
     time: the Bayesian model already averages hundreds of factorisations. The ensemble has
     no factor table, so :meth:`fold_in` and :meth:`similar_items` raise for it.

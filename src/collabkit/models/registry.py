@@ -22,11 +22,11 @@ __all__ = ["KINDS", "get", "find", "kinds", "unknown_kind_message", "by_class_na
 KINDS: dict[str, str] = {
     "mean": "collabkit.models.baseline:GlobalMean",
     "bias": "collabkit.models.baseline:BiasBaseline",
-    "dot": "collabkit.models.mf:BiasedMF",
+    "dot": "collabkit.models.biased_mf:BiasedMF",
     "als": "collabkit.models.als:BiasedALS",
     "bpmf": "collabkit.models.bpmf:BayesianMF",
     "svdpp": "collabkit.models.svdpp:SVDpp",
-    "nn": "collabkit.models.mlp:MLPRecommender",
+    "nn": "collabkit.models.nn:MLPRecommender",
     "hybrid": "collabkit.models.hybrid:HybridMF",
     "ensemble": "collabkit.models.ensemble:Ensemble",
 }

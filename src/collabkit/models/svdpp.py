@@ -11,14 +11,15 @@ import torch
 from torch import nn
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import ConfigError, ModelFitError
+from collabkit.errors import ConfigError
 from collabkit.models import capabilities as cap
 from collabkit.models.base import Recommender
 from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
-from collabkit.train.loop import check_not_diverged
 from collabkit.train.rowsolve import RowPenalty
+from collabkit.train.runner import EpochOutcome, check_not_diverged, run_epochs
 from collabkit.train.sparse_ops import csr_matrix
+from collabkit.train.validation import valid_pairs
 
 __all__ = ["SVDpp", "SVDppModule"]
 
@@ -84,7 +85,7 @@ class SVDpp(Recommender, cap.FactorModel):
     user is one sparse-dense product per batch, so there is no Python loop over users.
 
     The defaults were chosen on validation rows carved from the ml-100k ``u1.base`` and
-    ``u2.base`` (about 0.906 there; Bayesian :class:`~collabkit.models.bpmf.BayesianMF`
+    ``u2.base`` (about 0.906 there; Bayesian :class:`~collabkit.models.bpmf._estimator.BayesianMF`
     reaches 0.877 on the same rows).
 
     Parameters
@@ -117,7 +118,8 @@ class SVDpp(Recommender, cap.FactorModel):
         linear factor model to :meth:`fold_in` (which fits a new user's :math:`p_u + z_u`
         directly) and to :meth:`similar_items`.
     history_ : list of dict
-        ``epoch``, ``train_loss`` (MSE) and, when ``fit`` got ``valid``, ``valid_rmse``.
+        One :class:`~collabkit.train.runner.EpochStats` per epoch: ``epoch``, ``train_loss``
+        (MSE), ``valid_rmse`` (None unless ``fit`` got ``valid``), ``lr``, ``seconds``.
 
     """
 
@@ -187,8 +189,8 @@ class SVDpp(Recommender, cap.FactorModel):
         steps = epochs * math.ceil(n / bs)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=self.lr / 100)
         gen = torch_generator(derive_seed(self.seed_, "shuffle"))
-        history: list[dict[str, float]] = []
-        for epoch in range(epochs):
+
+        def epoch_fn(epoch: int) -> EpochOutcome:
             perm = torch.randperm(n, generator=gen)
             loss_sum = torch.zeros((), dtype=torch.float64)
             for s in range(0, n, bs):
@@ -199,21 +201,22 @@ class SVDpp(Recommender, cap.FactorModel):
                 opt.step()
                 sched.step()
                 loss_sum += mse.detach().double() * len(idx)
-            rec = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n}
-            if not math.isfinite(rec["train_loss"]):
-                raise ModelFitError(f"training loss became {rec['train_loss']} in epoch "
-                                    f"{epoch + 1}; the model diverged. {self._remedy()}")
-            if check is not None:
+            train_loss = loss_sum.item() / n
+            vr = None
+            if check is not None and math.isfinite(train_loss):
                 self.module_ = m
                 self._cache()
                 pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
-                rec["valid_rmse"] = float((pred - check[2]).square().mean().sqrt())
-            history.append(rec)
-        if history:
-            check_not_diverged(history[-1]["train_loss"], epochs, data.ratings, self._remedy())
+                vr = float((pred - check[2]).square().mean().sqrt())
+            return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
+
+        result = run_epochs(epoch_fn, epochs, remedy=self._remedy())
+        if result.history:
+            check_not_diverged(result.history[-1].train_loss, epochs, data.ratings,
+                               self._remedy())
         self.module_ = m.eval()
         self._cache()
-        self.history_ = history
+        self.history_ = [vars(h) for h in result.history]
 
     def _remedy(self) -> str:
         return (f"Lower the learning rate (lr={self.lr:g}) or raise the regularisation "
@@ -323,7 +326,5 @@ class SVDpp(Recommender, cap.FactorModel):
 
 def _valid_pairs(model: Recommender, valid: Interactions) -> tuple[np.ndarray, ...]:
     """Dense index pairs and ratings of the ``valid`` rows whose user and item are known."""
-    vu = model.user_vocab_.index(valid.user_vocab.ids(valid.users))
-    vi = model.item_vocab_.index(valid.item_vocab.ids(valid.items))
-    ok = (vu >= 0) & (vi >= 0)
-    return vu[ok], vi[ok], torch.tensor(valid.ratings[ok], dtype=torch.float64)
+    vu, vi, vr, _ = valid_pairs(model.user_vocab_, model.item_vocab_, valid)
+    return vu, vi, torch.tensor(vr, dtype=torch.float64)

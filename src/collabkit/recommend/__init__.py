@@ -10,16 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collabkit.models._topk import recommend_topk
     from collabkit.recommend.coldstart import recommend_new_user
     from collabkit.recommend.foldin import fold_in_item, fold_in_user, fold_in_users
     from collabkit.recommend.onboarding import genre_start, known_genres, onboarding_items
-    from collabkit.recommend.topk import recommend_topk
 
 _WHERE = {
     "recommend_new_user": "coldstart",
     "fold_in_user": "foldin", "fold_in_users": "foldin", "fold_in_item": "foldin",
     "genre_start": "onboarding", "onboarding_items": "onboarding", "known_genres": "onboarding",
-    "recommend_topk": "topk",
+    "recommend_topk": "collabkit.models._topk",
 }  # fmt: skip
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'collabkit.recommend' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"collabkit.recommend.{_WHERE[name]}"), name)
+    where = _WHERE[name]
+    module = where if "." in where else f"collabkit.recommend.{where}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

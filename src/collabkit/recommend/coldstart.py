@@ -26,14 +26,13 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError
+from collabkit.models._topk import top_frame
 from collabkit.models.capabilities import can_fold_in
 from collabkit.recommend.foldin import (
     Reg,
-    _group_arrays,
-    _ratings_pairs,
     fold_in_user,
-    top_frame,
 )
+from collabkit.recommend.inputs import group_arrays, ratings_pairs
 from collabkit.recommend.onboarding import item_counts
 
 __all__ = ["recommend_new_user", "Tier", "DEFAULT_MIN_PERSONAL"]
@@ -94,9 +93,9 @@ def recommend_new_user(model: Any, ratings: Mapping[Any, float] | pd.Series | pd
         raise ConfigError(f"n must be at least 1, got {n}")
     if int(min_personal) < 1:
         raise ConfigError(f"min_personal must be at least 1, got {min_personal}")
-    ids, values = (np.array([]), np.array([])) if ratings is None else _ratings_pairs(
+    ids, values = (np.array([]), np.array([])) if ratings is None else ratings_pairs(
         ratings, key="item")
-    _, _, idx, vals, n_unknown = _group_arrays(model.item_vocab_, np.array([user]),
+    _, _, idx, vals, n_unknown = group_arrays(model.item_vocab_, np.array([user]),
                                                np.zeros(len(ids), np.int64), ids, values,
                                                what="item", rating_range=model.rating_range_)
     counts = item_counts(model).astype(np.float64)

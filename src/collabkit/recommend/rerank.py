@@ -63,14 +63,6 @@ def item_factors(model: Any) -> np.ndarray | None:
     return item_factor_table(model)
 
 
-def _titles(model: Any, raw_items: np.ndarray) -> list[str | None]:
-    """Titles from the fitted ``item_meta_`` (None where unknown)."""
-    meta = model.item_meta_
-    if meta is None or "title" not in meta.columns:
-        return [None] * len(raw_items)
-    return [None if pd.isna(t) else str(t) for t in meta["title"].reindex(raw_items).tolist()]
-
-
 # --------------------------------------------------------------------------- helpers
 def _check(scores: np.ndarray, n: int, pool: int | None) -> tuple[np.ndarray, int, int]:
     s = np.asarray(scores, dtype=np.float64)
@@ -267,7 +259,7 @@ def rerank(scores: np.ndarray, n: int, policy: Policy = "top", *,
 
 def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = "top",
                        exclude_seen: bool = True, exclude: Any = None, candidates: Any = None,
-                       **options: Any) -> pd.DataFrame:
+                       clip: bool = True, **options: Any) -> pd.DataFrame:
     """:meth:`Recommender.recommend` with a re-ranking policy.
 
     The same arguments and the same frame as ``recommend``: a user the model never saw is
@@ -279,22 +271,24 @@ def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = 
     -------
     pandas.DataFrame
         ``user``, ``rank``, ``item``, ``score``, ``title``, ``tier`` (``"model"`` or
-        ``"baseline"``); ``score`` is the model's prediction, whatever the order.
+        ``"baseline"``); ``score`` is the model's prediction (clipped to the rating range
+        unless ``clip=False``), whatever the order.
 
     Raises
     ------
     ConfigError
         An unknown policy or option, or ``mmr`` for a model without item factors.
     """
-    from collabkit.recommend.topk import _item_mask, _ragged_arange
+    from collabkit.data.vocab import as_id_array
+    from collabkit.models._topk import _item_mask, _ragged_arange
 
-    model._check_fitted()
-    raw = np.atleast_1d(np.asarray(users))
-    u = model.user_vocab_.index(raw)
+    model.check_fitted()
+    raw = as_id_array(users)
+    u = model.user_vocab_.index(raw)  # per row: one unknown id sends only its row to the baseline
     known = u >= 0
     scores = np.tile(model.global_mean_ + model.item_bias_base_, (len(u), 1))
     if known.any():
-        scores[known] = model._score_users(u[known]).double().cpu().numpy()
+        scores[known] = model.score_users(u[known]).double().cpu().numpy()
     mask = _item_mask(model, exclude, candidates)
     if mask is not None:
         scores[:, mask.numpy()] = -np.inf
@@ -316,6 +310,9 @@ def recommend_reranked(model: Any, users: Any, n: int = 10, *, policy: Policy = 
     r, k = np.nonzero(picked >= 0)
     items = picked[r, k]
     ids = model.item_vocab_.ids(items)
+    shown = scores[r, items]
+    if clip:
+        shown = np.clip(shown, *model.rating_range_)
     return pd.DataFrame({"user": raw[r], "rank": k + 1, "item": ids,
-                         "score": scores[r, items], "title": _titles(model, ids),
+                         "score": shown, "title": model.titles(ids),
                          "tier": np.where(known[r], "model", "baseline")})

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError, UnknownIdError
-from collabkit.io import load_model
+from collabkit.models.persist import load_model
 from collabkit.recommend.onboarding import item_counts, known_genres, onboarding_items
 from collabkit.serve.store import StoredRating
 

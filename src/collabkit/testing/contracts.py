@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 
 from collabkit.errors import NotSupportedError
-from collabkit.io import load_model
 from collabkit.models import registry
 from collabkit.models.base import Recommender
 from collabkit.models.capabilities import EmbeddingModel, FactorModel, can_fold_in
+from collabkit.models.persist import load_model
 from collabkit.recommend.foldin import fold_in_users
 from collabkit.testing.synthetic import PlantedData, planted_low_rank
 

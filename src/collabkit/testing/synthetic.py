@@ -58,8 +58,8 @@ def planted_low_rank(n_users: int = 300, n_items: int = 200, k: int = 3, density
     bu = rng.normal(0, 0.3, n_users)
     bi = rng.normal(0, 0.3, n_items)
     mask = rng.random((n_users, n_items)) < density
-    for u in np.flatnonzero(mask.sum(1) < k + 2):  # rare: top up sparse users
-        mask[u, rng.choice(n_items, k + 2, replace=False)] = True
+    for sparse_user in np.flatnonzero(mask.sum(1) < k + 2):  # rare: top up sparse users
+        mask[sparse_user, rng.choice(n_items, k + 2, replace=False)] = True
     u, i = np.nonzero(mask)
     r = mean + bu[u] + bi[i] + np.einsum("ij,ij->i", P[u], Q[i]) + rng.normal(0, noise, u.size)
     df = pd.DataFrame({"user": u, "item": i, "rating": r.astype(np.float32)})

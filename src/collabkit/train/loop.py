@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
-from collabkit.errors import ModelFitError
 from collabkit.runtime import threads
+from collabkit.train.runner import (
+    EpochOutcome,
+    EpochStats,
+    TrainResult,
+    check_not_diverged,
+    remedy,
+    run_epochs,
+)
+from collabkit.train.schedule import AUTOGRAD, torch_one_cycle
 
 __all__ = ["EpochStats", "TrainResult", "check_not_diverged", "fit_one_cycle",
            "param_groups", "remedy"]
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    """What one epoch did: mean training loss (MSE), validation RMSE, learning rate, time."""
-
-    epoch: int
-    train_loss: float
-    valid_rmse: float | None
-    lr: float
-    seconds: float
-
-
-@dataclass
-class TrainResult:
-    """All epochs of a fit and the total wall time of the loop."""
-
-    history: list[EpochStats] = field(default_factory=list)
-    fit_seconds: float = 0.0
 
 
 def param_groups(model: nn.Module, wd: float, *, decay_biases: bool = True) -> list[dict]:
@@ -84,7 +70,8 @@ def fit_one_cycle(
 
     Each epoch shuffles a permutation of the rows on the device and slices it into batches,
     so there is no per-row Dataset. The learning rate rises from ``lr_max/25`` to ``lr_max``
-    over the first quarter of the steps and anneals by cosine to ``lr_max/1e5``; Adam's
+    over the first quarter of the steps and anneals by cosine to ``lr_max/1e5``
+    (:data:`collabkit.train.schedule.AUTOGRAD`); Adam's
     ``beta1`` moves the opposite way between 0.95 and 0.85 (fastai's ``fit_one_cycle``).
 
     Parameters
@@ -133,17 +120,10 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
         param_groups(model, wd, decay_biases=decay_biases), lr=lr_max, betas=(0.9, 0.99),
         eps=1e-5, foreach=True,
     )
-    # torch's OneCycleLR divides by zero for some tiny step counts (e.g. 4): schedule at least
-    # 8 steps; on such tiny data the last steps are simply never taken.
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr_max, total_steps=max(8, epochs * steps_per_epoch), pct_start=0.25,
-        div_factor=25.0, final_div_factor=4e3, base_momentum=0.85, max_momentum=0.95,
-    )
-    result = TrainResult()
+    sched = torch_one_cycle(opt, lr_max, epochs * steps_per_epoch, AUTOGRAD)
     model.train()
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
+
+    def epoch_fn(epoch: int) -> EpochOutcome:
         perm = torch.randperm(n, device=y.device, generator=generator)
         loss_sum = torch.zeros((), dtype=torch.float64, device=y.device)
         for s in range(0, n, batch_size):
@@ -157,47 +137,9 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
             loss_sum += loss.detach().double() * idx.shape[0]
         train_loss = loss_sum.item() / n  # one device sync per epoch
         if not math.isfinite(train_loss):
-            raise ModelFitError(
-                f"training loss became {train_loss} in epoch {epoch + 1}; the model diverged. "
-                + remedy(lr_max, wd)
-            )
+            return EpochOutcome(train_loss)
         vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
-        stats = EpochStats(epoch + 1, train_loss, vr, sched.get_last_lr()[0],
-                           time.perf_counter() - t0)
-        result.history.append(stats)
-        if callback is not None:
-            callback(stats)
-    result.fit_seconds = time.perf_counter() - start
-    return result
+        return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
 
-
-def check_not_diverged(train_loss: float, epoch: int, ratings: np.ndarray, remedy: str,
-                       start_loss: float | None = None) -> None:
-    """Raise :class:`ModelFitError` when the training loss says the fit diverged.
-
-    A learning rate orders of magnitude too large does not always make the loss NaN: with a
-    sigmoid ``y_range`` the predictions saturate at the ends of the range and the loss stays
-    finite (about 11 on MovieLens with ``lr=1e6``, where the untrained model's is 1.3) while
-    the factors reach 1e6. The limit is the largest of four times the ratings' variance (the
-    global mean's loss), twice ``start_loss`` (the untrained model's loss; without it, the
-    squared half-range of the ratings) and 1: a fit that is merely slow or poor stays below it.
-    ``remedy`` ends the message.
-    """
-    if len(ratings) == 0:
-        return
-    r = np.asarray(ratings, dtype=np.float64)
-    start = 2.0 * start_loss if start_loss is not None else (float(r.max() - r.min()) / 2) ** 2
-    limit = max(4.0 * float(r.var()), start, 1.0)
-    if math.isfinite(train_loss) and train_loss <= limit:
-        return
-    untrained = "" if start_loss is None else f"the untrained model's ({start_loss:.4g}) and "
-    raise ModelFitError(
-        f"training diverged: the training loss is {train_loss:.4g} after epoch {epoch}, far "
-        f"above {untrained}the mean rating's ({float(r.var()):.4g}). {remedy}"
-    )
-
-
-def remedy(lr: float, wd: float | None) -> str:
-    """The advice of a divergence error: lower ``lr`` (or raise ``wd``), with their values."""
-    return f"Lower the learning rate (lr={lr:g})" + (
-        "." if wd is None else f" or raise the weight decay (wd={wd:g}).")
+    return run_epochs(epoch_fn, epochs, callback=callback,
+                      remedy=remedy(lr_max, wd))

@@ -26,11 +26,11 @@ from torch import nn
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, DataError
-from collabkit.runtime import resolve_device, threads
-from collabkit.seeds import derive_seed, resolve_seed, torch_generator
+from collabkit.runtime import threads
+from collabkit.seeds import derive_seed, torch_generator
 from collabkit.train.loop import param_groups
 
-__all__ = ["LRFindResult", "lr_find", "steepest", "valley"]
+__all__ = ["GradientProblem", "LRFindResult", "lr_find", "steepest", "valley"]
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,6 @@ class LRFindResult:
     raw_losses: np.ndarray = field(repr=False)
     suggestion: float
     steepest: float
-
-    def plot(self, path: str) -> str:
-        """Write the curve with the suggestion marked to ``path`` (PNG); see plots."""
-        from collabkit.plots import plot_lr_find
-
-        return plot_lr_find(self.lrs, self.losses, self.suggestion, path)
 
 
 def steepest(lrs: np.ndarray, losses: np.ndarray) -> float:
@@ -90,30 +84,48 @@ def valley(lrs: np.ndarray, losses: np.ndarray) -> float:
     return float(lrs[idx])
 
 
-def _estimator(model_or_params: Any) -> Any:
-    from collabkit.models import registry
-    from collabkit.models.base import Recommender
+@dataclass(frozen=True)
+class GradientProblem:
+    """What a gradient-trained model hands the learning-rate finder (its public hook
+    ``gradient_problem(data, seed=...)``): a freshly initialised module and its inputs.
 
-    if isinstance(model_or_params, Recommender):
-        return type(model_or_params)(**model_or_params.get_params())
-    if isinstance(model_or_params, dict):
-        params = dict(model_or_params)
-        kind = params.pop("kind", "dot")
-        return registry.get(kind)(**params)
-    raise ConfigError("lr_find needs a Recommender (fitted or not) or a dict of its parameters "
-                      f"with a 'kind' key, got {type(model_or_params).__name__}")
+    Attributes
+    ----------
+    module : nn.Module
+        A new module, on ``device``; training it changes no estimator.
+    inputs : tuple of Tensor
+        The module's inputs for every training row.
+    targets : Tensor
+        The ratings, float32.
+    batch_size : int
+        The estimator's batch size.
+    wd : float
+        Its weight decay (AdamW's).
+    seed : int
+        The resolved seed; the batches are shuffled with its ``"shuffle"`` stream.
+    device : torch.device
+    """
+
+    module: nn.Module
+    inputs: tuple[torch.Tensor, ...]
+    targets: torch.Tensor
+    batch_size: int
+    wd: float
+    seed: int
+    device: torch.device
 
 
-def lr_find(model_or_params: Any, data: Interactions, *, start: float = 1e-6, end: float = 1.0,
+def lr_find(model: Any, data: Interactions, *, start: float = 1e-6, end: float = 1.0,
             steps: int = 100, batch_size: int | None = None, stop_div: bool = True,
             seed: int | None = 0) -> LRFindResult:
     """Run the learning-rate finder on a fresh copy of a gradient-trained estimator.
 
     Parameters
     ----------
-    model_or_params : Recommender or dict
-        An estimator (its parameters are copied; it is not changed) or its parameters with a
-        ``kind`` key, e.g. ``{"kind": "dot", "n_factors": 50}``.
+    model : Recommender
+        An estimator trained by gradient descent (fitted or not); it is not changed. It
+        provides ``gradient_problem(data, seed=...)`` (:class:`GradientProblem`).
+        :func:`collabkit.api.lr_find` also takes its parameters with a ``kind`` key.
     data : Interactions
         Training ratings.
     start, end : float
@@ -125,11 +137,12 @@ def lr_find(model_or_params: Any, data: Interactions, *, start: float = 1e-6, en
     stop_div : bool
         Stop once the smoothed loss exceeds four times its minimum (or is not finite).
     seed : int or None
-        Seeds the initialisation and the batches.
+        Seeds the initialisation and the batches (None: the estimator's ``random_state``).
 
     Returns
     -------
     LRFindResult
+        Plot it with :func:`collabkit.plots.plot_lr_find`.
 
     Raises
     ------
@@ -144,26 +157,18 @@ def lr_find(model_or_params: Any, data: Interactions, *, start: float = 1e-6, en
         raise ConfigError(f"steps must be at least 5, got {steps}")
     if not isinstance(data, Interactions) or len(data) == 0:
         raise DataError("lr_find needs a non-empty Interactions table (collabkit.load_ratings)")
-    est = _estimator(model_or_params)
-    if not hasattr(est, "_build_module"):
-        raise ConfigError(f"{type(est).__name__} is not trained by gradient descent; lr_find "
+    hook = getattr(model, "gradient_problem", None)
+    if hook is None:
+        raise ConfigError(f"{type(model).__name__} is not trained by gradient descent; lr_find "
                           "applies to BiasedMF and MLPRecommender")
-    if hasattr(est, "_validate"):
-        est._validate()
-    est._fit_common(data)
-    est.seed_ = resolve_seed(seed if seed is not None else est.random_state)
-    est.device_ = resolve_device(getattr(est, "device", "auto"))
-    module: nn.Module = est._build_module(torch_generator(est.seed_)).to(est.device_)
-    u = est.user_vocab_.index(data.user_vocab.ids(data.users))
-    i = est.item_vocab_.index(data.item_vocab.ids(data.items))
-    x = est._inputs(u, i)
-    y = torch.as_tensor(data.ratings.astype(np.float32), device=est.device_)
-    bs = int(batch_size or getattr(est, "batch_size", 64))
+    problem: GradientProblem = hook(data, seed=seed)
+    bs = int(batch_size or problem.batch_size)
     # small kernels: a second thread mostly waits on a busy CPU
-    with threads(1 if est.device_.type == "cpu" else None):
-        lrs, raw, smooth = _run(module, x, y, bs, float(start), float(end), int(steps),
-                                float(getattr(est, "wd", 0.0)), stop_div,
-                                torch_generator(derive_seed(est.seed_, "shuffle"), est.device_))
+    with threads(1 if problem.device.type == "cpu" else None):
+        lrs, raw, smooth = _run(problem.module, problem.inputs, problem.targets, bs,
+                                float(start), float(end), int(steps), float(problem.wd),
+                                stop_div, torch_generator(derive_seed(problem.seed, "shuffle"),
+                                                          problem.device))
     lo, hi = len(lrs) // 10, max(len(lrs) // 10 + 2, len(lrs) - 5)
     tl, ts = lrs[lo:hi], smooth[lo:hi]
     return LRFindResult(lrs, smooth, raw, valley(tl, ts), steepest(tl, ts))

@@ -1,0 +1,24 @@
+r"""What a fitted model learned: item biases, principal components, neighbours, explanations.
+
+Everything here reads a fitted model and never changes it. BiasedMF (kind ``"dot"``) gives the
+full picture. Other kinds degrade: models with item embeddings (kind ``"nn"``) get PCA,
+neighbours and similarity-based explanations from those embeddings; every model gets the
+damped baseline biases (``source="baseline"`` in the results).
+"""
+
+from __future__ import annotations
+
+from collabkit.interpret.biases import item_biases
+from collabkit.interpret.explain import Explanation, explain
+from collabkit.interpret.pca import PCAResult, pca
+from collabkit.interpret.similar import similar_items
+
+__all__ = [
+    "item_biases",
+    "PCAResult",
+    "pca",
+    "similar_items",
+    "Explanation",
+    "explain",
+]
+
