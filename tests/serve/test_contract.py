@@ -22,7 +22,7 @@ def test_health_needs_no_credentials(client, small_model):
     r = client.get("/v1/health")
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and body["store"] == "sqlite" and body["schema_version"] == 2
+    assert body["status"] == "ok" and body["store"] == "sqlite" and body["schema_version"] == 3
     assert body["n_users"] == len(small_model.user_vocab_) == 60
     assert body["n_items"] == len(small_model.item_vocab_)
 

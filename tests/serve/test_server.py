@@ -23,6 +23,9 @@ def test_bad_workers_and_port(capsys, small_model_dir, tmp_path) -> None:
     assert code == 2 and "--port" in err
     code, err = run(capsys, "serve", small_model_dir, "--cache-size", "-1")
     assert code == 2 and "--cache-size must be 0 (off) or more" in err
+    code, err = run(capsys, "serve", small_model_dir, "--min-personal", "0", "--db",
+                    tmp_path / "db.sqlite3")
+    assert code == 2 and "--min-personal must be at least 1, got 0" in err  # issue 11
 
 
 def test_db_that_is_a_folder_or_not_sqlite(capsys, small_model_dir, tmp_path) -> None:

@@ -17,10 +17,10 @@ def test_new_database_is_wal_full_and_versioned(tmp_path: Path) -> None:
     conn = store._conn()
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert store.integrity_ok()
     store.close()
-    assert SQLiteStore(tmp_path / "sub" / "fb.sqlite3").schema_version == 2  # reopened as is
+    assert SQLiteStore(tmp_path / "sub" / "fb.sqlite3").schema_version == 3  # reopened as is
 
 
 def test_newer_schema_is_refused_and_left_alone(tmp_path: Path) -> None:
@@ -58,7 +58,7 @@ def test_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = SQLiteStore(path)
-    assert store.schema_version == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     assert [(r.item_id, r.rating) for r in store.ratings("u")] == [("10", 4.0)]
     # a retry of a version-1 request cannot be compared (no hash): taken as the same
     again = store.add_feedback("old", "u", [("10", 4.0)], None)

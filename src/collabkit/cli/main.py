@@ -22,6 +22,7 @@ from collabkit.cli import output as out
 from collabkit.cli.datasets import datasets
 from collabkit.cli.evaluate import evaluate_cmd
 from collabkit.cli.inspect import explain_cmd, inspect_cmd, onboard_cmd, plot_cmd, similar_cmd
+from collabkit.cli.loop_report import loop_report_cmd
 from collabkit.cli.lr_find import lr_find_cmd
 from collabkit.cli.predict import predict
 from collabkit.cli.recommend import recommend
@@ -54,6 +55,7 @@ cli.add_command(onboard_cmd)
 cli.add_command(lr_find_cmd)
 cli.add_command(serve)
 cli.add_command(retrain)
+cli.add_command(loop_report_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,9 +29,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collabkit._version import __version__
 from collabkit.errors import ConfigError, ServiceError
+from collabkit.recommend.rerank import POLICIES
 from collabkit.serve.auth import Auth, RateLimiter
 from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
 from collabkit.serve.metrics import ObservabilityMiddleware, ServiceMetrics
+from collabkit.serve.retrainer import Retrainer
+from collabkit.serve.servedlog import ServedLog
 from collabkit.serve.store import FeedbackStore, SQLiteStore
 
 __all__ = ["ServeConfig", "ServiceContext", "create_app", "app_from_env", "default_db_path",
@@ -74,6 +77,16 @@ class ServeConfig:
     cache_size : int
         Recommendation lists kept (LRU, keyed by model, user, stored ratings, k and
         exclusions, so never stale); 0 turns the cache off.
+    min_personal : int
+        Ratings a new user needs for the ``personal`` tier (fold-in); fewer get ``bias``.
+    served_log_interval : float
+        Seconds between background writes of the served-list log.
+    retrain_every : int
+        Retrain in a separate process after every this many new feedback rows and serve the
+        new model when it is promoted (:mod:`collabkit.serve.retrainer`); 0 never does.
+    policy : str
+        The re-ranking policy of recommendation lists when a request names none: ``top``,
+        ``mmr``, ``debias`` or ``explore`` (:mod:`collabkit.recommend.rerank`).
     """
 
     model: str | os.PathLike[str]
@@ -86,6 +99,10 @@ class ServeConfig:
     max_body: int = MAX_BODY
     access_log: bool = True
     cache_size: int = 4096
+    min_personal: int = 5
+    served_log_interval: float = 0.5
+    policy: str = "top"
+    retrain_every: int = 0
 
 
 class ServiceContext:
@@ -96,6 +113,14 @@ class ServiceContext:
             raise ConfigError("COLLABKIT_API_KEY is shorter than 16 characters; use a long "
                               "random key, e.g. `python -c \"import secrets; "
                               "print(secrets.token_urlsafe(32))\"`")
+        if config.min_personal < 1:
+            raise ConfigError(f"--min-personal must be at least 1, got {config.min_personal}")
+        if config.retrain_every < 0:
+            raise ConfigError(f"--retrain-every must be 0 (never) or more, got "
+                              f"{config.retrain_every}")
+        if config.policy not in POLICIES:
+            raise ConfigError(f"--policy must be one of {', '.join(POLICIES)}, got "
+                              f"{config.policy!r}")
         self.config = config
         self.holder = ModelHolder(config.model)
         self.db_path = Path(config.db) if config.db is not None else \
@@ -111,28 +136,41 @@ class ServiceContext:
                                     "new visitors")
         self.metrics = ServiceMetrics()
         self.cache = AnswerCache(config.cache_size)
+        self.served = ServedLog(self.db_path, interval=config.served_log_interval)
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
+        self._record_catalog(snap)
         self._reload_lock = threading.Lock()
+        self.retrainer: Retrainer | None = (Retrainer(self, config.retrain_every)
+                                            if config.retrain_every else None)
 
     @property
     def snapshot(self) -> Snapshot:
         return self.holder.current
 
-    def reload(self) -> tuple[Snapshot, Snapshot]:
-        """Swap in the model folder's current contents; ``(old, new)``. On failure the old
-        model keeps serving and the error propagates."""
+    def reload(self, path: str | os.PathLike[str] | None = None) -> tuple[Snapshot, Snapshot]:
+        """Swap in the model folder's current contents (or folder ``path``, which is then
+        served from on); ``(old, new)``. On failure the old model keeps serving and the error
+        propagates."""
         with self._reload_lock:
             old = self.holder.current
             try:
-                new = self.holder.reload()
+                new = self.holder.reload(path)
             except Exception:
                 self.metrics.reloads.labels("failed").inc()
                 raise
             self.metrics.reloads.labels("ok").inc()
             self.metrics.set_model(new.fingerprint, new.loaded_at)
+            self._record_catalog(new)
             LOG.info("model reloaded: %s -> %s", old.fingerprint, new.fingerprint)
             return old, new
+
+    def _record_catalog(self, snap: Snapshot) -> None:
+        """The model's items and training counts, for the loop report (once per model)."""
+        record = getattr(self.store, "record_catalog", None)
+        if record is not None:
+            record(snap.fingerprint, snap.model.item_vocab_.all_ids.tolist(),
+                   snap.counts.tolist())
 
     def reload_quietly(self) -> None:
         """For SIGHUP: reload, and log (never raise) a failure."""
@@ -228,6 +266,7 @@ class BodyLimitMiddleware:
 
 def create_app(config: ServeConfig) -> FastAPI:
     """The service for one model folder; see :mod:`collabkit.serve`."""
+    from collabkit.serve.page import router as page_router
     from collabkit.serve.routes import router
 
     ctx = ServiceContext(config)
@@ -235,6 +274,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        ctx.served.close()
         ctx.store.close()
 
     app = FastAPI(title="collabkit", version=__version__, lifespan=lifespan,
@@ -243,6 +283,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     app.state.ctx = ctx
     _install_handlers(app)
     app.include_router(router)
+    app.include_router(page_router)
     app.add_middleware(BodyLimitMiddleware, max_body=config.max_body)
     app.add_middleware(ObservabilityMiddleware, metrics=ctx.metrics, log=config.access_log)
     return app
@@ -251,7 +292,7 @@ def create_app(config: ServeConfig) -> FastAPI:
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (used with ``--workers N``): reads
     ``COLLABKIT_SERVE_MODEL``, ``COLLABKIT_SERVE_DB``, ``COLLABKIT_SERVE_CACHE`` and
-    ``COLLABKIT_API_KEY``."""
+    ``COLLABKIT_SERVE_MIN_PERSONAL``, ``COLLABKIT_SERVE_POLICY`` and ``COLLABKIT_API_KEY``."""
     from collabkit.serve.server import one_thread_per_request
 
     one_thread_per_request()
@@ -262,4 +303,7 @@ def app_from_env() -> FastAPI:
     return create_app(ServeConfig(model=model, db=os.environ.get("COLLABKIT_SERVE_DB"),
                                   app_key=os.environ.get("COLLABKIT_API_KEY") or None,
                                   cache_size=int(os.environ.get("COLLABKIT_SERVE_CACHE",
-                                                                "4096"))))
+                                                                "4096")),
+                                  min_personal=int(os.environ.get(
+                                      "COLLABKIT_SERVE_MIN_PERSONAL", "5")),
+                                  policy=os.environ.get("COLLABKIT_SERVE_POLICY", "top")))

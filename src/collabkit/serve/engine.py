@@ -23,6 +23,7 @@ unknown, no feedback           ``model.recommend_new_user`` with no ratings     
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,10 +37,10 @@ import pandas as pd
 
 from collabkit.errors import ConfigError, UnknownIdError
 from collabkit.models.persist import load_model
-from collabkit.recommend.onboarding import item_counts, onboarding_items
+from collabkit.recommend.onboarding import item_counts, known_genres, onboarding_items
 from collabkit.serve.store import StoredRating
 
-__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache"]
+__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache", "year_of"]
 
 def _file_digest(folder: Path) -> str:
     h = hashlib.sha256()
@@ -116,9 +117,22 @@ class Snapshot:
 
     # ------------------------------------------------------------------ answers
     def recommend(self, raw_user: Any, stored: list[StoredRating], k: int,
-                  exclude: list[Any]) -> tuple[pd.DataFrame, str]:
-        """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``) and the tier that
-        answered (the module's table)."""
+                  exclude: list[Any], min_personal: int = 5, policy: str = "top"
+                  ) -> tuple[pd.DataFrame, str, str]:
+        """Top-``k`` rows (``rank``, ``item``, ``score``, ``title``), the tier that answered
+        (the module's table) and the re-ranking policy applied; ``min_personal`` ratings make
+        the ``personal`` tier. A ``policy`` other than ``top`` (:mod:`collabkit.recommend.
+        rerank`) re-orders the ``model`` and ``personal`` tiers' lists; the fallback tiers
+        stay plain (policy ``top``)."""
+        frame, tier = self._recommend_top(raw_user, stored, k, exclude, min_personal)
+        if policy == "top" or tier not in ("model", "personal"):
+            return frame, tier, "top"
+        from collabkit.serve.lists import reranked
+
+        return reranked(self, raw_user, stored, k, exclude, tier, policy), tier, policy
+
+    def _recommend_top(self, raw_user: Any, stored: list[StoredRating], k: int,
+                       exclude: list[Any], min_personal: int) -> tuple[pd.DataFrame, str]:
         m = self.model
         ex = exclude or None
         known = self.known_user(raw_user)
@@ -131,7 +145,8 @@ class Snapshot:
             u = int(m.user_vocab_.index([raw_user])[0])
             seen = m.item_vocab_.ids(m.seen_indices_[m.seen_indptr_[u]:m.seen_indptr_[u + 1]])
             ex = list(exclude) + seen.tolist()
-        frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user)
+        frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user,
+                                     min_personal=min_personal)
         tier = str(frame["tier"].iloc[0]) if len(frame) else "popularity"
         return frame, tier
 
@@ -154,6 +169,27 @@ class Snapshot:
         if folded is not None:
             return folded.predict(items)
         return self.model.predict([raw_user] * len(items), items)
+
+    def reasons(self, ratings: dict[Any, float], items: list[Any], tier: str) -> list[str]:
+        """One line per item on why it is recommended (:func:`collabkit.serve.lists.reasons`)."""
+        from collabkit.serve.lists import reasons
+
+        return reasons(self, ratings, items, tier)
+
+    def genre_recommend(self, genres: list[str], k: int, exclude: list[Any]
+                        ) -> tuple[pd.DataFrame, list[str]]:
+        """Top-``k`` from liked genres and a reason per item
+        (:func:`collabkit.serve.lists.genre_recommend`)."""
+        from collabkit.serve.lists import genre_recommend
+
+        return genre_recommend(self, genres, k, exclude)
+
+    def genres(self) -> list[str]:
+        """The model's genres (empty without genre metadata)."""
+        try:
+            return known_genres(self.model)
+        except Exception:
+            return []
 
     def similar(self, raw_item: Any, k: int) -> pd.DataFrame:
         """Nearest items by factor cosine; ConfigError for a model without item factors."""
@@ -185,11 +221,30 @@ class Snapshot:
         return pd.DataFrame({"item": raw, "title": self._meta("title", idx),
                              "genres": self._meta("genres", idx), "n_ratings": self.counts[idx]})
 
+    def describe(self, raw_items: list[Any]) -> list[tuple[str | None, int | None, str | None]]:
+        """``(title, year, genres)`` of each item (None where unknown); the year is read off
+        a MovieLens-style title ending in ``(1979)``."""
+        idx = self.model.item_vocab_.index(np.asarray(raw_items)) if raw_items else \
+            np.zeros(0, dtype=np.int64)
+        ok = np.maximum(idx, 0)
+        titles, genres = self._meta("title", ok), self._meta("genres", ok)
+        return [(None, None, None) if i < 0 else (t, year_of(t), g)
+                for i, t, g in zip(idx, titles, genres, strict=True)]
+
     def _meta(self, column: str, idx: np.ndarray) -> list[str | None]:
         meta = self.model.item_meta_
         if meta is None or column not in meta.columns:
             return [None] * len(idx)
         return [None if pd.isna(v) else str(v) for v in meta[column].iloc[idx].tolist()]
+
+
+_YEAR = re.compile(r"\((\d{4})\)\s*$")
+
+
+def year_of(title: str | None) -> int | None:
+    """1979 for ``"Alien (1979)"``; None when the title ends in no year."""
+    found = _YEAR.search(title) if title else None
+    return int(found.group(1)) if found else None
 
 
 def _canonical_int(text: str) -> bool:
@@ -234,10 +289,12 @@ class ModelHolder:
         self.current: Snapshot = load_snapshot(self.path)
         self.reloads = 0
 
-    def reload(self) -> Snapshot:
-        """Load the model folder again and swap it in; the old one keeps serving on error."""
+    def reload(self, path: str | Path | None = None) -> Snapshot:
+        """Load the model folder again (or ``path``, served from on) and swap it in; the old
+        one keeps serving on error."""
         with self._lock:
-            snap = load_snapshot(self.path)
+            snap = load_snapshot(self.path if path is None else Path(path))
+            self.path = snap.path
             self.current = snap  # one reference assignment: atomic for readers
             self.reloads += 1
             return snap

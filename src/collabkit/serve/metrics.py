@@ -44,9 +44,37 @@ class ServiceMetrics:
                              "(miss)", ["result"], registry=r)
         self.reloads = Counter("collabkit_model_reloads", "Model reloads, by outcome",
                                ["outcome"], registry=r)
+        self.retrains = Counter("collabkit_retrains", "Retrains from feedback, by outcome "
+                                "(promoted, kept, failed)", ["outcome"], registry=r)
         self.model_info = Gauge("collabkit_model_loaded_timestamp_seconds",
                                 "When the serving model was loaded", ["fingerprint"],
                                 registry=r)
+
+        self.loop = {
+            name: Gauge(f"collabkit_loop_{name}", help_, ["window"], registry=r)
+            for name, help_ in (
+                ("lists", "Recommendation lists served in the trailing window"),
+                ("catalog_coverage", "Share of the catalogue served at least once in the "
+                                     "trailing window"),
+                ("exposure_gini", "Gini coefficient of how often each catalogue item was "
+                                  "served in the trailing window (0 equal, 1 concentrated)"),
+                ("mean_popularity_percentile", "Mean popularity percentile (training "
+                                               "ratings; top = 100) of served items"))}
+        self.loop_tiers = Gauge("collabkit_loop_list_share", "Share of the trailing window's "
+                                "lists answered by each tier", ["window", "tier"], registry=r)
+
+    def set_loop(self, numbers: dict[str, dict[str, Any]]) -> None:
+        """The feedback-loop gauges from :func:`collabkit.serve.loopreport.recent_numbers`."""
+        self.loop_tiers.clear()
+        for window, row in numbers.items():
+            self.loop["lists"].labels(window).set(row["n_lists"])
+            self.loop["catalog_coverage"].labels(window).set(row["coverage"])
+            self.loop["exposure_gini"].labels(window).set(row["gini"])
+            self.loop["mean_popularity_percentile"].labels(window).set(
+                row["mean_popularity_pct"])
+            for key, value in row.items():
+                if key.startswith("share_"):
+                    self.loop_tiers.labels(window, key[len("share_"):]).set(value)
 
     def set_model(self, fingerprint: str, loaded_at: float) -> None:
         self.model_info.clear()

@@ -6,6 +6,7 @@ and SQLite commits never block the event loop.
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from collabkit.errors import ConfigError, ServiceError, UnknownIdError
 from collabkit.interpret import explain as explain_prediction
 from collabkit.serve.app import ServiceContext
 from collabkit.serve.auth import Principal
-from collabkit.serve.engine import Snapshot
+from collabkit.serve.engine import Snapshot, year_of
 from collabkit.serve.schemas import (
     DeleteOut,
     ErrorOut,
@@ -32,6 +33,7 @@ from collabkit.serve.schemas import (
     ModelCard,
     OnboardingIn,
     OnboardingOut,
+    PolicyName,
     PredictIn,
     PredictionsOut,
     RecommendationsOut,
@@ -42,6 +44,8 @@ from collabkit.serve.schemas import (
 )
 
 __all__ = ["router"]
+
+LOG = logging.getLogger("collabkit.serve")
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False, description="the app key or a visitor token")
@@ -157,7 +161,15 @@ def reload_model(ctx: Ctx, who: Who) -> ReloadOut:
 
 @router.get("/metrics", include_in_schema=False)
 def metrics(ctx: Ctx) -> Response:
-    """Prometheus text format."""
+    """Prometheus text format; the feedback-loop gauges are computed from the served-list log
+    at each scrape (trailing 1 h and 24 h)."""
+    from collabkit.serve.loopreport import recent_numbers
+
+    try:
+        ctx.served.flush()
+        ctx.metrics.set_loop(recent_numbers(ctx.db_path))
+    except Exception as e:  # the other metrics still answer
+        LOG.error("feedback-loop metrics not computed: %s", e)
     return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
@@ -171,7 +183,8 @@ def search_items(ctx: Ctx, who: Who,
     ``genre``, most-rated first."""
     frame = ctx.snapshot.search(q, genre, limit)
     return ItemsOut(items=[{"item_id": _native(r.item), "title": r.title, "genres": r.genres,
-                            "n_ratings": int(r.n_ratings)} for r in frame.itertuples()])
+                            "year": year_of(r.title), "n_ratings": int(r.n_ratings)}
+                           for r in frame.itertuples()])
 
 
 @router.get("/v1/items/{item_id}/similar", response_model=SimilarOut,
@@ -199,10 +212,11 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
     snap = ctx.snapshot
     exclude = [x for x in (snap.stored_item(str(v)) for v in body.exclude) if x is not None]
     frame = snap.onboarding(body.n, exclude)
+    info = snap.describe(frame["item"].tolist())
     return OnboardingOut(strategy="popular-diverse", items=[
-        {"rank": i + 1, "item_id": _native(r.item), "title": r.title,
-         "n_ratings": int(r.n_ratings), "mean_rating": float(r.mean_rating)}
-        for i, r in enumerate(frame.itertuples())])
+        {"rank": i + 1, "item_id": _native(r.item), "title": r.title, "year": d[1],
+         "genres": d[2], "n_ratings": int(r.n_ratings), "mean_rating": float(r.mean_rating)}
+        for i, (r, d) in enumerate(zip(frame.itertuples(), info, strict=True))])
 
 
 # --------------------------------------------------------------------------- users
@@ -210,28 +224,43 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
             responses=_errs(401, 403, 422), tags=["users"])
 def recommendations(user_id: UserId, ctx: Ctx, who: Who,
                     k: Annotated[int, Query(ge=1, le=100)] = 10,
-                    exclude: Annotated[list[str], Query(max_length=100)] = []  # noqa: B006
-                    ) -> RecommendationsOut:
+                    exclude: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
+                    reasons: bool = False,
+                    policy: Annotated[PolicyName | None, Query(
+                        description="re-ranking: top | mmr | debias | explore (default: the "
+                                    "server's --policy)")] = None) -> RecommendationsOut:
     """Top-``k`` for a user: the model's list for a known user; a fold-in of everything
     they rated once they have stored feedback; the fallback tiers for an unknown user.
-    Items the user rated are never recommended."""
+    Items the user rated are never recommended. ``reasons=true`` adds a one-line reason per
+    item (the user's rating that supports it most). ``policy`` re-ranks the ``model`` and
+    ``personal`` tiers' lists (:mod:`collabkit.recommend.rerank`; ``explore`` shows half the
+    list from further down the user's best 200). Every answer is logged (served lists)."""
     who.require_user(user_id)
     snap = ctx.snapshot
     stored = ctx.store.ratings(user_id)
+    min_personal = ctx.config.min_personal
+    wanted = policy or ctx.config.policy
     key = (snap.fingerprint, user_id, tuple((r.item_id, r.rating) for r in stored), k,
-           tuple(sorted(set(exclude))))
+           tuple(sorted(set(exclude))), reasons, min_personal, wanted)
 
-    def compute() -> tuple[str, list[dict[str, Any]]]:
+    def compute() -> tuple[str, str, list[dict[str, Any]]]:
         ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
-        frame, tier = snap.recommend(snap.user_id(user_id), stored, k, ex)
-        return tier, [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-                       "score": float(r.score)} for r in frame.itertuples()]
+        raw_user = snap.user_id(user_id)
+        frame, tier, used = snap.recommend(raw_user, stored, k, ex, min_personal, wanted)
+        why: list[str | None] = [None] * len(frame)
+        if reasons:
+            why = list(snap.reasons(snap.all_ratings(raw_user, stored),
+                                    frame["item"].tolist(), tier))
+        return tier, used, [{"rank": int(r.rank), "item_id": _native(r.item),
+                             "title": r.title, "score": float(r.score), "reason": w}
+                            for r, w in zip(frame.itertuples(), why, strict=True)]
 
-    (tier, items), hit = ctx.cache.get_or_compute(key, compute)
+    (tier, used, items), hit = ctx.cache.get_or_compute(key, compute)
     ctx.metrics.cache.labels("hit" if hit else "miss").inc()
     ctx.metrics.recommendations.labels(tier).inc()
-    return RecommendationsOut(user_id=user_id, tier=tier, model_fingerprint=snap.fingerprint,
-                              items=items)
+    ctx.served.add(user_id, [it["item_id"] for it in items], tier, used, snap.fingerprint)
+    return RecommendationsOut(user_id=user_id, tier=tier, policy=used,
+                              model_fingerprint=snap.fingerprint, items=items)
 
 
 @router.post("/v1/predictions", response_model=PredictionsOut,
@@ -305,6 +334,8 @@ def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
                            "for every new write, and the same id only to retry one")
     if not res.duplicate:
         ctx.metrics.feedback_rows.inc(res.n_rows)
+        if ctx.retrainer is not None:
+            ctx.retrainer.note(res.n_rows)
     out = FeedbackOut(request_id=res.request_id, user_id=res.owner, n_rows=res.n_rows,
                       duplicate=res.duplicate)
     return JSONResponse(out.model_dump(), status_code=200 if res.duplicate else 201)
@@ -320,8 +351,16 @@ def stored_ratings(user_id: UserId, ctx: Ctx, who: Who) -> StoredRatingsOut:
     if not rows and who.role == "app" and not snap.known_user(snap.user_id(user_id)):
         raise ServiceError(404, "unknown_user", "no feedback is stored for user_id and the "
                            "model does not know it")
-    return StoredRatingsOut(user_id=user_id, ratings=[
-        {"item_id": r.item_id, "rating": r.rating, "rated_at": r.created_at} for r in rows])
+    info = snap.describe([x for x in (snap.stored_item(r.item_id) for r in rows)
+                          if x is not None])
+    described = iter(info)
+    out = []
+    for r in rows:
+        t, y, g = next(described) if snap.stored_item(r.item_id) is not None else \
+            (None, None, None)
+        out.append({"item_id": r.item_id, "rating": r.rating, "rated_at": r.created_at,
+                    "title": t, "year": y, "genres": g})
+    return StoredRatingsOut(user_id=user_id, ratings=out)
 
 
 @router.delete("/v1/users/{user_id}", response_model=DeleteOut,
@@ -331,4 +370,5 @@ def delete_user(user_id: UserId, ctx: Ctx, who: Who) -> DeleteOut:
     who.require_user(user_id)
     if who.role == "visitor":
         ctx.writes.check(who.key)
+    ctx.served.flush()  # queued served lists of this user are deleted with the rest
     return DeleteOut(user_id=user_id, deleted_rows=ctx.store.delete_user(user_id))

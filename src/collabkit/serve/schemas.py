@@ -8,7 +8,7 @@ the model, not the schema).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -18,10 +18,12 @@ __all__ = [
     "SimilarItem", "SimilarOut", "ItemOut", "ItemsOut", "Contribution", "ExplainOut",
     "OnboardingIn", "OnboardingItem", "OnboardingOut", "VisitorOut", "StoredRatingOut",
     "StoredRatingsOut", "DeleteOut", "HealthOut", "ModelCard", "ErrorBody", "ErrorOut",
-    "ReloadOut", "MAX_LIST",
+    "ReloadOut", "MAX_LIST", "GenresOut", "PolicyName",
 ]
 
 MAX_LIST = 100
+#: the re-ranking policies of :mod:`collabkit.recommend.rerank`
+PolicyName = Literal["top", "mmr", "debias", "explore"]
 _IN = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 #: a user id: 1-64 characters, no "/" (it must fit in a URL path) and no control characters
@@ -60,11 +62,13 @@ class RecItem(BaseModel):
     item_id: int | str
     title: str | None
     score: float
+    reason: str | None = Field(default=None, description="one line on why (``reasons=true``)")
 
 
 class RecommendationsOut(BaseModel):
     user_id: str
-    tier: str = Field(description="model | personal | bias | popularity")
+    tier: str = Field(description="model | personal | bias | popularity | genre")
+    policy: str = Field(default="top", description="the re-ranking policy that answered")
     items: list[RecItem]
     model_fingerprint: str
 
@@ -110,6 +114,7 @@ class ItemOut(BaseModel):
     item_id: int | str
     title: str | None
     genres: str | None
+    year: int | None = None
     n_ratings: int
 
 
@@ -151,6 +156,8 @@ class OnboardingItem(BaseModel):
     rank: int
     item_id: int | str
     title: str | None
+    year: int | None = None
+    genres: str | None = None
     n_ratings: int
     mean_rating: float
 
@@ -169,6 +176,13 @@ class StoredRatingOut(BaseModel):
     item_id: str
     rating: float
     rated_at: float
+    title: str | None = None
+    year: int | None = None
+    genres: str | None = None
+
+
+class GenresOut(BaseModel):
+    genres: list[str]
 
 
 class StoredRatingsOut(BaseModel):

@@ -48,7 +48,8 @@ def one_thread_per_request() -> None:
 
 
 def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
-        workers: int = 1, cache_size: int = 4096, log_level: str = "info",
+        workers: int = 1, cache_size: int = 4096, min_personal: int = 5,
+        policy: str = "top", retrain_every: int = 0, log_level: str = "info",
         access_log: bool = True) -> None:
     """Serve ``model`` until interrupted. The app key comes from ``COLLABKIT_API_KEY``."""
     import uvicorn
@@ -59,6 +60,13 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         raise ConfigError(f"--workers must be at least 1, got {workers}")
     if not 0 < port < 65536:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
+    if retrain_every < 0:
+        raise ConfigError(f"--retrain-every must be 0 (never) or more, got {retrain_every}")
+    if retrain_every and workers > 1:
+        raise ConfigError("--retrain-every needs --workers 1: the process that retrains must be "
+                          "the one that serves, to swap the new model in")
+    if min_personal < 1:
+        raise ConfigError(f"--min-personal must be at least 1, got {min_personal}")
     if cache_size < 0:
         raise ConfigError(f"--cache-size must be 0 (off) or more, got {cache_size}")
     app_key = os.environ.get("COLLABKIT_API_KEY") or None
@@ -71,18 +79,23 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
         os.environ["COLLABKIT_SERVE_MODEL"] = str(model)
         os.environ["COLLABKIT_SERVE_DB"] = db_path
         os.environ["COLLABKIT_SERVE_CACHE"] = str(cache_size)
-        create_app(ServeConfig(model=model, db=db_path, app_key=app_key))  # fail fast, here
+        os.environ["COLLABKIT_SERVE_MIN_PERSONAL"] = str(min_personal)
+        os.environ["COLLABKIT_SERVE_POLICY"] = policy
+        create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
+                               min_personal=min_personal, policy=policy))  # fail fast, here
         _logging(log_level)
         one_thread_per_request()
         uvicorn.run("collabkit.serve.app:app_from_env", factory=True, workers=workers,
                     **common)
         return
     app = create_app(ServeConfig(model=model, db=db_path, app_key=app_key,
-                                 access_log=access_log, cache_size=cache_size))
+                                 access_log=access_log, cache_size=cache_size,
+                                 min_personal=min_personal, policy=policy,
+                                 retrain_every=retrain_every))
     ctx = app.state.ctx
     _logging(log_level)
     one_thread_per_request()
-    LOG.info("serving %s (model %s) on http://%s:%d  docs: /docs  feedback db: %s",
+    LOG.info("serving %s (model %s) on http://%s:%d  page: /  docs: /docs  feedback db: %s",
              model, ctx.snapshot.fingerprint, host, port, db_path)
     signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
         target=ctx.reload_quietly, name="collabkit-reload", daemon=True).start())

@@ -70,6 +70,30 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE requests ADD COLUMN payload_hash TEXT;
     """,
+    # 3: what the service recommended, a row per item of each served list (issue 11), for
+    # watching the feedback loop (collabkit.serve.servedlog), and the catalogue each served
+    # model had (items and their training ratings), so a report needs only the database
+    """
+    CREATE TABLE served (
+        id                INTEGER PRIMARY KEY,
+        list_id           INTEGER NOT NULL,
+        served_at         REAL NOT NULL,
+        user_id           TEXT NOT NULL,
+        item_id           TEXT NOT NULL,
+        rank              INTEGER NOT NULL,
+        tier              TEXT NOT NULL,
+        policy            TEXT NOT NULL,
+        model_fingerprint TEXT
+    );
+    CREATE INDEX served_by_time ON served (served_at);
+    CREATE INDEX served_by_user ON served (user_id);
+    CREATE TABLE catalog (
+        model_fingerprint TEXT NOT NULL,
+        item_id           TEXT NOT NULL,
+        n_ratings         INTEGER NOT NULL,
+        PRIMARY KEY (model_fingerprint, item_id)
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -245,13 +269,15 @@ class SQLiteStore:
         return [StoredRating(str(i), float(r), float(t)) for i, r, t in rows]
 
     def delete_user(self, user_id: str) -> int:
-        """Delete the user's feedback, request ids and visitor credential; rows deleted."""
+        """Delete the user's feedback, request ids, served lists and visitor credential;
+        feedback rows deleted."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             n = conn.execute("DELETE FROM feedback WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM visitors WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM served WHERE user_id = ?", (user_id,))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -276,6 +302,28 @@ class SQLiteStore:
         row = self._conn().execute("SELECT user_id FROM visitors WHERE token_hash = ?",
                                    (token_hash,)).fetchone()
         return None if row is None else str(row[0])
+
+    # ------------------------------------------------------------------ catalogue
+    def record_catalog(self, model_fingerprint: str, items: Sequence[object],
+                       n_ratings: Sequence[int]) -> bool:
+        """Remember a served model's catalogue once per fingerprint; True when written."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("SELECT 1 FROM catalog WHERE model_fingerprint = ? LIMIT 1",
+                            (model_fingerprint,)).fetchone() is not None:
+                conn.execute("COMMIT")
+                return False
+            conn.executemany("INSERT INTO catalog (model_fingerprint, item_id, n_ratings) "
+                             "VALUES (?, ?, ?)", [(model_fingerprint, str(i), int(n))
+                                                  for i, n in zip(items, n_ratings,
+                                                                  strict=True)])
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return True
 
     # ------------------------------------------------------------------ maintenance
     def integrity_ok(self) -> bool:
