@@ -113,6 +113,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     """
 
     kind = "dot"
+    module_: DotProductBias  # _build_module's kind of torch.nn.Module
     fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
                                             "solved this very problem, with its stored prior")
 
@@ -172,11 +173,11 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         def idx(a: np.ndarray) -> torch.Tensor:  # read-only arrays (Interactions) are copied
             return torch.as_tensor(a if a.flags.writeable else a.copy(), device=dev)
 
-        valid_t = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
+        valid_p = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
         return fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=float(self.wd), batch_size=self.batch_size_,
-            generator=self._shuffle_generator(), valid=valid_t,
+            generator=self._shuffle_generator(), valid=valid_p,
             callback=self._callback(), kernel=self.kernel)
 
     @torch.no_grad()
@@ -186,7 +187,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
         if not self.refit_users:
             return 0.0
         t0 = time.perf_counter()
-        m: DotProductBias = self.module_  # type: ignore[assignment]
+        m = self.module_
         noise = train_noise_variance(self.history_)
         n_threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
@@ -206,7 +207,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
     def factor_tables(self) -> cap.FactorTables:
         """The DotProductBias tables (sigmoid range, global bias in logit space)."""
         self.check_fitted()
-        m: DotProductBias = self.module_  # type: ignore[assignment]
+        m = self.module_
         return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
                             m.item_factors.weight, m.item_bias.weight[:, 0],
                             float(m.global_bias), m.y_range, None)
@@ -259,7 +260,7 @@ class BiasedMF(TorchRecommender, cap.FactorModel):
 
     @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
-        m: DotProductBias = self.module_  # type: ignore[assignment]
+        m = self.module_
         ut = torch.as_tensor(u, device=self.device_)
         # one (users, items) buffer, updated in place: top-N over large catalogues scores
         # blocks of 1024 users, and every temporary of that size costs hundreds of MB
