@@ -7,10 +7,12 @@ and SQLite commits never block the event loop.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -22,21 +24,27 @@ from collabkit.serve.app import ServiceContext
 from collabkit.serve.auth import Principal
 from collabkit.serve.engine import Snapshot
 from collabkit.serve.schemas import (
+    Contribution,
     DeleteOut,
     ErrorOut,
     ExplainOut,
     FeedbackIn,
     FeedbackOut,
     HealthOut,
+    ItemOut,
     ItemsOut,
     ModelCard,
     OnboardingIn,
+    OnboardingItem,
     OnboardingOut,
     PredictIn,
+    PredictionOut,
     PredictionsOut,
     RecommendationsOut,
     ReloadOut,
+    SimilarItem,
     SimilarOut,
+    StoredRatingOut,
     StoredRatingsOut,
     VisitorOut,
 )
@@ -90,6 +98,12 @@ def _item(snap: Snapshot, value: int | str, where: str) -> Any:
     except UnknownIdError:
         raise ServiceError(404, "unknown_item", f"{where} is not an item of this model; find "
                            "item ids with GET /v1/items?q=TITLE") from None
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """``frame.itertuples()``: a namedtuple per row, one field per column. Typed ``Any``: the
+    fields are whatever the columns hold (pandas-stubs says any scalar); routes convert them."""
+    return frame.itertuples()
 
 
 def _iso(ts: float) -> str:
@@ -170,8 +184,8 @@ def search_items(ctx: Ctx, who: Who,
     """Items whose title contains ``q`` (case-insensitive) and whose genres include
     ``genre``, most-rated first."""
     frame = ctx.snapshot.search(q, genre, limit)
-    return ItemsOut(items=[{"item_id": _native(r.item), "title": r.title, "genres": r.genres,
-                            "n_ratings": int(r.n_ratings)} for r in frame.itertuples()])
+    return ItemsOut(items=[ItemOut(item_id=_native(r.item), title=r.title, genres=r.genres,
+                                   n_ratings=int(r.n_ratings)) for r in _rows(frame)])
 
 
 @router.get("/v1/items/{item_id}/similar", response_model=SimilarOut,
@@ -187,9 +201,9 @@ def similar(item_id: ItemText, ctx: Ctx, who: Who,
         raise ServiceError(422, "unsupported", f"a {snap.model.kind!r} model has no item "
                            "factors to compare; serve a factor model (dot, als, nn)") from None
     return SimilarOut(item_id=_native(raw), items=[
-        {"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-         "similarity": float(r.similarity), "n_ratings": int(r.n_ratings)}
-        for r in frame.itertuples()])
+        SimilarItem(rank=int(r.rank), item_id=_native(r.item), title=r.title,
+                    similarity=float(r.similarity), n_ratings=int(r.n_ratings))
+        for r in _rows(frame)])
 
 
 @router.post("/v1/onboarding/items", response_model=OnboardingOut,
@@ -200,9 +214,9 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
     exclude = [x for x in (snap.stored_item(str(v)) for v in body.exclude) if x is not None]
     frame = snap.onboarding(body.n, exclude)
     return OnboardingOut(strategy="popular-diverse", items=[
-        {"rank": i + 1, "item_id": _native(r.item), "title": r.title,
-         "n_ratings": int(r.n_ratings), "mean_rating": float(r.mean_rating)}
-        for i, r in enumerate(frame.itertuples())])
+        OnboardingItem(rank=i + 1, item_id=_native(r.item), title=r.title,
+                       n_ratings=int(r.n_ratings), mean_rating=float(r.mean_rating))
+        for i, r in enumerate(_rows(frame))])
 
 
 # --------------------------------------------------------------------------- users
@@ -225,7 +239,7 @@ def recommendations(user_id: UserId, ctx: Ctx, who: Who,
         ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
         frame, tier = snap.recommend(snap.user_id(user_id), stored, k, ex)
         return tier, [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-                       "score": float(r.score)} for r in frame.itertuples()]
+                       "score": float(r.score)} for r in _rows(frame)]
 
     (tier, items), hit = ctx.cache.get_or_compute(key, compute)
     ctx.metrics.cache.labels("hit" if hit else "miss").inc()
@@ -242,18 +256,20 @@ def predictions(body: PredictIn, ctx: Ctx, who: Who) -> PredictionsOut:
     for pair in body.pairs:
         who.require_user(pair.user_id)
     items = [_item(snap, p.item_id, f"pairs[{j}].item_id") for j, p in enumerate(body.pairs)]
-    out: list[dict[str, Any] | None] = [None] * len(body.pairs)
+    out: list[PredictionOut | None] = [None] * len(body.pairs)
     by_user: dict[str, list[int]] = {}
     for j, p in enumerate(body.pairs):
         by_user.setdefault(p.user_id, []).append(j)
     for user_id, rows in by_user.items():
         frame = snap.predict(snap.user_id(user_id), ctx.store.ratings(user_id),
                              [items[j] for j in rows])
-        for j, r in zip(rows, frame.itertuples(), strict=True):
-            out[j] = {"user_id": user_id, "item_id": _native(items[j]),
-                      "rating": float(r.prediction), "fallback": bool(r.fallback),
-                      "title": r.title}
-    return PredictionsOut(predictions=out, model_fingerprint=snap.fingerprint)
+        for j, r in zip(rows, _rows(frame), strict=True):
+            out[j] = PredictionOut(user_id=user_id, item_id=_native(items[j]),
+                                   rating=float(r.prediction), fallback=bool(r.fallback),
+                                   title=r.title)
+    # every pair belongs to exactly one user's rows, so no slot is left None
+    return PredictionsOut(predictions=[p for p in out if p is not None],
+                          model_fingerprint=snap.fingerprint)
 
 
 @router.get("/v1/users/{user_id}/explain", response_model=ExplainOut,
@@ -271,9 +287,9 @@ def explain(user_id: UserId, ctx: Ctx, who: Who,
         raise ServiceError(404, "unknown_user", "user_id is neither known to the model nor "
                            "has stored feedback; send ratings with POST /v1/feedback first")
     e = explain_prediction(snap.model, folded if folded is not None else raw_user, raw_item)
-    contrib = [{"item_id": _native(r.item), "title": r.title, "rating": _num(r.rating),
-                "deviation": _num(r.deviation), "similarity": _num(r.similarity),
-                "weight": _num(r.weight)} for r in e.contributions.head(10).itertuples()]
+    contrib = [Contribution(item_id=_native(r.item), title=r.title, rating=_num(r.rating),
+                            deviation=_num(r.deviation), similarity=_num(r.similarity),
+                            weight=_num(r.weight)) for r in _rows(e.contributions.head(10))]
     return ExplainOut(user_id=user_id, item_id=_native(raw_item), title=e.title,
                       prediction=_num(e.prediction), global_bias=_num(e.global_bias),
                       user_bias=_num(e.user_bias), item_bias=_num(e.item_bias),
@@ -321,7 +337,8 @@ def stored_ratings(user_id: UserId, ctx: Ctx, who: Who) -> StoredRatingsOut:
         raise ServiceError(404, "unknown_user", "no feedback is stored for user_id and the "
                            "model does not know it")
     return StoredRatingsOut(user_id=user_id, ratings=[
-        {"item_id": r.item_id, "rating": r.rating, "rated_at": r.created_at} for r in rows])
+        StoredRatingOut(item_id=r.item_id, rating=r.rating, rated_at=r.created_at)
+        for r in rows])
 
 
 @router.delete("/v1/users/{user_id}", response_model=DeleteOut,
