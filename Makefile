@@ -37,8 +37,12 @@ bench: $(VENV)/.installed
 	bash benchmarks/peers_env.sh
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
+# The static checks CI runs after the tests (issue 9): style, types (mypy reads
+# [tool.mypy] in pyproject.toml) and the import layers (.importlinter). Each must pass.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

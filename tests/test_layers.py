@@ -42,3 +42,35 @@ def test_models_base_reaches_up_only_through_the_facades() -> None:
           if m.startswith(("collabkit.recommend", "collabkit.interpret"))}
     assert up == {"collabkit.recommend.coldstart", "collabkit.recommend.foldin",
                   "collabkit.recommend.rerank", "collabkit.interpret"}
+
+
+MAX_LINES = 400
+
+
+def test_no_source_module_over_400_lines() -> None:
+    """issue 9: every module under src/collabkit stays under 400 lines (split it, don't grow it)."""
+    sizes = {str(p.relative_to(SRC)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in SRC.rglob("*.py")}
+    assert len(sizes) > 50  # the walk found the package, not an empty folder
+    over = {name: n for name, n in sizes.items() if n > MAX_LINES}
+    assert not over, f"modules over {MAX_LINES} lines: {over}"
+
+
+def test_mypy_config_hides_no_collabkit_errors() -> None:
+    """issue 9: mypy runs on all of src/collabkit; no ignore_errors, and the per-module
+    overrides (missing imports) name third-party packages only."""
+    import tomllib
+
+    pyproject = SRC.parents[1] / "pyproject.toml"
+    if not pyproject.is_file():  # an installed wheel, not the source tree
+        import pytest
+
+        pytest.skip("pyproject.toml is not beside src/ (collabkit is not run from source)")
+    cfg = tomllib.loads(pyproject.read_text(encoding="utf-8"))["tool"]["mypy"]
+    assert cfg["files"] == ["src/collabkit"]
+    assert "ignore_errors" not in cfg
+    for override in cfg.get("overrides", []):
+        assert "ignore_errors" not in override
+        modules = override["module"]
+        modules = [modules] if isinstance(modules, str) else modules
+        assert not [m for m in modules if m.split(".")[0] == "collabkit"], override

@@ -165,10 +165,8 @@ def split_feedback(feedback: pd.DataFrame, holdout_frac: float) -> tuple[pd.Data
 # --------------------------------------------------------------------------- scoring
 def _can_fold(model: Any) -> bool:
     """Whether the cold-start chain would fold a new user into ``model``."""
-    try:
-        from collabkit.models.capabilities import can_fold_in  # once models declare it
-    except ImportError:
-        from collabkit.recommend.coldstart import _can_fold as can_fold_in
+    from collabkit.models.capabilities import can_fold_in
+
     return bool(can_fold_in(model))
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return df.to_dict(orient="records")
+    return [{str(k): v for k, v in row.items()} for row in df.to_dict(orient="records")]
 
 
 @click.command("inspect")

@@ -368,7 +368,7 @@ def _encode_column(s: pd.Series, max_levels: int, n_bins: int) -> np.ndarray | N
     if text.str.contains("|", regex=False).any():
         multi = text.str.get_dummies(sep="|")
         return multi.to_numpy(np.float64) if 0 < multi.shape[1] <= max_levels else None
-    codes, levels = pd.factorize(text.replace("", pd.NA))
+    codes, levels = pd.factorize(text.where(text != ""))  # "" -> <NA>
     if not 2 <= len(levels) <= max_levels:
         return None
     out = np.zeros((len(codes), len(levels)))

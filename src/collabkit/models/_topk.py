@@ -61,14 +61,14 @@ def recommend_topk(model: Recommender, users: np.ndarray, n: int, *, exclude_see
         if base_mask is not None:
             scores[:, base_mask] = -torch.inf
         if exclude_seen and known.any():
-            rows = np.flatnonzero(known)
+            known_rows = np.flatnonzero(known)
             counts = indptr[ub[known] + 1] - indptr[ub[known]]
             starts = indptr[ub[known]]
-            row_idx = np.repeat(rows, counts)
+            row_idx = np.repeat(known_rows, counts)
             col_idx = indices[np.repeat(starts, counts) + _ragged_arange(counts)]
             scores[torch.as_tensor(row_idx), torch.as_tensor(col_idx)] = -torch.inf
-        top_s, top_i = torch.topk(scores, k, dim=1)
-        top_s, top_i = top_s.numpy(), top_i.numpy()
+        top_t, top_it = torch.topk(scores, k, dim=1)
+        top_s, top_i = top_t.numpy(), top_it.numpy()
         valid = np.isfinite(top_s)
         rows = np.repeat(np.arange(len(ub)), k).reshape(len(ub), k)
         frames.append(pd.DataFrame({

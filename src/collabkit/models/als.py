@@ -218,6 +218,7 @@ class BiasedALS(Recommender, cap.FactorModel):
         nu, ni = len(self.user_vocab_), len(self.item_vocab_)
         users, items = _Side(u, i, r, nu, ni, dev), _Side(i, u, r, ni, nu, dev)
         mu = float(self.global_mean_)
+        assert self.seed_ is not None, "fit() sets seed_ before training"
         g = torch_generator(self.seed_)
         X = torch.zeros(nu, k + 1, device=dev)                 # (p_u, b_u)
         Y = torch.zeros(ni, k + 1, device=dev)                 # (q_i, b_i)

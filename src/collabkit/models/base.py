@@ -60,6 +60,15 @@ class Recommender(ABC):
     #: :mod:`collabkit.models.registry`)
     kind: ClassVar[str] = ""
 
+    # fitted state shared by every model (set by fit, or by load from a model folder)
+    rating_range_: tuple[float, float]
+    seen_ratings_: np.ndarray | None  # None in files from before 0.1.0's release
+    item_meta_: pd.DataFrame | None
+    data_fingerprint_: str | None  # None in a loaded ensemble's members
+    n_train_: int | None
+    seed_: int | None
+    fit_seconds_: float | None
+
     # -------------------------------------------------------------- sklearn contract
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -120,7 +129,8 @@ class Recommender(ABC):
         self.seen_ratings_ = data.ratings[order].astype(np.float32)
         self.seen_indptr_ = np.concatenate(
             [[0], np.cumsum(np.bincount(u, minlength=len(self.user_vocab_)))]).astype(np.int64)
-        self.rating_range_ = tuple(float(x) for x in data.rating_range)
+        lo, hi = data.rating_range
+        self.rating_range_ = (float(lo), float(hi))
         self.item_meta_ = None
         if data.item_meta is not None:
             self.item_meta_ = data.item_meta.reindex(items_raw)

@@ -51,6 +51,8 @@ class SVDppModule(nn.Module):
     users at once, ``F @ Y`` with ``F`` the row-normalised CSR of the items each user rated.
     """
 
+    mean: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(self, n_users: int, n_items: int, n_factors: int, mean: float) -> None:
         super().__init__()
         self.p = nn.Parameter(torch.zeros(n_users, n_factors))
@@ -176,6 +178,7 @@ class SVDpp(Recommender, cap.FactorModel):
                valid: Interactions | None) -> None:
         k = int(self.n_factors)
         m = SVDppModule(len(self.user_vocab_), len(self.item_vocab_), k, self.global_mean_)
+        assert self.seed_ is not None, "fit() sets seed_ before training"
         rng = numpy_rng(self.seed_)
         with torch.no_grad():
             for p in (m.p, m.q, m.y):
@@ -360,7 +363,8 @@ class _Bags:
                                                  per_sample_weights=w)
 
 
-def _valid_pairs(model: Recommender, valid: Interactions) -> tuple[np.ndarray, ...]:
+def _valid_pairs(model: Recommender, valid: Interactions
+                 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
     """Dense index pairs and ratings of the ``valid`` rows whose user and item are known."""
     vu, vi, vr, _ = valid_pairs(model.user_vocab_, model.item_vocab_, valid)
     return vu, vi, torch.tensor(vr, dtype=torch.float64)

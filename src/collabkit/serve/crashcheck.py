@@ -159,7 +159,7 @@ def crash_round(server: ServerProcess, items: list[int | str], *, tag: str,
         n = 0
         while not stop.is_set():
             rid = f"{tag}-{w}-{n}"
-            body = {"request_id": rid, "user_id": f"crash-{tag}-{w}",
+            body: dict[str, object] = {"request_id": rid, "user_id": f"crash-{tag}-{w}",
                     "ratings": [{"item_id": items[(w + n) % len(items)], "rating": 4.0}]}
             with lock:
                 res.sent.add(rid)

@@ -23,6 +23,7 @@ unknown, no feedback           ``model.recommend_new_user`` with no ratings     
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import time
@@ -283,7 +284,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
 class ModelHolder:
     """The current snapshot, swapped whole by :meth:`reload` (one reload at a time)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         self.current: Snapshot = load_snapshot(self.path)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import numpy as np
+import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,22 +25,28 @@ from collabkit.serve.app import ServiceContext
 from collabkit.serve.auth import Principal
 from collabkit.serve.engine import Snapshot, year_of
 from collabkit.serve.schemas import (
+    Contribution,
     DeleteOut,
     ErrorOut,
     ExplainOut,
     FeedbackIn,
     FeedbackOut,
     HealthOut,
+    ItemOut,
     ItemsOut,
     ModelCard,
     OnboardingIn,
+    OnboardingItem,
     OnboardingOut,
     PolicyName,
     PredictIn,
+    PredictionOut,
     PredictionsOut,
     RecommendationsOut,
     ReloadOut,
+    SimilarItem,
     SimilarOut,
+    StoredRatingOut,
     StoredRatingsOut,
     VisitorOut,
 )
@@ -94,6 +102,12 @@ def _item(snap: Snapshot, value: int | str, where: str) -> Any:
     except UnknownIdError:
         raise ServiceError(404, "unknown_item", f"{where} is not an item of this model; find "
                            "item ids with GET /v1/items?q=TITLE") from None
+
+
+def _rows(frame: pd.DataFrame) -> Iterator[Any]:
+    """``frame.itertuples()``: a namedtuple per row, one field per column. Typed ``Any``: the
+    fields are whatever the columns hold (pandas-stubs says any scalar); routes convert them."""
+    return frame.itertuples()
 
 
 def _iso(ts: float) -> str:
@@ -182,9 +196,9 @@ def search_items(ctx: Ctx, who: Who,
     """Items whose title contains ``q`` (case-insensitive) and whose genres include
     ``genre``, most-rated first."""
     frame = ctx.snapshot.search(q, genre, limit)
-    return ItemsOut(items=[{"item_id": _native(r.item), "title": r.title, "genres": r.genres,
-                            "year": year_of(r.title), "n_ratings": int(r.n_ratings)}
-                           for r in frame.itertuples()])
+    return ItemsOut(items=[ItemOut(item_id=_native(r.item), title=r.title, genres=r.genres,
+                                   year=year_of(r.title), n_ratings=int(r.n_ratings))
+                           for r in _rows(frame)])
 
 
 @router.get("/v1/items/{item_id}/similar", response_model=SimilarOut,
@@ -200,9 +214,9 @@ def similar(item_id: ItemText, ctx: Ctx, who: Who,
         raise ServiceError(422, "unsupported", f"a {snap.model.kind!r} model has no item "
                            "factors to compare; serve a factor model (dot, als, nn)") from None
     return SimilarOut(item_id=_native(raw), items=[
-        {"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-         "similarity": float(r.similarity), "n_ratings": int(r.n_ratings)}
-        for r in frame.itertuples()])
+        SimilarItem(rank=int(r.rank), item_id=_native(r.item), title=r.title,
+                    similarity=float(r.similarity), n_ratings=int(r.n_ratings))
+        for r in _rows(frame)])
 
 
 @router.post("/v1/onboarding/items", response_model=OnboardingOut,
@@ -214,9 +228,9 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
     frame = snap.onboarding(body.n, exclude)
     info = snap.describe(frame["item"].tolist())
     return OnboardingOut(strategy="popular-diverse", items=[
-        {"rank": i + 1, "item_id": _native(r.item), "title": r.title, "year": d[1],
-         "genres": d[2], "n_ratings": int(r.n_ratings), "mean_rating": float(r.mean_rating)}
-        for i, (r, d) in enumerate(zip(frame.itertuples(), info, strict=True))])
+        OnboardingItem(rank=i + 1, item_id=_native(r.item), title=r.title, year=d[1],
+                       genres=d[2], n_ratings=int(r.n_ratings), mean_rating=float(r.mean_rating))
+        for i, (r, d) in enumerate(zip(_rows(frame), info, strict=True))])
 
 
 # --------------------------------------------------------------------------- users
@@ -253,7 +267,7 @@ def recommendations(user_id: UserId, ctx: Ctx, who: Who,
                                     frame["item"].tolist(), tier))
         return tier, used, [{"rank": int(r.rank), "item_id": _native(r.item),
                              "title": r.title, "score": float(r.score), "reason": w}
-                            for r, w in zip(frame.itertuples(), why, strict=True)]
+                            for r, w in zip(_rows(frame), why, strict=True)]
 
     (tier, used, items), hit = ctx.cache.get_or_compute(key, compute)
     ctx.metrics.cache.labels("hit" if hit else "miss").inc()
@@ -271,18 +285,20 @@ def predictions(body: PredictIn, ctx: Ctx, who: Who) -> PredictionsOut:
     for pair in body.pairs:
         who.require_user(pair.user_id)
     items = [_item(snap, p.item_id, f"pairs[{j}].item_id") for j, p in enumerate(body.pairs)]
-    out: list[dict[str, Any] | None] = [None] * len(body.pairs)
+    out: list[PredictionOut | None] = [None] * len(body.pairs)
     by_user: dict[str, list[int]] = {}
     for j, p in enumerate(body.pairs):
         by_user.setdefault(p.user_id, []).append(j)
     for user_id, rows in by_user.items():
         frame = snap.predict(snap.user_id(user_id), ctx.store.ratings(user_id),
                              [items[j] for j in rows])
-        for j, r in zip(rows, frame.itertuples(), strict=True):
-            out[j] = {"user_id": user_id, "item_id": _native(items[j]),
-                      "rating": float(r.prediction), "fallback": bool(r.fallback),
-                      "title": r.title}
-    return PredictionsOut(predictions=out, model_fingerprint=snap.fingerprint)
+        for j, r in zip(rows, _rows(frame), strict=True):
+            out[j] = PredictionOut(user_id=user_id, item_id=_native(items[j]),
+                                   rating=float(r.prediction), fallback=bool(r.fallback),
+                                   title=r.title)
+    # every pair belongs to exactly one user's rows, so no slot is left None
+    return PredictionsOut(predictions=[p for p in out if p is not None],
+                          model_fingerprint=snap.fingerprint)
 
 
 @router.get("/v1/users/{user_id}/explain", response_model=ExplainOut,
@@ -300,9 +316,9 @@ def explain(user_id: UserId, ctx: Ctx, who: Who,
         raise ServiceError(404, "unknown_user", "user_id is neither known to the model nor "
                            "has stored feedback; send ratings with POST /v1/feedback first")
     e = explain_prediction(snap.model, folded if folded is not None else raw_user, raw_item)
-    contrib = [{"item_id": _native(r.item), "title": r.title, "rating": _num(r.rating),
-                "deviation": _num(r.deviation), "similarity": _num(r.similarity),
-                "weight": _num(r.weight)} for r in e.contributions.head(10).itertuples()]
+    contrib = [Contribution(item_id=_native(r.item), title=r.title, rating=_num(r.rating),
+                            deviation=_num(r.deviation), similarity=_num(r.similarity),
+                            weight=_num(r.weight)) for r in _rows(e.contributions.head(10))]
     return ExplainOut(user_id=user_id, item_id=_native(raw_item), title=e.title,
                       prediction=_num(e.prediction), global_bias=_num(e.global_bias),
                       user_bias=_num(e.user_bias), item_bias=_num(e.item_bias),
@@ -358,8 +374,8 @@ def stored_ratings(user_id: UserId, ctx: Ctx, who: Who) -> StoredRatingsOut:
     for r in rows:
         t, y, g = next(described) if snap.stored_item(r.item_id) is not None else \
             (None, None, None)
-        out.append({"item_id": r.item_id, "rating": r.rating, "rated_at": r.created_at,
-                    "title": t, "year": y, "genres": g})
+        out.append(StoredRatingOut(item_id=r.item_id, rating=r.rating, rated_at=r.created_at,
+                                   title=t, year=y, genres=g))
     return StoredRatingsOut(user_id=user_id, ratings=out)
 
 

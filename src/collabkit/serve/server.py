@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from collabkit.errors import ConfigError
 
@@ -73,8 +74,9 @@ def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int
     if host not in ("127.0.0.1", "localhost", "::1") and app_key is None:
         LOG.warning("serving on %s without COLLABKIT_API_KEY: only visitors can use it", host)
     db_path = str(Path(db) if db else default_db_path(model))
-    common = {"host": host, "port": port, "log_level": log_level, "access_log": False,
-              "timeout_graceful_shutdown": 10, "server_header": False}
+    common: dict[str, Any] = {"host": host, "port": port, "log_level": log_level,
+                              "access_log": False, "timeout_graceful_shutdown": 10,
+                              "server_header": False}
     if workers > 1:
         os.environ["COLLABKIT_SERVE_MODEL"] = str(model)
         os.environ["COLLABKIT_SERVE_DB"] = db_path

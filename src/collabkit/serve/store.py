@@ -136,6 +136,9 @@ class FeedbackStore(Protocol):
 
     kind: str
 
+    @property
+    def schema_version(self) -> int: ...
+
     def add_feedback(self, request_id: str, user_id: str,
                      rows: Sequence[tuple[str, float]],
                      model_fingerprint: str | None) -> WriteResult: ...

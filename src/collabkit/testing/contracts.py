@@ -123,6 +123,7 @@ def _own_ratings(model: Recommender, users: np.ndarray) -> Any:
     """The training ratings of dense users ``users`` as a long frame keyed by raw user id."""
     import pandas as pd
 
+    assert model.seen_ratings_ is not None, "a fitted model keeps its training ratings"
     frames = []
     for u in users:
         start, end = model.seen_indptr_[u], model.seen_indptr_[u + 1]

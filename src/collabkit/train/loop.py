@@ -29,7 +29,8 @@ def param_groups(model: nn.Module, wd: float, *, decay_biases: bool = True) -> l
     Bias tables (names containing ``bias``) are decayed only when ``decay_biases`` is true
     (fastai decays its bias embeddings; the chapter's results rely on it).
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue

@@ -129,6 +129,7 @@ class _Lambda:
         Jt = J.transpose(1, 2)
         if self.matrix is not None:
             return torch.baddbmm(self.matrix.expand(J.shape[0], -1, -1), Jt, J)
+        assert self.diag is not None, "_Lambda needs a matrix or a diag"
         H = torch.bmm(Jt, J)
         H.diagonal(dim1=1, dim2=2).add_(self.diag)
         return H
@@ -137,6 +138,7 @@ class _Lambda:
         r""":math:`\Lambda v` for ``v`` of shape ``(rows, K, 1)`` (or broadcastable)."""
         if self.matrix is not None:
             return (v[..., 0] @ self.matrix.T)[..., None]
+        assert self.diag is not None, "_Lambda needs a matrix or a diag"
         return self.diag[..., None] * v
 
 

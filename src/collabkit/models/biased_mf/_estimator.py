@@ -120,6 +120,7 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
     """
 
     kind = "dot"
+    module_: DotProductBias  # _build_module's kind of torch.nn.Module
     fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
                                             "solved this very problem, with its stored prior")
 
@@ -180,11 +181,11 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
         def idx(a: np.ndarray) -> torch.Tensor:  # read-only arrays (Interactions) are copied
             return torch.as_tensor(a if a.flags.writeable else a.copy(), device=dev)
 
-        valid_t = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
+        valid_p = None if valid is None else (idx(valid[0]), idx(valid[1]), idx(valid[2]))
         return self._search_wd(lambda wd, first: fit_biased_mf(
             self.module_, idx(u), idx(i), idx(r), epochs=int(self.epochs), lr_max=self.lr_,
             wd=wd, batch_size=self.batch_size_, generator=self._shuffle_generator(),
-            valid=valid_t, callback=self._callback() if first else None, kernel=self.kernel),
+            valid=valid_p, callback=self._callback() if first else None, kernel=self.kernel),
             r, valid is not None)
 
     @torch.no_grad()
@@ -194,7 +195,7 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
         if not self.refit_users:
             return 0.0
         t0 = time.perf_counter()
-        m: DotProductBias = self.module_  # type: ignore[assignment]
+        m = self.module_
         noise = train_noise_variance(self.history_)
         n_threads = 1 if self.device_.type == "cpu" else None
         items = (m.item_factors.weight, m.item_bias.weight)
@@ -216,7 +217,7 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
         self.check_fitted()
         if self._serves_baseline():
             return self._baseline_tables()
-        m: DotProductBias = self.module_  # type: ignore[assignment]
+        m = self.module_
         return cap.FactorTables(m.user_factors.weight, m.user_bias.weight[:, 0],
                             m.item_factors.weight, m.item_bias.weight[:, 0],
                             float(m.global_bias), m.y_range, None)

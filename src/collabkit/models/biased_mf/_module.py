@@ -40,6 +40,8 @@ class DotProductBias(nn.Module):
         starts near the mean rating.
     """
 
+    global_bias: torch.Tensor  # a buffer (register_buffer)
+
     def __init__(
         self,
         n_users: int,

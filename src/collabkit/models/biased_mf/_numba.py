@@ -33,12 +33,15 @@ imported.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+numba: ModuleType | None
 try:  # numba is a dependency, but the torch kernel keeps working without it
-    import numba
+    numba = importlib.import_module("numba")
 except Exception:  # noqa: BLE001  (ImportError, or a broken llvmlite / numpy mismatch)
     numba = None
 

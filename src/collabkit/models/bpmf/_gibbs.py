@@ -35,6 +35,7 @@ class Chain:
 
     def __init__(self, model: BayesianMF, data: Interactions, u: np.ndarray,
                  i: np.ndarray) -> None:
+        assert model.seed_ is not None, "fit() sets seed_ before sampling"
         self.rng = rng = numpy_rng(model.seed_)
         nu, ni, k = len(model.user_vocab_), len(model.item_vocab_), int(model.n_factors)
         self.beta0, self.fixed_alpha = float(model.beta0), model.noise_precision
@@ -169,7 +170,8 @@ def _sample_normal_wishart(X: torch.Tensor, beta0: float, rng: np.random.Generat
     ``link``, the rows are ``X - F W`` and the link weights, whose rows are
     :math:`\\mathcal N(0, (\\lambda \\Lambda)^{-1})`, add their own scatter and count.
     """
-    extra_scatter, extra_n = 0.0, 0
+    extra_scatter: float | np.ndarray = 0.0
+    extra_n = 0
     if link is not None:
         X = X - link.offset()
         extra_scatter = link.lam * (link.W.T @ link.W).numpy()

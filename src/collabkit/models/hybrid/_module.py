@@ -48,6 +48,10 @@ class HybridDotProductBias(nn.Module):
         per-id ones, and cold ids get only part of the signal.
     """
 
+    # buffers (register_buffer), typed for mypy
+    user_cat_offsets: torch.Tensor
+    global_bias: torch.Tensor
+
     def __init__(self, n_users: int, n_items: int, n_factors: int = 50,
                  y_range: tuple[float, float] | None = (0.0, 5.5), *,
                  n_item_numbers: int = 0, user_cardinalities: Iterable[int] = (),

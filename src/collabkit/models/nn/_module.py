@@ -94,11 +94,13 @@ class EmbeddingNN(nn.Module):
         si = item_emb_size or emb_size_rule(n_items + 1)
         self.user_emb = nn.Embedding(n_users, su)
         self.item_emb = nn.Embedding(n_items, si)
-        self.cat_embs = nn.ModuleList(nn.Embedding(c, emb_size_rule(c)) for c in cat_cardinalities)
+        cat_sizes = [emb_size_rule(c) for c in cat_cardinalities]
+        self.cat_embs = nn.ModuleList(
+            nn.Embedding(c, s) for c, s in zip(cat_cardinalities, cat_sizes, strict=True))
         self.emb_drop = nn.Dropout(emb_dropout)
         self.n_cont = int(n_cont)
         self.y_range = None if y_range is None else (float(y_range[0]), float(y_range[1]))
-        n_cat = sum(e.embedding_dim for e in self.cat_embs)
+        n_cat = sum(cat_sizes)
         self._widths = (su, si, n_cat, self.n_cont)
         sizes = [su + si + n_cat + self.n_cont, *(int(h) for h in layers)]
         body: list[nn.Module] = []
