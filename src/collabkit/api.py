@@ -119,9 +119,12 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
     data : Interactions
         Training rows. Validation is carved from them (``valid_frac``) unless ``valid``
         is given.
-    model : str or Recommender
+    model : str, Recommender or torch.nn.Module
         A kind (``"dot"`` for BiasedMF, ``"nn"``, ``"hybrid"``, ... see
-        :func:`collabkit.model_kinds`) or an unfitted estimator.
+        :func:`collabkit.model_kinds`), an unfitted estimator, or your own ``nn.Module``
+        whose ``forward(users, items)`` takes index tensors: it is trained and returned as a
+        :class:`~collabkit.models.module.ModuleRecommender` (kind ``"module"``; ``params``
+        are its ``epochs``, ``lr``, ``wd``, ...).
     **params
         Constructor arguments of the chosen model, such as ``n_factors=50, epochs=5``.
 
@@ -132,6 +135,10 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
     """
     if isinstance(model, Recommender):
         est = model.set_params(**params) if params else model
+    elif _is_torch_module(model):  # issue 12: any nn.Module(users, items) as a full model
+        from collabkit.models.module import ModuleRecommender
+
+        est = ModuleRecommender(model, **params)
     else:
         cls = registry.get(model)
         accepted = list(cls().get_params())  # issue 9: the model says what it takes
@@ -141,6 +148,13 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
                               f"its parameters are {', '.join(accepted) or '(none)'}")
         est = cls(**params)
     return est.fit(data, valid)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a module instance means torch is already imported
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def lr_find(model: str | dict[str, Any] | Recommender, data: Interactions,

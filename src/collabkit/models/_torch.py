@@ -19,7 +19,7 @@ from collabkit.models._adamw import AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
-from collabkit.train.loop import fit_one_cycle
+from collabkit.train.loop import OPTIMIZERS, fit_one_cycle
 from collabkit.train.lr_find import GradientProblem
 from collabkit.train.runner import EpochStats, TrainResult, check_not_diverged, remedy
 from collabkit.train.validation import carve_validation
@@ -35,6 +35,8 @@ class TorchRecommender(AdamWFoldIn, Recommender):
     """
 
     module_: torch.nn.Module
+    #: the values ``optimizer`` may take (for subclasses that have the parameter)
+    _optimizers: tuple[str, ...] = OPTIMIZERS
 
     # configuration: constructor arguments of every subclass, declared once
     epochs: int
@@ -78,6 +80,10 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         if not (self.wd >= 0 and np.isfinite(self.wd)):
             raise ConfigError(f"wd must be >= 0, got {self.wd!r}")
+        opt = getattr(self, "optimizer", "adamw")
+        if opt not in self._optimizers:
+            raise ConfigError(f"optimizer must be one of {', '.join(map(repr, self._optimizers))}"
+                              f", got {opt!r}")
         if not 0 <= self.valid_frac < 1:
             raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
 
@@ -161,6 +167,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
             batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
+            optimizer=str(getattr(self, "optimizer", "adamw")),
         )
 
     def _callback(self) -> Callable[[EpochStats], None] | None:

@@ -29,6 +29,7 @@ KINDS: dict[str, str] = {
     "nn": "collabkit.models.nn:MLPRecommender",
     "hybrid": "collabkit.models.hybrid:HybridMF",
     "ensemble": "collabkit.models.ensemble:Ensemble",
+    "module": "collabkit.models.module:ModuleRecommender",
 }
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from collabkit.models.biased_mf._module import sigmoid_range
 
-__all__ = ["EmbeddingNN", "emb_size_rule"]
+__all__ = ["EmbeddingNN", "emb_size_rule", "emb_sizes"]
 
 
 def emb_size_rule(n: int) -> int:
@@ -21,6 +23,25 @@ def emb_size_rule(n: int) -> int:
     (74, 102)
     """
     return int(min(600, round(1.6 * max(1, n) ** 0.56)))
+
+
+def emb_sizes(data: Any) -> list[tuple[int, int]]:
+    """fastai's ``get_emb_sz(dls)`` on a ratings table: ``[(n_users, width), (n_items, width)]``.
+
+    The rows are the users and items a model fitted on ``data`` has (its vocabularies); the
+    widths follow :func:`emb_size_rule` on ``n + 1`` (fastai counts its ``#na#`` row), so
+    ml-100k gives ``[(943, 74), (1682, 102)]`` against fastai's ``[(944, 74), (1665, 102)]``
+    (fastai's 20 % validation split leaves 17 items out of its vocabulary).
+
+    Examples
+    --------
+    >>> from collabkit.testing.synthetic import planted_low_rank
+    >>> emb_sizes(planted_low_rank(n_users=30, n_items=20, k=2, density=1.0, seed=0).data)
+    [(30, 11), (20, 9)]
+    """
+    n_users = int(len(np.unique(np.asarray(data.users))))
+    n_items = int(len(np.unique(np.asarray(data.items))))
+    return [(n_users, emb_size_rule(n_users + 1)), (n_items, emb_size_rule(n_items + 1))]
 
 
 def _lookup(emb: nn.Embedding, idx: torch.Tensor, cold: bool) -> torch.Tensor:
