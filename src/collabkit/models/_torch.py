@@ -125,7 +125,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
         start_loss = self._untrained_loss(u, i, r)
         result = self._train(u, i, r, valid_idx)
-        self.history_ = [vars(h) for h in result.history]
+        self.history_ = [h.row() for h in result.history]
         self.fit_seconds_ = result.fit_seconds
         if result.history:  # before any closed-form pass meets diverged factors
             last = result.history[-1]

@@ -92,6 +92,9 @@ class EmbeddingNN(nn.Module):
     global_bias : float
         Initial bias of the output unit (in logit space when ``y_range`` is set), so that
         training starts near the mean rating.
+    use_bn : bool
+        BatchNorm after each hidden layer's activation, its Linear without bias: fastai's
+        ``TabularModel`` (``collab_learner(use_nn=True)``) layer by layer.
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class EmbeddingNN(nn.Module):
         n_cont: int = 0,
         init_std: float = 0.01,
         global_bias: float = 0.0,
+        use_bn: bool = False,
     ) -> None:
         super().__init__()
         su = user_emb_size or emb_size_rule(n_users + 1)
@@ -124,7 +128,11 @@ class EmbeddingNN(nn.Module):
         sizes = [su + si + n_cat + self.n_cont, *(int(h) for h in layers)]
         body: list[nn.Module] = []
         for k, p in enumerate(dropout):
-            body += [nn.Linear(sizes[k], sizes[k + 1]), nn.ReLU(), nn.Dropout(float(p))]
+            if use_bn:  # fastai's LinBnDrop(lin_first=True): Linear (no bias), ReLU, BN, Dropout
+                body += [nn.Linear(sizes[k], sizes[k + 1], bias=False), nn.ReLU(),
+                         nn.BatchNorm1d(sizes[k + 1]), nn.Dropout(float(p))]
+            else:
+                body += [nn.Linear(sizes[k], sizes[k + 1]), nn.ReLU(), nn.Dropout(float(p))]
         self.body = nn.Sequential(*body)
         self.out = nn.Linear(sizes[-1], 1)
         with torch.no_grad():
@@ -179,7 +187,9 @@ class EmbeddingNN(nn.Module):
         first: nn.Linear = self.body[0]  # type: ignore[assignment]
         w = first.weight
         hu = torch.cat(self._user_part(users, cats, False), dim=1)
-        hu = hu[:, :su] @ w[:, :su].T + hu[:, su:] @ w[:, su + si : su + si + sc].T + first.bias
+        hu = hu[:, :su] @ w[:, :su].T + hu[:, su:] @ w[:, su + si : su + si + sc].T
+        if first.bias is not None:
+            hu = hu + first.bias
         hi = self.item_emb(items) @ w[:, su : su + si].T
         if self.n_cont:
             assert item_conts is not None
@@ -189,7 +199,8 @@ class EmbeddingNN(nn.Module):
         out = []
         for s in range(0, len(users), step):
             h = hu[s : s + step, None, :] + hi[None, :, :]
-            out.append(self._head(rest(h)))
+            flat = rest(h.reshape(-1, h.shape[-1]))  # 2-D rows: BatchNorm1d reads dim 1
+            out.append(self._head(flat).reshape(h.shape[0], h.shape[1]))
         if not out:
             return hi.new_zeros((0, len(items)))
         return torch.cat(out, dim=0)
