@@ -105,11 +105,12 @@ def similar_items(model: Any, item: Any, n: int = 10, *, min_ratings: int | str 
 
 
 def _user_table(model: Any) -> np.ndarray:
+    n_users = len(model.user_vocab_)
     if isinstance(model, FactorModel):
         return model.factor_tables().user_factors.detach().cpu().double().numpy()
     if isinstance(model, EmbeddingModel):
         emb = model.user_embedding()
-        return emb.weight.detach().cpu().double().numpy()[: len(model.user_vocab_)]
+        return emb.weight.detach().cpu().double().numpy()[:n_users]
     raise NotSupportedError(f"similar_users needs user factors or embeddings; "
                             f"{type(model).__name__} (kind {model.kind!r}) has none. Use a "
                             "BiasedMF or MLPRecommender")

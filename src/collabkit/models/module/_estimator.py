@@ -180,9 +180,9 @@ class ModuleRecommender(TorchRecommender, EmbeddingModel):
     def _save_params(self) -> dict[str, Any]:
         """Constructor arguments for ``model.json``: the module as its class path and args."""
         params = {k: v for k, v in self.get_params().items() if k != "callback"}
-        net = self.module_.net if hasattr(self, "module_") else self.module
         if isinstance(self.module, nn.Module):
-            params["module"] = module_spec(net)
+            net = self.module_.net if hasattr(self, "module_") else self.module
+            params["module"] = module_spec(net)  # type: ignore[arg-type]
         return params
 
     # ------------------------------------------------------------------ scoring

@@ -23,7 +23,7 @@ def remember_args(cls: T) -> T:
     """Class decorator: record the constructor arguments of every instance, so that a model
     built on it can be saved (``@collabkit.remember_args`` above ``class MyNet(nn.Module)``).
     """
-    init = cls.__init__
+    init = cls.__init__  # type: ignore[misc]
 
     @functools.wraps(init)
     def wrapped(self: Any, *args: Any, **kwargs: Any) -> None:
