@@ -24,6 +24,8 @@ _LAZY: dict[str, str] = {
                     "collabkit.api"),
     **dict.fromkeys(("load_movielens", "read_ratings"), "collabkit.data"),
     "Interactions": "collabkit.data.interactions",
+    **dict.fromkeys(("ModuleRecommender", "remember_args"), "collabkit.models.module"),
+    "emb_sizes": "collabkit.models.nn",
     "Vocabulary": "collabkit.data.vocab",
     **dict.fromkeys(("load_model", "save_model"), "collabkit.models.persist"),
     **dict.fromkeys(("EvalReport", "evaluate"), "collabkit.metrics.evaluate"),
@@ -51,6 +53,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         Recommender,
         SVDpp,
     )
+    from collabkit.models.module import ModuleRecommender, remember_args
+    from collabkit.models.nn import emb_sizes
     from collabkit.models.persist import load_model, save_model
 
 __all__ = [
@@ -61,6 +65,7 @@ __all__ = [
     "EvalReport", "evaluate",
     "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",
     "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "HybridMF",
+    "ModuleRecommender", "remember_args", "emb_sizes",
     "model_kinds",
 ]
 

@@ -134,8 +134,8 @@ def split(data: Interactions, how: str = "random", *, test_frac: float = 0.2, k:
     return data.take(s.train), data.take(s.test)
 
 
-def fit(data: Interactions, model: str | Recommender = "dot", *,
-        valid: Interactions | None = None, **params: Any) -> Recommender:
+def fit(data: Interactions, model: Any = "dot", *, valid: Interactions | None = None,
+        recipe: str | None = None, **params: Any) -> Recommender:
     """Fit a model by kind in one call, like fastai's ``collab_learner`` + ``fit_one_cycle``.
 
     Parameters
@@ -143,9 +143,16 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
     data : Interactions
         Training rows. Validation is carved from them (``valid_frac``) unless ``valid``
         is given.
-    model : str or Recommender
+    model : str, Recommender or torch.nn.Module
         A kind (``"dot"`` for BiasedMF, ``"nn"``, ``"hybrid"``, ... see
-        :func:`collabkit.model_kinds`) or an unfitted estimator.
+        :func:`collabkit.model_kinds`), an unfitted estimator, or your own ``nn.Module``
+        whose ``forward(users, items)`` takes index tensors: it is trained and returned as a
+        :class:`~collabkit.models.module.ModuleRecommender` (kind ``"module"``; ``params``
+        are its ``epochs``, ``lr``, ``wd``, ...).
+    recipe : str or None
+        Named settings (:mod:`collabkit.models.recipes`): ``"chapter"`` gives the fast.ai
+        chapter's AdamW, weight decay 0.1, batches of 64, one-cycle at 5e-3 for 5 epochs and
+        20 % random validation. ``params`` override it.
     **params
         Constructor arguments of the chosen model, such as ``n_factors=50, epochs=5``.
 
@@ -154,8 +161,17 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
     ConfigError
         A parameter the chosen kind does not take; the message lists those it does.
     """
+    if recipe is not None:
+        from collabkit.models.recipes import recipe_params
+
+        kind = model if isinstance(model, str) else getattr(model, "kind", "module")
+        params = {**recipe_params(recipe, kind), **params}
     if isinstance(model, Recommender):
         est = model.set_params(**params) if params else model
+    elif _is_torch_module(model):  # issue 12: any nn.Module(users, items) as a full model
+        from collabkit.models.module import ModuleRecommender
+
+        est = ModuleRecommender(model, **params)
     else:
         cls = registry.get(model)
         accepted = list(cls().get_params())  # issue 9: the model says what it takes
@@ -165,6 +181,13 @@ def fit(data: Interactions, model: str | Recommender = "dot", *,
                               f"its parameters are {', '.join(accepted) or '(none)'}")
         est = cls(**params)
     return est.fit(data, valid)
+
+
+def _is_torch_module(obj: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a module instance means torch is already imported
+    return torch is not None and isinstance(obj, torch.nn.Module)
 
 
 def lr_find(model: str | dict[str, Any] | Recommender, data: Interactions,

@@ -24,7 +24,7 @@ def test_bar_names_the_work_after_the_last_epoch(monkeypatch):
         bar(EpochStats(2, 0.64, 0.90, 0.001, 0.1))
         assert bar._progress.tasks[0].fields["info"].endswith("closed-form passes...")
     assert "closed-form passes done" in buf.getvalue()
-    assert "valid RMSE 0.9000" in buf.getvalue()
+    assert "loss 0.640 valid 0.810 RMSE 0.900" in buf.getvalue()  # issue 12: MSE beside RMSE
 
 
 def test_bar_without_after_work_is_unchanged(monkeypatch):

@@ -106,3 +106,15 @@ def test_progress_bar_only_for_models_that_report_epochs(ratings_file, tmp_path,
     code, _, err = run(capsys, "train", "--ratings", ratings_file, "--model", "bias",
                        "--out", tmp_path / "bias")
     assert code == 0 and "epoch" not in err
+
+
+def test_recipe_chapter_on_the_cli_reports_mse(ratings_file, tmp_path, capsys):  # issue 12
+    code, out_, err = run(capsys, "train", "--ratings", ratings_file, "--recipe", "chapter",
+                          "--epochs", 1, "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    import json
+
+    res = json.loads(out_)
+    assert res["recipe"] == "chapter" and abs(res["valid_mse"] - res["valid_rmse"] ** 2) < 1e-12
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())["params"]
+    assert (saved["optimizer"], saved["batch_size"], saved["valid_frac"]) == ("adamw", 64, 0.2)

@@ -25,7 +25,7 @@ def test_capabilities_by_kind():
     factor = {k for k in registry.kinds() if issubclass(registry.get(k), FactorModel)}
     embed = {k for k in registry.kinds() if issubclass(registry.get(k), EmbeddingModel)}
     assert factor == {"dot", "als", "svdpp", "bpmf", "hybrid"}
-    assert embed == {"nn"}
+    assert embed == {"nn", "module"}
 
 
 @pytest.mark.parametrize("kind", ["dot", "als", "svdpp", "bpmf", "hybrid"])

@@ -74,16 +74,27 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
 @click.argument("model_dir", metavar="MODEL")
 @click.argument("item")
 @click.option("-n", "n", default=10, show_default=True)
-@click.option("--min-ratings", default=0, show_default=True)
+@click.option("--min-ratings", default="auto", show_default=True,
+              help="Only items with at least this many ratings ('auto': 50, less on small data).")
 @common
-def similar_cmd(model_dir: str, item: str, n: int, min_ratings: int, as_json: bool,
+def similar_cmd(model_dir: str, item: str, n: int, min_ratings: str, as_json: bool,
                 quiet: bool) -> None:
-    """Items whose factors are closest (cosine) to ITEM's."""
-    from collabkit.interpret import similar_items
+    """Items whose centred factors are closest (cosine) to ITEM's.
+
+    ITEM is an item id or a title: "silence of the lambs" finds
+    "Silence of the Lambs, The (1991)".
+    """
+    from collabkit.interpret import find_item, similar_items
     from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
-    raw = raw_id(model.item_vocab_, item)
+    raw = find_item(model, raw_id(model.item_vocab_, item))
+    if min_ratings != "auto":
+        try:
+            min_ratings = int(min_ratings)  # type: ignore[assignment]
+        except ValueError:
+            raise ConfigError(f"--min-ratings must be a whole number or 'auto', got "
+                              f"{min_ratings!r}") from None
     df = similar_items(model, raw, n=n, min_ratings=min_ratings)
     if as_json:
         out.emit_json({"model": model_dir, "item": raw, "similar": _records(df)})

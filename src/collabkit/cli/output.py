@@ -95,9 +95,10 @@ class EpochProgress:
         if not self._started:
             self._progress.__enter__()
             self._started = True
-        info = f"loss {s.train_loss:.4f}"
-        if s.valid_rmse is not None:
-            info += f"  valid RMSE {s.valid_rmse:.4f}"
+        if s.valid_rmse is None:
+            info = f"loss {s.train_loss:.4f}"
+        else:  # issue 12: losses in MSE as the chapter prints them, RMSE beside
+            info = f"loss {s.train_loss:.3f} valid {s.valid_rmse ** 2:.3f} RMSE {s.valid_rmse:.3f}"
         self._info = info
         if self.then and s.epoch >= self.epochs:
             info += f"  {self.then}..."
@@ -108,11 +109,13 @@ def metrics_table(table: pd.DataFrame, title: str) -> Group:
     """The model's RMSE/MAE with the baselines beneath it, under a title line."""
     t = Table()
     t.add_column("scorer")
+    t.add_column("MSE", justify="right")
     t.add_column("RMSE", justify="right")
     t.add_column("MAE", justify="right")
     for i, (name, row) in enumerate(table.iterrows()):
         style = "bold" if i == 0 else "dim"
-        t.add_row(str(name), f"{row['rmse']:.4f}", f"{row['mae']:.4f}", style=style)
+        t.add_row(str(name), f"{row['rmse'] ** 2:.4f}", f"{row['rmse']:.4f}", f"{row['mae']:.4f}",
+                  style=style)
     return Group(Text(title, style="bold"), t)
 
 

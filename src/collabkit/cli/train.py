@@ -47,6 +47,9 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
 @click.option("--wd", type=float, default=None, help="Weight decay.")
 @click.option("--batch-size", type=int, default=None, help="Batch size.")
 @click.option("--y-range", default=None, metavar="LOW,HIGH", help="Sigmoid range, or 'none'.")
+@click.option("--recipe", default=None, type=click.Choice(["chapter"]),
+              help="Named settings: 'chapter' = the fast.ai chapter's AdamW, wd 0.1, batch 64, "
+                   "one-cycle at 5e-3 for 5 epochs, 20% validation (flags still override).")
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
               help="Any other model parameter, e.g. --param layers=100,50 (repeatable).")
 @click.option("--seed", type=int, default=42, show_default=True,
@@ -60,8 +63,9 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
 @click.pass_context
 def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac: float,
           kind: str, factors: int | None, epochs: int | None, lr: float | None, wd: float | None,
-          batch_size: int | None, y_range: str | None, extra: tuple[str, ...], seed: int,
-          out_dir: str | None, refit: bool, as_json: bool, quiet: bool, **data_kw: Any) -> None:
+          batch_size: int | None, y_range: str | None, recipe: str | None,
+          extra: tuple[str, ...], seed: int, out_dir: str | None, refit: bool,
+          as_json: bool, quiet: bool, **data_kw: Any) -> None:
     """Train a model, score it on the held-out split beside the baselines, save it.
 
     A flag or --param the model does not take is an error that lists the ones it does.
@@ -76,7 +80,7 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
         given["y_range"] = None if y_range.lower() == "none" else _range(y_range)
     if ctx.get_parameter_source("valid_frac") is not ParameterSource.DEFAULT:
         given["valid_frac"] = valid_frac
-    params = _model_params(kind, given, parse_params(extra), seed, valid_frac)
+    params = _model_params(kind, given, parse_params(extra), seed, valid_frac, recipe)
     name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
     out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
     _check_out(out_dir, folds if how == "kfold" else None)  # before the training run, not after
@@ -96,7 +100,9 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
               "valid_rmse": _last_valid(scored), "seed": seed, "refit": refit,
               "n_saved_model_rows": int(model.n_train_),
               "chosen": getattr(scored, "chosen_", None),
-              "saved_model_chosen": getattr(model, "chosen_", None)}
+              "saved_model_chosen": getattr(model, "chosen_", None), "recipe": recipe}
+    if result["valid_rmse"] is not None:
+        result["valid_mse"] = result["valid_rmse"] ** 2
     if report is not None:
         result.update(report.to_dict())
     if as_json:
@@ -107,7 +113,7 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
 
 
 def _model_params(kind: str, flags: dict[str, Any], extra: dict[str, Any], seed: int,
-                  valid_frac: float) -> dict[str, Any]:
+                  valid_frac: float, recipe: str | None = None) -> dict[str, Any]:
     """The constructor arguments for ``kind``: the flags and ``--param`` pairs the user gave
     (each refused when the model does not take it: the model's own parameter list decides),
     plus the seed and the default validation share where the model takes them."""
@@ -117,7 +123,9 @@ def _model_params(kind: str, flags: dict[str, Any], extra: dict[str, Any], seed:
     refuse_unknown_params(est, {**{n: FLAGS[n] for n in flags},
                                 **{n: f"--param {n}" for n in extra}},
                           {**FLAGS, "random_state": "--seed"})
-    params = {**flags, **extra}
+    from collabkit.models.recipes import recipe_params
+
+    params = {**(recipe_params(recipe, kind) if recipe else {}), **flags, **extra}
     accepted = model_params(est)
     for name, default in (("random_state", seed), ("valid_frac", valid_frac)):
         if name in accepted:
@@ -232,7 +240,8 @@ def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data
                  fit_s: float) -> None:
     o = out.stdout
     o.print(f"trained [bold]{result['kind']}[/] on {train_data!r} in {fit_s:.1f} s"
-            + (f"; validation RMSE {result['valid_rmse']:.4f}" if result["valid_rmse"] else ""))
+            + (f"; validation MSE {result['valid_rmse'] ** 2:.4f}, RMSE "
+               f"{result['valid_rmse']:.4f}" if result["valid_rmse"] else ""))
     if report is not None:
         o.print(out.metrics_table(report.table, f"test split '{result['split']}': "
                                   f"{report.n} held-out ratings"))

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from collabkit.interpret.biases import item_biases
 from collabkit.interpret.explain import Explanation, explain
+from collabkit.interpret.lookup import find_item
 from collabkit.interpret.pca import PCAResult, pca
-from collabkit.interpret.similar import similar_items
+from collabkit.interpret.similar import similar_items, similar_users
 
 __all__ = [
     "item_biases",
     "PCAResult",
     "pca",
     "similar_items",
+    "similar_users",
+    "find_item",
     "Explanation",
     "explain",
 ]

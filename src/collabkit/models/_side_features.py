@@ -206,12 +206,14 @@ class SideFeatureRecommender(TorchRecommender):
                 batch_size=int(self.batch_size),
                 generator=self._shuffle_generator(),
                 valid=valid_t, callback=self._callback(),
+                optimizer=str(getattr(self, "optimizer", "adamw")),
             )
-        self.history_ = [vars(h) for h in result.history]
+        self.history_ = [h.row() for h in result.history]
         self.fit_seconds_ = result.fit_seconds
         self.n_valid_ = 0 if vy is None else int(len(vy))
         self.module_.eval()
         last = self.history_[-1].get("valid_rmse") if self.history_ else None
+        self.valid_rmse_ = last  # issue 12: as BiasedMF has it
         self._check_beats_baseline((u[rows], i[rows], r[rows]),
                                    None if vdense is None or vy is None else (*vdense, vy), last)
 

@@ -19,7 +19,7 @@ from collabkit.models._adamw import AdamWFoldIn
 from collabkit.models.base import Recommender
 from collabkit.runtime import load_device, resolve_device
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
-from collabkit.train.loop import fit_one_cycle
+from collabkit.train.loop import OPTIMIZERS, fit_one_cycle
 from collabkit.train.lr_find import GradientProblem
 from collabkit.train.runner import EpochStats, TrainResult, check_not_diverged, remedy
 from collabkit.train.validation import carve_validation
@@ -46,6 +46,8 @@ class TorchRecommender(AdamWFoldIn, Recommender):
     """
 
     module_: torch.nn.Module
+    #: the values ``optimizer`` may take (for subclasses that have the parameter)
+    _optimizers: tuple[str, ...] = OPTIMIZERS
 
     # configuration: constructor arguments of every subclass, declared once
     epochs: int
@@ -89,6 +91,10 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         auto = self.wd == "auto" and getattr(self, "_auto_wd", False)
         if not auto and not (isinstance(self.wd, int | float) and 0 <= self.wd < np.inf):
             raise ConfigError(f"wd must be a number >= 0, got {self.wd!r}")
+        opt = getattr(self, "optimizer", "adamw")
+        if opt not in self._optimizers:
+            raise ConfigError(f"optimizer must be one of {', '.join(map(repr, self._optimizers))}"
+                              f", got {opt!r}")
         if not 0 <= self.valid_frac < 1:
             raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
 
@@ -130,7 +136,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
         self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
         start_loss = self._untrained_loss(u, i, r)
         result = self._train(u, i, r, valid_idx)
-        self.history_ = [vars(h) for h in result.history]
+        self.history_ = [h.row() for h in result.history]
         self.fit_seconds_ = result.fit_seconds
         if result.history:  # before any closed-form pass meets diverged factors
             last = result.history[-1]
@@ -172,6 +178,7 @@ class TorchRecommender(AdamWFoldIn, Recommender):
             epochs=int(self.epochs), lr_max=float(self.lr), wd=float(self.wd),
             batch_size=int(self.batch_size), generator=self._shuffle_generator(),
             valid=valid_t, callback=self._callback(),
+            optimizer=str(getattr(self, "optimizer", "adamw")),
         )
 
     def _wd_value(self) -> float:

@@ -352,6 +352,12 @@ class Recommender(ABC):
 
         return similar_items(self, item, n, **kw)
 
+    def similar_users(self, user: Any, n: int = 10, **kw: Any) -> pd.DataFrame:
+        """Users nearest to ``user`` (:func:`collabkit.interpret.similar_users`)."""
+        from collabkit.interpret import similar_users
+
+        return similar_users(self, user, n, **kw)
+
     # -------------------------------------------------------------- persistence
     def save(self, path: str) -> str:
         """Write the model to folder ``path`` atomically (safetensors + JSON, no pickle).

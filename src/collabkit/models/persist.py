@@ -73,7 +73,9 @@ def save_model(model: Recommender, path: str | os.PathLike[str], *, arg: str = "
         "seen.ratings": torch.as_tensor(model.seen_ratings_),
         **model._state_tensors(),
     }
-    params = {k: jsonable(v) for k, v in model.get_params().items() if k not in _NOT_SAVED}
+    saved = getattr(model, "_save_params", None)  # kind "module": the module as JSON
+    raw = saved() if callable(saved) else model.get_params()
+    params = {k: jsonable(v) for k, v in raw.items() if k not in _NOT_SAVED}
     meta = {
         "kind": model.kind,
         "params": params,

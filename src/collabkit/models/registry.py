@@ -36,6 +36,7 @@ KINDS: dict[str, str] = {
     "ease": "collabkit.models.implicit:EASE",
     "gfcf": "collabkit.models.implicit:GraphFilter",
     "bpr": "collabkit.models.implicit:BPR",
+    "module": "collabkit.models.module:ModuleRecommender",
 }
 
 

@@ -54,6 +54,15 @@ class EpochStats:
     def train_rmse(self) -> float:
         return math.sqrt(self.train_loss) if self.train_loss >= 0 else math.nan
 
+    @property
+    def valid_mse(self) -> float | None:
+        return None if self.valid_rmse is None else self.valid_rmse ** 2
+
+    def row(self) -> dict[str, float | int | None]:
+        """The epoch as a ``history_`` row: its fields plus ``train_rmse`` and ``valid_mse``,
+        so MSE (the chapter's loss) and RMSE stand side by side (issue 12)."""
+        return {**vars(self), "train_rmse": self.train_rmse, "valid_mse": self.valid_mse}
+
 
 @dataclass
 class TrainResult:

@@ -68,7 +68,9 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
         (:mod:`collabkit.models.biased_mf._autoreg`; ``wd_``, ``wd_tried_``, ``chosen_``).
     batch_size : int, default 1024
         Rows per step (the chapter used 64 with ``"adamw"``).
-    optimizer : {"adam", "adamw"}, default "adam"
+    optimizer : {"adam", "adamw", "sgd"}, default "adam"
+        ``"sgd"``: plain SGD with one-cycle momentum and ``wd`` as L2, the chapter's first
+        training loop (:func:`~collabkit.train.loop.fit_one_cycle`).
     auto_batch : bool, default True
         ``"adam"`` only: halve or double the batch from ``batch_size`` until an epoch takes
         32 to 96 steps, growing ``lr`` as the cube root of the batch when it grows
@@ -121,12 +123,13 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
 
     kind = "dot"
     module_: DotProductBias  # _build_module's kind of torch.nn.Module
+    _optimizers = ("adam", "adamw", "sgd")
     fold_in_exactness = cap.FoldInExactness("population", 1e-3, "refit_users' user pass "
                                             "solved this very problem, with its stored prior")
 
     def __init__(self, *, n_factors: int = 50, epochs: int = 5, lr: float = 1e-2,
                  wd: float | Literal["auto"] = "auto", batch_size: int = 1024,
-                 optimizer: Literal["adam", "adamw"] = "adam",
+                 optimizer: Literal["adam", "adamw", "sgd"] = "adam",
                  auto_batch: bool = True,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
@@ -155,9 +158,6 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
             raise ConfigError(f"refit_users must be True or False, got {self.refit_users!r}")
         if self.kernel not in ("auto", "numba", "torch"):
             raise ConfigError(f"kernel must be 'auto', 'numba' or 'torch', got {self.kernel!r}")
-        if self.optimizer not in ("adam", "adamw"):
-            raise ConfigError(f"optimizer must be 'adam' (fast, per-occurrence L2) or 'adamw' "
-                              f"(the chapter's), got {self.optimizer!r}")
         for name in ("auto_batch", "fallback"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise ConfigError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -166,7 +166,7 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
                valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
         dev = self.device_
         self.batch_size_, self.lr_ = int(self.batch_size), float(self.lr)
-        if self.optimizer == "adamw":
+        if self.optimizer != "adam":  # "adamw" or "sgd": autograd, fit_one_cycle
             valid_t = None
             if valid is not None:
                 valid_t = (self._inputs(valid[0], valid[1]), torch.as_tensor(valid[2], device=dev))
@@ -174,7 +174,8 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
                 self.module_, self._inputs(u, i), torch.as_tensor(r, device=dev),
                 epochs=int(self.epochs), lr_max=self.lr_, wd=wd, batch_size=self.batch_size_,
                 generator=self._shuffle_generator(), valid=valid_t,
-                callback=self._callback() if first else None), r, valid is not None)
+                callback=self._callback() if first else None,
+                optimizer=str(self.optimizer)), r, valid is not None)
         if self.auto_batch:
             self.batch_size_, self.lr_ = auto_batch_size(len(r), self.batch_size_, self.lr_)
 
@@ -228,7 +229,7 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
         \hat r_i)^2 + \mathrm{wd}\, c_u n_u \lVert x\rVert^2`, :math:`c_u = (\bar n /
         n_u)^{1/2}`: a ridge :math:`\mathrm{wd}\,\bar n^{1/2} n_u^{1/2}` (:math:`\bar n` the
         mean rows per user or item); ``"adamw"``: :meth:`adamw_reg_scale`."""
-        if self.optimizer == "adamw":
+        if self.optimizer != "adam":  # "adamw" (and "sgd", approximately)
             return self.adamw_penalty(center)
         alpha = 0.5  # the exponent of train.sparse.row_penalty_weights
         vocab = self.user_vocab_ if folded == "users" else self.item_vocab_

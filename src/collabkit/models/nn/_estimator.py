@@ -53,6 +53,10 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
     features : "auto" or sequence of str, default "auto"
         Feature groups used when ``use_features`` (see
         :class:`~collabkit.models.hybrid._estimator.HybridMF`).
+    use_bn : bool, default False
+        BatchNorm in every hidden layer, as fastai's ``collab_learner(use_nn=True)`` network
+        (``recipe="chapter"`` turns it on with the chapter's other settings).
+    optimizer : {"adamw", "sgd"}, default "adamw"
     epochs : int, default 20
     lr : float, default 1e-2
         Peak learning rate of the one-cycle schedule.
@@ -84,6 +88,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
                  dropout: float | Sequence[float] = 0.1, emb_dropout: float = 0.4,
                  user_emb_size: int | None = None, item_emb_size: int | None = None,
                  use_features: bool = False, features: str | tuple[str, ...] = "auto",
+                 use_bn: bool = False, optimizer: str = "adamw",
                  epochs: int = 20, lr: float = 1e-2, wd: float = 1.0, batch_size: int = 512,
                  y_range: str | tuple[float, float] | None = "auto", valid_frac: float = 0.1,
                  device: str = "auto", random_state: int | None = None,
@@ -95,6 +100,8 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
         self.item_emb_size = item_emb_size
         self.use_features = use_features
         self.features = features
+        self.use_bn = use_bn
+        self.optimizer = optimizer
         self.epochs = epochs
         self.lr = lr
         self.wd = wd
@@ -147,7 +154,8 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
                         emb_dropout=float(self.emb_dropout), y_range=y_range,
                         cat_cardinalities=enc.user_cardinalities,
                         n_cont=enc.n_item_numbers + enc.n_time,
-                        global_bias=logit_mean(self.global_mean_, y_range))
+                        global_bias=logit_mean(self.global_mean_, y_range),
+                        use_bn=bool(self.use_bn))
         with torch.no_grad():  # reproducible initialisation from the model's own generator
             for e in (m.user_emb, m.item_emb, *m.cat_embs):
                 e.weight.normal_(0.0, 0.01, generator=generator)
@@ -155,7 +163,7 @@ class MLPRecommender(SideFeatureRecommender, EmbeddingModel):
                 if isinstance(lin, torch.nn.Linear):
                     bound = 1.0 / lin.in_features ** 0.5
                     lin.weight.uniform_(-bound, bound, generator=generator)
-                    if lin is not m.out:
+                    if lin is not m.out and lin.bias is not None:
                         lin.bias.uniform_(-bound, bound, generator=generator)
         return m
 

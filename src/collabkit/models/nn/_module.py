@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from collabkit.models.biased_mf._module import sigmoid_range
 
-__all__ = ["EmbeddingNN", "emb_size_rule"]
+__all__ = ["EmbeddingNN", "emb_size_rule", "emb_sizes"]
 
 
 def emb_size_rule(n: int) -> int:
@@ -21,6 +23,25 @@ def emb_size_rule(n: int) -> int:
     (74, 102)
     """
     return int(min(600, round(1.6 * max(1, n) ** 0.56)))
+
+
+def emb_sizes(data: Any) -> list[tuple[int, int]]:
+    """fastai's ``get_emb_sz(dls)`` on a ratings table: ``[(n_users, width), (n_items, width)]``.
+
+    The rows are the users and items a model fitted on ``data`` has (its vocabularies); the
+    widths follow :func:`emb_size_rule` on ``n + 1`` (fastai counts its ``#na#`` row), so
+    ml-100k gives ``[(943, 74), (1682, 102)]`` against fastai's ``[(944, 74), (1665, 102)]``
+    (fastai's 20 % validation split leaves 17 items out of its vocabulary).
+
+    Examples
+    --------
+    >>> from collabkit.testing.synthetic import planted_low_rank
+    >>> emb_sizes(planted_low_rank(n_users=30, n_items=20, k=2, density=1.0, seed=0).data)
+    [(30, 11), (20, 9)]
+    """
+    n_users = int(len(np.unique(np.asarray(data.users))))
+    n_items = int(len(np.unique(np.asarray(data.items))))
+    return [(n_users, emb_size_rule(n_users + 1)), (n_items, emb_size_rule(n_items + 1))]
 
 
 def _lookup(emb: nn.Embedding, idx: torch.Tensor, cold: bool) -> torch.Tensor:
@@ -71,6 +92,9 @@ class EmbeddingNN(nn.Module):
     global_bias : float
         Initial bias of the output unit (in logit space when ``y_range`` is set), so that
         training starts near the mean rating.
+    use_bn : bool
+        BatchNorm after each hidden layer's activation, its Linear without bias: fastai's
+        ``TabularModel`` (``collab_learner(use_nn=True)``) layer by layer.
     """
 
     def __init__(
@@ -88,6 +112,7 @@ class EmbeddingNN(nn.Module):
         n_cont: int = 0,
         init_std: float = 0.01,
         global_bias: float = 0.0,
+        use_bn: bool = False,
     ) -> None:
         super().__init__()
         su = user_emb_size or emb_size_rule(n_users + 1)
@@ -105,7 +130,11 @@ class EmbeddingNN(nn.Module):
         sizes = [su + si + n_cat + self.n_cont, *(int(h) for h in layers)]
         body: list[nn.Module] = []
         for k, p in enumerate(dropout):
-            body += [nn.Linear(sizes[k], sizes[k + 1]), nn.ReLU(), nn.Dropout(float(p))]
+            if use_bn:  # fastai's LinBnDrop(lin_first=True): Linear (no bias), ReLU, BN, Dropout
+                body += [nn.Linear(sizes[k], sizes[k + 1], bias=False), nn.ReLU(),
+                         nn.BatchNorm1d(sizes[k + 1]), nn.Dropout(float(p))]
+            else:
+                body += [nn.Linear(sizes[k], sizes[k + 1]), nn.ReLU(), nn.Dropout(float(p))]
         self.body = nn.Sequential(*body)
         self.out = nn.Linear(sizes[-1], 1)
         with torch.no_grad():
@@ -160,7 +189,9 @@ class EmbeddingNN(nn.Module):
         first: nn.Linear = self.body[0]  # type: ignore[assignment]
         w = first.weight
         hu = torch.cat(self._user_part(users, cats, False), dim=1)
-        hu = hu[:, :su] @ w[:, :su].T + hu[:, su:] @ w[:, su + si : su + si + sc].T + first.bias
+        hu = hu[:, :su] @ w[:, :su].T + hu[:, su:] @ w[:, su + si : su + si + sc].T
+        if first.bias is not None:
+            hu = hu + first.bias
         hi = self.item_emb(items) @ w[:, su : su + si].T
         if self.n_cont:
             assert item_conts is not None
@@ -170,7 +201,8 @@ class EmbeddingNN(nn.Module):
         out = []
         for s in range(0, len(users), step):
             h = hu[s : s + step, None, :] + hi[None, :, :]
-            out.append(self._head(rest(h)))
+            flat = rest(h.reshape(-1, h.shape[-1]))  # 2-D rows: BatchNorm1d reads dim 1
+            out.append(self._head(flat).reshape(h.shape[0], h.shape[1]))
         if not out:
             return hi.new_zeros((0, len(items)))
         return torch.cat(out, dim=0)
