@@ -74,9 +74,9 @@ def topk_unseen(model: Recommender, users: np.ndarray, k: int, *, block: int = 2
         scores[torch.as_tensor(rows, device=scores.device),
                torch.as_tensor(cols, device=scores.device)] = -torch.inf
         val, idx = torch.topk(scores, kk, dim=1)
-        idx = idx.cpu().numpy()
-        idx[~np.isfinite(val.cpu().numpy())] = -1
-        out[s : s + len(ub), :kk] = idx
+        top = idx.cpu().numpy()
+        top[~np.isfinite(val.cpu().numpy())] = -1
+        out[s : s + len(ub), :kk] = top
     return out
 
 

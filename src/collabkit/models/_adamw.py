@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -20,6 +21,9 @@ class AdamWFoldIn:
     """Fold-in penalty and prior of a model trained by AdamW (``wd``, ``batch_size``)."""
 
     user_prior_precision_: np.ndarray | None
+    # read from the estimator it is mixed into (TorchRecommender; declared, not defined)
+    batch_size: int
+    _wd_value: Callable[[], float]  # the wd in use (BiasedMF: the chosen one)
 
     def adamw_reg_scale(self) -> float:
         r"""The factor :math:`c\,\mathrm{wd}\sqrt{S}\,\sigma` of the AdamW-matched penalty.
@@ -30,9 +34,8 @@ class AdamWFoldIn:
         \sqrt{\textstyle\sum_i \hat d_i^2 a_{ik}^2}` (:data:`ADAMW_REG_C` is ``c``, ``σ``
         the last training RMSE, 1.0 without a history).
         """
-        wd = self._wd_value()  # type: ignore[attr-defined]  (BiasedMF: the chosen wd)
-        bs = float(getattr(self, "batch_size_", None)
-                   or self.batch_size)  # type: ignore[attr-defined]
+        wd = self._wd_value()
+        bs = float(getattr(self, "batch_size_", None) or self.batch_size)
         n_fit = self.n_fit_rows()
         steps = max(1.0, math.ceil(n_fit / bs)) if n_fit > 0 else 1000.0
         sigma = math.sqrt(train_noise_variance(getattr(self, "history_", None)))

@@ -290,7 +290,7 @@ class ModelHolder:
         self.current: Snapshot = load_snapshot(self.path)
         self.reloads = 0
 
-    def reload(self, path: str | Path | None = None) -> Snapshot:
+    def reload(self, path: str | os.PathLike[str] | None = None) -> Snapshot:
         """Load the model folder again (or ``path``, served from on) and swap it in; the old
         one keeps serving on error."""
         with self._lock:

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from collabkit.errors import ServiceError
-from collabkit.serve.routes import Ctx, UserId, Who, _errs, _native
-from collabkit.serve.schemas import GenresOut, RecommendationsOut
+from collabkit.serve.routes import Ctx, UserId, Who, _errs, _native, _rows
+from collabkit.serve.schemas import GenresOut, RecItem, RecommendationsOut
 
 __all__ = ["router", "CSP"]
 
@@ -91,10 +91,10 @@ def genre_start(user_id: UserId, ctx: Ctx, who: Who,
             raise ServiceError(422, "unknown_genre", f"genre={g[:50]!r} is not a genre of this "
                                "model; GET /v1/genres lists them")
     frame, reasons = snap.genre_recommend(genre, k, ex)
-    items = [{"rank": int(r.rank), "item_id": _native(r.item), "title": r.title,
-              "score": float(r.score), "reason": w}
-             for r, w in zip(frame.itertuples(), reasons, strict=True)]
+    items = [RecItem(rank=int(r.rank), item_id=_native(r.item), title=r.title,
+                     score=float(r.score), reason=w)
+             for r, w in zip(_rows(frame), reasons, strict=True)]
     ctx.metrics.recommendations.labels("genre").inc()
-    ctx.served.add(user_id, [it["item_id"] for it in items], "genre", "top", snap.fingerprint)
+    ctx.served.add(user_id, [it.item_id for it in items], "genre", "top", snap.fingerprint)
     return RecommendationsOut(user_id=user_id, tier="genre", model_fingerprint=snap.fingerprint,
                               items=items)

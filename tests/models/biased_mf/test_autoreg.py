@@ -116,3 +116,25 @@ def test_issue14_the_sigmoid_range_follows_the_rating_scale(stars, scale, expect
     data = dataclasses.replace(stars, ratings=r.astype(np.float32), rating_range=scale)
     m = BiasedMF(epochs=1, wd=0.1, random_state=0).fit(data)
     assert m.module_.y_range == pytest.approx(expected)
+
+
+def test_mixin_declarations_shadow_nothing() -> None:
+    """issue 9: what AutoRegMixin and AdamWFoldIn read from their host is declared for mypy
+    as bare annotations; none may become a class attribute that hides the host's own."""
+    from collabkit.models._adamw import AdamWFoldIn
+    from collabkit.models._torch import TorchRecommender
+    from collabkit.models.base import Recommender
+    from collabkit.models.biased_mf._autoreg import AutoRegMixin
+
+    declared = {"_build_module", "_after_train", "_baseline_idx", "device_", "seed_",
+                "global_mean_", "user_bias_base_", "item_bias_base_", "rating_range_",
+                "n_factors", "n_valid_", "fit_seconds_", "valid_rmse_"}
+    assert declared <= set(AutoRegMixin.__annotations__)
+    assert not declared & set(vars(AutoRegMixin))
+    assert not {"batch_size", "_wd_value"} & set(vars(AdamWFoldIn))
+    assert BiasedMF._baseline_idx is Recommender._baseline_idx
+    assert BiasedMF._build_module is vars(BiasedMF)["_build_module"]
+    assert BiasedMF._after_train is vars(BiasedMF)["_after_train"]
+    assert TorchRecommender.adamw_reg_scale is AdamWFoldIn.adamw_reg_scale
+    assert BiasedMF._wd_value is AutoRegMixin._wd_value
+    assert BiasedMF(wd=0.3)._wd_value() == 0.3

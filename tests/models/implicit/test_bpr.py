@@ -40,3 +40,15 @@ def test_same_seed_same_model(checkerboard) -> None:
 def test_bad_params(checkerboard, bad) -> None:
     with pytest.raises(ConfigError):
         BPR(**bad).fit(checkerboard)
+
+
+def test_without_numba_fit_and_fold_in_say_so(fitted, checkerboard, monkeypatch) -> None:
+    """issue 9: the kernel is typed ``Callable | None``; both of its callers go through
+    ``_kernel()``, which names numba (fold-in used to fail with "'NoneType' is not callable")."""
+    from collabkit.models.implicit import bpr
+
+    monkeypatch.setattr(bpr, "_epoch", None)
+    with pytest.raises(ConfigError, match="BPR needs numba"):
+        BPR(n_factors=2, epochs=1).fit(checkerboard)
+    with pytest.raises(ConfigError, match="BPR needs numba"):
+        fitted.recommend_new_user([5, 6, 7], n=2)

@@ -57,25 +57,48 @@ class AutoRegMixin:
     """``wd="auto"``, ``fallback`` and the all-rows passes of BiasedMF (see the module)."""
 
     _auto_wd = True
+    # read from the BiasedMF it is mixed into (declared, not defined: BiasedMF's own
+    # attributes and methods, from TorchRecommender and Recommender, are the ones used)
     wd: Any
+    n_factors: int
     fallback: bool
     refit_users: bool
     module_: torch.nn.Module
+    device_: torch.device
+    seed_: int | None
+    global_mean_: float
+    user_bias_base_: np.ndarray
+    item_bias_base_: np.ndarray
+    rating_range_: tuple[float, float]
+    n_valid_: int
+    fit_seconds_: float | None
+    valid_rmse_: float | None
+    _build_module: Callable[[torch.Generator], torch.nn.Module]
+    _after_train: Callable[[np.ndarray, np.ndarray, np.ndarray], float]
+    _baseline_idx: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    # set here
+    wd_: float | None
+    wd_tried_: list[list[float | None]]
+    serving_: str
+    baseline_valid_rmse_: float | None
+    model_valid_rmse_: float | None
+    n_final_pass_rows_: int
 
     # ---------------------------------------------------------------- the search
     def _search_wd(self, train_once: Callable[[float, bool], TrainResult], r: np.ndarray,
                    has_valid: bool) -> TrainResult:
         """Train with each candidate strength (``train_once(wd, first)``); keep the best."""
         self.serving_ = "model"
-        self.baseline_valid_rmse_: float | None = None
+        self.baseline_valid_rmse_ = None
         auto = isinstance(self.wd, str)
         if not auto or not has_valid:
             self.wd_ = wd_candidates(r)[0] if auto else float(self.wd)
-            self.wd_tried_: list[list[float | None]] = []
+            self.wd_tried_ = []
             return train_once(self.wd_, True)
         best: tuple[float, float, TrainResult, dict[str, torch.Tensor]] | None = None
         tried: list[list[float | None]] = []
         seconds = 0.0
+        assert self.seed_ is not None, "fit() sets seed_ before training"
         for n, wd in enumerate(wd_candidates(r)):
             if n:  # the same initial factors as the first candidate
                 self.module_ = self._build_module(torch_generator(self.seed_)).to(self.device_)
@@ -125,12 +148,13 @@ class AutoRegMixin:
 
         k = int(self.n_factors)
         nu, ni = len(self.user_bias_base_), len(self.item_bias_base_)
-        f32 = {"dtype": torch.float32, "device": self.device_}
-        return FactorTables(torch.zeros(nu, k, **f32),
-                            torch.as_tensor(self.user_bias_base_, **f32),
-                            torch.zeros(ni, k, **f32),
-                            torch.as_tensor(self.item_bias_base_, **f32),
-                            float(self.global_mean_), None, tuple(self.rating_range_))
+        f32, dev = torch.float32, self.device_
+        lo, hi = self.rating_range_
+        return FactorTables(torch.zeros(nu, k, dtype=f32, device=dev),
+                            torch.as_tensor(self.user_bias_base_, dtype=f32, device=dev),
+                            torch.zeros(ni, k, dtype=f32, device=dev),
+                            torch.as_tensor(self.item_bias_base_, dtype=f32, device=dev),
+                            float(self.global_mean_), None, (lo, hi))
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         if self._serves_baseline():
@@ -159,6 +183,7 @@ class AutoRegMixin:
         self._served_valid_rmse()
         self.n_final_pass_rows_ = 0
         if valid is None and self.n_valid_ and self.refit_users and not self._serves_baseline():
+            assert self.fit_seconds_ is not None, "TorchRecommender._fit sets fit_seconds_"
             self.fit_seconds_ += self._after_train(u, i, data.ratings.astype(np.float32))
             self.n_final_pass_rows_ = int(len(u))
 

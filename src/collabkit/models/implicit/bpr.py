@@ -14,8 +14,11 @@ Fold-in: a new user's vector is a few hundred BPR steps on their items with the 
 
 from __future__ import annotations
 
+import importlib
 import math
 import time
+from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -27,8 +30,9 @@ from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.implicit._base import ImplicitRecommender
 from collabkit.seeds import numpy_rng, resolve_seed
 
+numba: ModuleType | None
 try:
-    import numba
+    numba = importlib.import_module("numba")
 except Exception:  # noqa: BLE001  (ImportError, or a broken llvmlite / numpy mismatch)
     numba = None
 
@@ -74,8 +78,17 @@ def _epoch_py(P: np.ndarray, Q: np.ndarray, b: np.ndarray, indptr: np.ndarray,
     return total / max(1, n_samples)
 
 
-_epoch = (numba.njit(cache=True, fastmath={"reassoc", "contract"})(_epoch_py)
-          if numba is not None else None)
+_epoch: Callable[..., float] | None = (
+    numba.njit(cache=True, fastmath={"reassoc", "contract"})(_epoch_py)
+    if numba is not None else None)
+
+
+def _kernel() -> Callable[..., float]:
+    """The compiled :func:`_epoch_py`; :class:`ConfigError` when numba cannot be imported."""
+    if _epoch is None:
+        raise ConfigError("BPR needs numba (a dependency of collabkit) and it cannot be "
+                          "imported here; reinstall collabkit, or use kind 'ials'")
+    return _epoch
 
 
 class BPR(ImplicitRecommender):
@@ -114,9 +127,7 @@ class BPR(ImplicitRecommender):
             if not (isinstance(v, int | float) and math.isfinite(v) and v > low):
                 raise ConfigError(f"{name} must be a number {'>= 0' if name == 'reg' else '> 0'}"
                                   f", got {v!r}")
-        if _epoch is None:
-            raise ConfigError("BPR needs numba (a dependency of collabkit) and it cannot be "
-                              "imported here; reinstall collabkit, or use kind 'ials'")
+        _kernel()
 
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:
@@ -133,8 +144,8 @@ class BPR(ImplicitRecommender):
         start = time.perf_counter()
         for epoch in range(int(self.epochs)):
             t0 = time.perf_counter()
-            ll = _epoch(P, Q, b, indptr, indices, users, len(indices), float(self.lr),
-                        float(self.reg), True, int(rng.integers(2**31 - 1)))
+            ll = _kernel()(P, Q, b, indptr, indices, users, len(indices), float(self.lr),
+                           float(self.reg), True, int(rng.integers(2**31 - 1)))
             if not (math.isfinite(ll) and np.isfinite(P).all() and np.isfinite(Q).all()):
                 raise ModelFitError(f"BPR diverged in epoch {epoch + 1}; lower lr (now "
                                     f"{self.lr:g}) or raise reg")
@@ -160,10 +171,10 @@ class BPR(ImplicitRecommender):
         Q, b = self.item_factors_.numpy(), self.item_bias_.numpy()
         users = np.repeat(np.arange(n), np.diff(x.indptr))
         if len(users):
-            steps = max(200, 50 * len(x.indices))
+            steps, epoch = max(200, 50 * len(x.indices)), _kernel()
             for e in range(10):
-                _epoch(P, Q, b, x.indptr.astype(np.int64), x.indices.astype(np.int64), users,
-                       steps, float(self.lr), float(self.reg), False, 7919 * e + 1)
+                epoch(P, Q, b, x.indptr.astype(np.int64), x.indices.astype(np.int64), users,
+                      steps, float(self.lr), float(self.reg), False, 7919 * e + 1)
         return torch.as_tensor(P) @ self.item_factors_.T + self.item_bias_
 
     def _item_similarity(self, item: Any) -> np.ndarray:

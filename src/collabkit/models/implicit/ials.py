@@ -175,6 +175,7 @@ class ImplicitALS(ImplicitRecommender):
         xu = self._train_matrix()
         xi = xu.T.tocsr()
         nu, ni = xu.shape
+        assert self.seed_ is not None, "fit() sets seed_ before _alternate"
         g = torch_generator(self.seed_)
         std = float(self.init_std) / math.sqrt(k)
         X = (torch.randn(nu, k, generator=g) * std).to(dev)
