@@ -94,15 +94,17 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
     if refit:  # issue 14: the test rows scored the model; the saved one learns from them too
         model, _ = _fit_with_bar(_all_rows(train_data, test_data), kind, params, show)
     path = _save(model, out_dir)
-    result = {"model": path, "kind": kind, "split": how, "n_train": len(train_data),
+    valid_rmse = _last_valid(scored)
+    result: dict[str, Any] = {
+              "model": path, "kind": kind, "split": how, "n_train": len(train_data),
               "n_test": 0 if test_data is None else len(test_data),
               "fit_seconds": round(fit_s, 3), "epochs": len(getattr(scored, "history_", [])),
-              "valid_rmse": _last_valid(scored), "seed": seed, "refit": refit,
+              "valid_rmse": valid_rmse, "seed": seed, "refit": refit,
               "n_saved_model_rows": int(model.n_train_),
               "chosen": getattr(scored, "chosen_", None),
               "saved_model_chosen": getattr(model, "chosen_", None), "recipe": recipe}
-    if result["valid_rmse"] is not None:
-        result["valid_mse"] = result["valid_rmse"] ** 2
+    if valid_rmse is not None:
+        result["valid_mse"] = valid_rmse**2
     if report is not None:
         result.update(report.to_dict())
     if as_json:
