@@ -27,8 +27,7 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.implicit._base import ImplicitRecommender
-from collabkit.runtime import resolve_device
-from collabkit.runtime import threads as intra_op_threads
+from collabkit.runtime import resolve_device, threads
 
 __all__ = ["EASE", "ease_memory_bytes"]
 
@@ -89,7 +88,7 @@ class EASE(ImplicitRecommender):
                 "max_memory_gb")
         self.device_ = resolve_device(self.device)
         start = time.perf_counter()
-        with intra_op_threads(self._threads):
+        with threads(self._threads):
             x = self._train_matrix()
             gram = torch.as_tensor((x.T @ x).toarray(), dtype=torch.float32,
                                    device=self.device_)

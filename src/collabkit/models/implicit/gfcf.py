@@ -41,8 +41,7 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.models.implicit._base import ImplicitRecommender
-from collabkit.runtime import resolve_device
-from collabkit.runtime import threads as intra_op_threads
+from collabkit.runtime import resolve_device, threads
 from collabkit.seeds import resolve_seed
 
 __all__ = ["GraphFilter"]
@@ -123,7 +122,7 @@ class GraphFilter(ImplicitRecommender):
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = resolve_device(self.device)
         start = time.perf_counter()
-        with intra_op_threads(self._threads):
+        with threads(self._threads):
             r = self._train_matrix()
             du = np.asarray(r.sum(axis=1)).ravel()
             di = np.asarray(r.sum(axis=0)).ravel()
@@ -188,14 +187,14 @@ class GraphFilter(ImplicitRecommender):
     def _score_rows(self, x: sp.csr_matrix) -> torch.Tensor:
         x = sp.csr_matrix(x, dtype=np.float32)
         if getattr(self, "_dense", None) is not None:
-            with intra_op_threads(self._threads):
+            with threads(self._threads):
                 return torch.sparse.mm(_torch_csr(x, self.device_), self._dense)
         return self._filter_rows(x)
 
     @torch.no_grad()
     def _filter_rows(self, x: sp.csr_matrix) -> torch.Tensor:
         """The filter applied to interaction rows ``x``, by sparse products (no dense filter)."""
-        with intra_op_threads(self._threads):
+        with threads(self._threads):
             s = torch.as_tensor((x @ self._graph).toarray(), device=self.device_)
             if self.alpha > 0 and self.item_basis_.shape[1]:
                 xl = _torch_csr(x, self.device_) @ self._left  # sparse rows: cheap

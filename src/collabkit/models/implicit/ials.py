@@ -40,8 +40,7 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError, ModelFitError
 from collabkit.models.implicit._base import ImplicitRecommender
-from collabkit.runtime import resolve_device
-from collabkit.runtime import threads as intra_op_threads
+from collabkit.runtime import resolve_device, threads
 from collabkit.seeds import resolve_seed, torch_generator
 from collabkit.train.rowsolve import padded_blocks
 
@@ -166,7 +165,7 @@ class ImplicitALS(ImplicitRecommender):
         self.seed_ = resolve_seed(self.random_state)
         self.device_ = resolve_device(self.device)
         start = time.perf_counter()
-        with intra_op_threads(self._threads):
+        with threads(self._threads):
             self._alternate()
         self.fit_seconds_ = time.perf_counter() - start
 
