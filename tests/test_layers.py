@@ -74,3 +74,30 @@ def test_mypy_config_hides_no_collabkit_errors() -> None:
         modules = override["module"]
         modules = [modules] if isinstance(modules, str) else modules
         assert not [m for m in modules if m.split(".")[0] == "collabkit"], override
+
+
+def test_no_import_circle() -> None:
+    """issue 9: no two collabkit modules import each other, directly or through others
+    (function-level imports included; imports under TYPE_CHECKING excluded)."""
+    import pytest
+
+    grimp = pytest.importorskip("grimp")  # installed with import-linter (the dev extra)
+    graph = grimp.build_graph("collabkit", exclude_type_checking_imports=True)
+    modules = sorted(graph.modules)
+    edges = {m: sorted(set(graph.find_modules_directly_imported_by(m)) & set(modules))
+             for m in modules}
+    circles, state = [], dict.fromkeys(modules, 0)  # 0 new, 1 on the path, 2 done
+
+    def visit(m: str, path: list[str]) -> None:
+        state[m] = 1
+        for n in edges[m]:
+            if state[n] == 1:
+                circles.append(path[path.index(n):] + [n])
+            elif state[n] == 0:
+                visit(n, [*path, n])
+        state[m] = 2
+
+    for m in modules:
+        if state[m] == 0:
+            visit(m, [m])
+    assert not circles, f"import circles: {circles[:3]}"

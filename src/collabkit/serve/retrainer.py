@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from collabkit.serve.app import ServiceContext
+    from collabkit.serve.context import ServiceContext
 
 __all__ = ["feedback_frame", "Retrainer"]
 

@@ -21,8 +21,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from collabkit._version import __version__
 from collabkit.errors import ConfigError, ServiceError, UnknownIdError
 from collabkit.interpret import explain as explain_prediction
-from collabkit.serve.app import ServiceContext
 from collabkit.serve.auth import Principal
+from collabkit.serve.context import ServiceContext
 from collabkit.serve.engine import Snapshot, year_of
 from collabkit.serve.schemas import (
     Contribution,

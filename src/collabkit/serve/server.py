@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from collabkit.errors import ConfigError
+from collabkit.serve.context import one_thread_per_request
 
 __all__ = ["run", "one_thread_per_request"]
 
@@ -32,20 +33,6 @@ def _logging(level: str) -> None:
         lg.handlers[:] = [handler]
         lg.setLevel(level.upper())
         lg.propagate = False
-
-
-def one_thread_per_request() -> None:
-    """One torch thread and one BLAS thread per request.
-
-    Many requests run at once in the thread pool; multi-threaded kernels on top of that
-    oversubscribe the cores. Measured on ml-latest-small (2 cores, busy machine): a fold-in's
-    scoring of every item took 22 ms with OpenBLAS's default threads and 0.85 ms with one.
-    """
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(limits=1, user_api="blas")
 
 
 def run(model: str, *, db: str | None = None, host: str = "127.0.0.1", port: int = 8000,
