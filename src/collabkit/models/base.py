@@ -291,8 +291,8 @@ class Recommender(ABC):
             How the list is drawn from the scores (:mod:`collabkit.recommend.rerank`). ``"top"``
             is the plain top-``n``. ``"explore"`` fills half the list from each user's 200
             best items at random (seeded by ``seed=``): in the simulated feedback loop of
-            ``docs/feedback-loop.md`` it keeps 2.4-2.7x the catalogue coverage of plain top-10
-            after 10 rounds with NDCG@10 within a few percent. ``"mmr"`` (diversity on the item factors,
+            ``docs/feedback-loop.md`` it keeps 2.4-2.7x plain top-10's catalogue coverage after
+            10 rounds, NDCG@10 within a few percent. ``"mmr"`` (diversity on the item factors,
             ``lam=``) and ``"debias"`` (popularity penalty, ``beta=``) are there to compare;
             in that simulation they did not widen coverage at equal accuracy.
         **policy_options
