@@ -161,21 +161,6 @@ class AutoRegMixin:
             return self._baseline_idx(u, i)
         return super()._predict_idx(u, i)  # type: ignore[misc]
 
-    @torch.no_grad()
-    def _score_users(self, u: np.ndarray) -> torch.Tensor:
-        if self._serves_baseline():
-            return self._baseline_scores(u)
-        m: Any = self.module_  # a DotProductBias
-        ut = torch.as_tensor(u, device=self.device_)
-        # one (users, items) buffer, updated in place: top-N over large catalogues scores
-        # blocks of 1024 users, and every temporary of that size costs hundreds of MB
-        raw = torch.addmm(m.item_bias.weight.T, m.user_factors(ut), m.item_factors.weight.T)
-        raw.add_(m.user_bias(ut)).add_(m.global_bias)
-        if m.y_range is None:
-            return raw
-        lo, hi = m.y_range
-        return raw.sigmoid_().mul_(hi - lo).add_(lo)
-
     # ---------------------------------------------------------------- all rows
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:

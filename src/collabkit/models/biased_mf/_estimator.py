@@ -269,3 +269,18 @@ class BiasedMF(AutoRegMixin, TorchRecommender, cap.FactorModel):
             m.user_factors.weight.normal_(0.0, 0.01, generator=generator)
             m.item_factors.weight.normal_(0.0, 0.01, generator=generator)
         return m
+
+    @torch.no_grad()
+    def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        if self._serves_baseline():  # the safety net of the wd search (_autoreg)
+            return self._baseline_scores(u)
+        m = self.module_
+        ut = torch.as_tensor(u, device=self.device_)
+        # one (users, items) buffer, updated in place: top-N over large catalogues scores
+        # blocks of 1024 users, and every temporary of that size costs hundreds of MB
+        raw = torch.addmm(m.item_bias.weight.T, m.user_factors(ut), m.item_factors.weight.T)
+        raw.add_(m.user_bias(ut)).add_(m.global_bias)
+        if m.y_range is None:
+            return raw
+        lo, hi = m.y_range
+        return raw.sigmoid_().mul_(hi - lo).add_(lo)
