@@ -43,7 +43,7 @@ def _user_centred(model: Any) -> np.ndarray:
 def has_rating_signal(model: Any) -> bool:
     """Whether ``model`` stores training ratings that vary within some user's history (files
     from before 0.1.0 store none; implicit feedback has one value per user)."""
-    if getattr(model, "seen_ratings_", None) is None:
+    if model.seen_ratings_ is None:
         return False
     return bool(np.any(_user_centred(model) != 0))
 

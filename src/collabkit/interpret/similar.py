@@ -77,7 +77,7 @@ def _similarity(model: Any, factors: np.ndarray, j: int, similarity: str, shrink
     if not shrink >= 0:
         raise ConfigError(f"shrink must be a number of co-raters >= 0, got {shrink!r}")
     if similarity == "ratings" or (similarity == "auto" and has_rating_signal(model)):
-        if getattr(model, "seen_ratings_", None) is None:
+        if model.seen_ratings_ is None:
             raise NotSupportedError("similarity='ratings' needs the training ratings, which "
                                     "this model file predates; use similarity='factors' or "
                                     "retrain and save the model again")
