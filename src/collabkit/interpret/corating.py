@@ -22,7 +22,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 __all__ = ["adjusted_cosine", "has_rating_signal", "co_raters"]
 
@@ -30,34 +29,38 @@ __all__ = ["adjusted_cosine", "has_rating_signal", "co_raters"]
 DEFAULT_SHRINK = 100.0
 
 
-def _user_centred(model: Any) -> np.ndarray:
-    """Each stored training rating minus its user's mean rating (CSR order)."""
-    indptr = np.asarray(model.seen_indptr_, dtype=np.int64)
-    r = np.asarray(model.seen_ratings_, dtype=np.float64)
-    counts = np.diff(indptr)
-    rows = np.repeat(np.arange(len(counts)), counts)
-    means = np.bincount(rows, weights=r, minlength=len(counts)) / np.maximum(counts, 1)
-    return r - means[rows]
-
-
 def has_rating_signal(model: Any) -> bool:
     """Whether ``model`` stores training ratings that vary within some user's history (files
     from before 0.1.0 store none; implicit feedback has one value per user)."""
     if model.seen_ratings_ is None:
         return False
-    return bool(np.any(_user_centred(model) != 0))
+    indptr = np.asarray(model.seen_indptr_, dtype=np.int64)
+    r = np.asarray(model.seen_ratings_)
+    starts = indptr[:-1][np.diff(indptr) > 0]
+    if not len(starts):
+        return False
+    return bool(np.any(np.maximum.reduceat(r, starts) > np.minimum.reduceat(r, starts)))
 
 
-def _matrix(model: Any, values: np.ndarray) -> sp.csr_matrix:
-    shape = (len(model.seen_indptr_) - 1, len(model.item_vocab_))
-    return sp.csr_matrix((values, np.asarray(model.seen_indices_, dtype=np.int64),
-                          np.asarray(model.seen_indptr_, dtype=np.int64)), shape=shape)
+def _co_rated(model: Any, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stored ratings of the users who rated item ``j``: for each, its position in the
+    stored arrays and its owner (0..k-1, in user order), and each such user's own position
+    of item ``j``. Cost: one pass over the item column, then only those users' ratings."""
+    indptr = np.asarray(model.seen_indptr_, dtype=np.int64)
+    at_j = np.flatnonzero(np.asarray(model.seen_indices_) == j)
+    users = np.searchsorted(indptr, at_j, side="right") - 1
+    lengths = indptr[users + 1] - indptr[users]
+    owner = np.repeat(np.arange(len(users)), lengths)
+    first = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    take = indptr[users][owner] + np.arange(int(lengths.sum())) - first[owner]
+    return take, owner, at_j
 
 
 def co_raters(model: Any, j: int) -> np.ndarray:
     """For every item, how many training users rated both it and item ``j`` (dense index)."""
-    pattern = _matrix(model, np.ones(len(model.seen_indices_)))
-    return np.rint(pattern.T @ np.asarray(pattern[:, [j]].todense()).ravel()).astype(np.int64)
+    take, _, _ = _co_rated(model, j)
+    return np.bincount(np.asarray(model.seen_indices_)[take],
+                       minlength=len(model.item_vocab_)).astype(np.int64)
 
 
 def adjusted_cosine(model: Any, j: int,
@@ -66,7 +69,7 @@ def adjusted_cosine(model: Any, j: int,
     and the co-rater counts :math:`n_{ij}`; 0 where no user rated both (or where either
     item's centred ratings are all 0 on the shared users).
 
-    >>> class M:  # users 0 and 1 rated items 0 and 1 the same way round; user 2 did not
+    >>> class M:  # users 0 and 1 rated items 0 and 1 the other way round; user 2 did not
     ...     item_vocab_ = range(3)
     ...     seen_indptr_ = np.array([0, 2, 4, 6])
     ...     seen_indices_ = np.array([0, 1, 0, 1, 1, 2])
@@ -75,15 +78,18 @@ def adjusted_cosine(model: Any, j: int,
     >>> s.round(3).tolist(), n.tolist()
     ([1.0, -1.0, 0.0], [2, 2, 0])
     """
-    e = _user_centred(model)
-    centred = _matrix(model, e)
-    pattern = _matrix(model, np.ones_like(e))
-    squared = _matrix(model, e * e)
-    ej = np.asarray(centred[:, [j]].todense()).ravel()
-    bj = np.asarray(pattern[:, [j]].todense()).ravel()
-    num = centred.T @ ej
-    n = pattern.T @ bj
-    den = np.sqrt((squared.T @ bj) * (pattern.T @ (ej * ej)))
-    corr = np.divide(num, den, out=np.zeros_like(num), where=den > 1e-12)
-    n_int = np.rint(n).astype(np.int64)
-    return corr * n / (n + float(shrink)) if shrink > 0 else corr, n_int
+    take, owner, at_j = _co_rated(model, j)
+    ratings = np.asarray(model.seen_ratings_, dtype=np.float64)
+    items = np.asarray(model.seen_indices_)[take]
+    r = ratings[take]
+    k, n_items = len(at_j), len(model.item_vocab_)
+    means = np.bincount(owner, weights=r, minlength=k) / np.maximum(
+        np.bincount(owner, minlength=k), 1)
+    e = r - means[owner]  # e_ui for every item i these users rated
+    w = (ratings[at_j] - means)[owner]  # e_uj beside each of them
+    num = np.bincount(items, weights=e * w, minlength=n_items)
+    den = np.sqrt(np.bincount(items, weights=e * e, minlength=n_items)
+                  * np.bincount(items, weights=w * w, minlength=n_items))
+    n = np.bincount(items, minlength=n_items)
+    corr = np.divide(num, den, out=np.zeros(n_items), where=den > 1e-12)
+    return (corr * n / (n + float(shrink)) if shrink > 0 else corr), n.astype(np.int64)
