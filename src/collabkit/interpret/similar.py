@@ -20,8 +20,12 @@ import numpy as np
 import pandas as pd
 
 from collabkit.errors import ConfigError, NotSupportedError
-from collabkit.interpret.corating import (DEFAULT_SHRINK, adjusted_cosine, co_raters,
-                                          has_rating_signal)
+from collabkit.interpret.corating import (
+    DEFAULT_SHRINK,
+    adjusted_cosine,
+    co_raters,
+    has_rating_signal,
+)
 from collabkit.interpret.lookup import find_item
 from collabkit.models.capabilities import EmbeddingModel, FactorModel, item_vectors
 from collabkit.recommend.onboarding import item_counts
