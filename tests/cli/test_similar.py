@@ -35,6 +35,17 @@ def test_similar_by_title_on_the_cli(model_dir, capsys):  # issue 12
     assert 1 not in {r["item"] for r in res["similar"]}
 
 
+def test_similarity_flag_matches_the_library(model_dir, capsys):  # issue 12
+    model = collabkit.load_model(str(model_dir))
+    for how in ("ratings", "factors"):
+        code = main(["similar", str(model_dir), "star wars", "--json", "--similarity", how,
+                     "--min-ratings", "0"])
+        res = json.loads(capsys.readouterr().out)
+        lib = model.similar_items(2, min_ratings=0, similarity=how)
+        assert code == 0 and [r["item"] for r in res["similar"]] == lib["item"].tolist()
+        np.testing.assert_allclose([r["similarity"] for r in res["similar"]], lib["similarity"])
+
+
 def test_unknown_title_is_one_line(model_dir, capsys):  # issue 12
     code = main(["similar", str(model_dir), "casablanca"])
     err = capsys.readouterr().err

@@ -76,10 +76,16 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
 @click.option("-n", "n", default=10, show_default=True)
 @click.option("--min-ratings", default="auto", show_default=True,
               help="Only items with at least this many ratings ('auto': 50, less on small data).")
+@click.option("--similarity", type=click.Choice(["auto", "ratings", "factors"]), default="auto",
+              show_default=True,
+              help="ratings: adjusted cosine of the training ratings, shrunk by the users who "
+                   "rated both; factors: cosine of the centred item factors; auto: ratings "
+                   "when the model stores varied ratings.")
 @common
-def similar_cmd(model_dir: str, item: str, n: int, min_ratings: str, as_json: bool,
-                quiet: bool) -> None:
-    """Items whose centred factors are closest (cosine) to ITEM's.
+def similar_cmd(model_dir: str, item: str, n: int, min_ratings: str, similarity: str,
+                as_json: bool, quiet: bool) -> None:
+    """Items most similar to ITEM: by default, those the users who rated both rated alike
+    (adjusted cosine of the training ratings, shrunk by how many users rated both).
 
     ITEM is an item id or a title: "silence of the lambs" finds
     "Silence of the Lambs, The (1991)".
@@ -95,7 +101,8 @@ def similar_cmd(model_dir: str, item: str, n: int, min_ratings: str, as_json: bo
         except ValueError:
             raise ConfigError(f"--min-ratings must be a whole number or 'auto', got "
                               f"{min_ratings!r}") from None
-    df = similar_items(model, raw, n=n, min_ratings=min_ratings)
+    df = similar_items(model, raw, n=n, min_ratings=min_ratings,
+                       similarity=similarity)  # type: ignore[arg-type]
     if as_json:
         out.emit_json({"model": model_dir, "item": raw, "similar": _records(df)})
     elif not quiet:

@@ -2,8 +2,9 @@ r"""What a fitted model learned: item biases, principal components, neighbours, 
 
 Everything here reads a fitted model and never changes it. BiasedMF (kind ``"dot"``) gives the
 full picture. Other kinds degrade: models with item embeddings (kind ``"nn"``) get PCA,
-neighbours and similarity-based explanations from those embeddings; every model gets the
-damped baseline biases (``source="baseline"`` in the results).
+similarity-based explanations and factor neighbours from those embeddings; every model gets
+the damped baseline biases (``source="baseline"`` in the results). Similar items are, by
+default, read from the training ratings every model stores (:mod:`.corating`).
 """
 
 from __future__ import annotations

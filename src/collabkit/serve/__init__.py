@@ -11,7 +11,7 @@ GET     /v1/health                           liveness, model fingerprint, store 
 GET     /v1/model                            model card                            any token
 POST    /v1/visitors                         new visitor: user id + secret token   anyone
 GET     /v1/items?q=&genre=&limit=           item search by title and genre        any token
-GET     /v1/items/{item_id}/similar?k=       nearest items by factor cosine        any token
+GET     /v1/items/{item_id}/similar?k=       most similar items (co-rating)        any token
 POST    /v1/onboarding/items                 items to ask a new user about         any token
 GET     /v1/users/{user_id}/recommendations  top-k, tier, policy (re-ranking)      own / app
 GET     /v1/genres                           the model's genres                    any token

@@ -205,7 +205,9 @@ def search_items(ctx: Ctx, who: Who,
             responses=_errs(401, 404, 422), tags=["items"])
 def similar(item_id: ItemText, ctx: Ctx, who: Who,
             k: Annotated[int, Query(ge=1, le=100)] = 10) -> SimilarOut:
-    """The ``k`` items nearest by the cosine of their factors (never the item itself)."""
+    """The ``k`` items most similar to this one (never the item itself): the library's
+    ``similar_items`` with its defaults, the adjusted cosine of the training ratings shrunk by
+    the users who rated both (the centred factor cosine when the model stores no ratings)."""
     snap = ctx.snapshot
     raw = _item(snap, item_id, "item_id")
     try:
