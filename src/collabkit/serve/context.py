@@ -119,7 +119,8 @@ class ServiceContext:
                                     "new visitors")
         self.metrics = ServiceMetrics()
         self.cache = AnswerCache(config.cache_size)
-        self.served = ServedLog(self.db_path, interval=config.served_log_interval)
+        self.served = ServedLog(self.db_path, interval=config.served_log_interval,
+                                writer=getattr(self.store, "writer", None))
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
         self._record_catalog(snap)
