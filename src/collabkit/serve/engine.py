@@ -314,6 +314,26 @@ class AnswerCache:
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
 
+    def get(self, key: Hashable) -> Any:
+        """The cached answer for ``key`` (now the most recently used), or None."""
+        if self.size <= 0:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for ``key``, dropping the least recently used beyond ``size``."""
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
         """``(answer, hit)``; computes outside the lock, so slow answers do not serialise."""
         if self.size <= 0:

@@ -30,6 +30,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -146,6 +147,10 @@ class FeedbackStore(Protocol):
                      rows: Sequence[tuple[str, float]],
                      model_fingerprint: str | None) -> WriteResult: ...
 
+    def submit_feedback(self, request_id: str, user_id: str,
+                        rows: Sequence[tuple[str, float]],
+                        model_fingerprint: str | None) -> Future[WriteResult]: ...
+
     def ratings(self, user_id: str) -> list[StoredRating]: ...
 
     def delete_user(self, user_id: str) -> int: ...
@@ -239,6 +244,13 @@ class SQLiteStore:
         user it was stored for (``owner``) and whether the ratings were the same, writing
         nothing.
         """
+        return self.submit_feedback(request_id, user_id, rows, model_fingerprint).result()
+
+    def submit_feedback(self, request_id: str, user_id: str,
+                        rows: Sequence[tuple[str, float]],
+                        model_fingerprint: str | None) -> Future[WriteResult]:
+        """:meth:`add_feedback` without waiting: a future that resolves after the COMMIT
+        (for an ``async`` caller, ``await asyncio.wrap_future(...)``)."""
         for item, rating in rows:
             if not math.isfinite(rating):
                 raise ValueError(f"rating of item {item!r} is not finite")
@@ -263,7 +275,7 @@ class SQLiteStore:
                 "model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
             return WriteResult(request_id, False, len(rows), user_id)
 
-        return self.writer.run(write)
+        return self.writer.submit(write)
 
     def ratings(self, user_id: str) -> list[StoredRating]:
         """The user's latest rating of each item they rated, oldest first."""
