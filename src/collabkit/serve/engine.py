@@ -260,13 +260,24 @@ def year_of(title: str | None) -> int | None:
     return int(found.group(1)) if found else None
 
 
+_INT_TEXT = re.compile(r"[+-]?(?:0|[1-9]\d*)")  # what Vocabulary's loose match reads as an int
+
+
 def _position(pos: dict[Any, int], vocab: Any, raw: Any) -> int:
-    """``vocab.index([raw])[0]``, answered from ``pos`` when ``raw`` is an exact int or str
-    key; anything else (a float, an id spelled loosely) goes to the vocabulary."""
-    if type(raw) in (int, str):
+    """``vocab.index([raw])[0]``, answered from ``pos`` for an exact int or str id, and -1
+    at once for one the vocabulary's loose match cannot find either (an int vocabulary: an
+    int, or text that is no int; a str vocabulary: text without surrounding spaces). Anything
+    else (floats, ids spelled loosely) goes to the vocabulary."""
+    kind = type(raw)
+    if kind is int or kind is str:
         found = pos.get(raw)
         if found is not None:
             return found
+        if vocab.all_ids.dtype.kind in "iu":
+            if kind is int or not _INT_TEXT.fullmatch(raw.strip()):
+                return -1
+        elif kind is str and raw == raw.strip():
+            return -1
     return int(vocab.index([raw])[0])
 
 
