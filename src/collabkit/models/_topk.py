@@ -13,7 +13,7 @@ import torch
 if TYPE_CHECKING:
     from collabkit.models.base import Recommender
 
-__all__ = ["recommend_topk", "top_frame"]
+__all__ = ["recommend_topk", "top_frame", "top_order"]
 
 _BLOCK = 1024  # users scored at once: a (block, n_items) float32 matrix
 
@@ -93,6 +93,22 @@ def _ragged_arange(counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) - offsets
 
 
+def top_order(scores: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` best finite ``scores``, best first, ties to the lower index.
+
+    The same as sorting every score by ``(-score, index)`` and keeping the first ``n``
+    finite ones, without sorting them all: the candidates are the scores at or above the
+    ``n``-th largest (ties included), and only those are sorted (a served fold-in sorted
+    the whole catalogue, ~1 ms on ml-latest-small, for 10 items; issue 10).
+    """
+    idx = np.flatnonzero(np.isfinite(scores))
+    if n < len(idx):
+        s = scores[idx]
+        kth = np.partition(s, len(s) - n)[len(s) - n]  # the n-th largest
+        idx = idx[s >= kth]
+    return idx[np.lexsort((idx, -scores[idx]))][:n]
+
+
 def top_frame(model: Recommender, scores: np.ndarray, n: int, user: Any, tier: str,
               shown: np.ndarray | None = None) -> pd.DataFrame:
     """The long recommendation frame of the ``n`` best finite ``scores`` (ties: lower index).
@@ -100,8 +116,7 @@ def top_frame(model: Recommender, scores: np.ndarray, n: int, user: Any, tier: s
     The ``score`` column is a predicted rating clipped to the model's rating range: ``scores``
     themselves, or ``shown`` when the ranking key is something else (popularity).
     """
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    order = order[np.isfinite(scores[order])][:n]
+    order = top_order(scores, n)
     raw = model.item_vocab_.ids(order)
     values = (scores if shown is None else shown)[order].astype(np.float64)
     lo, hi = model.rating_range_

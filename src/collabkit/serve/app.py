@@ -106,14 +106,17 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_body = int(max_body)
 
+    def _too_big(self) -> ServiceError:
+        return ServiceError(413, "body_too_large", f"request body over "
+                            f"{self.max_body // 1024} KiB; send fewer ratings per request")
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_big = ServiceError(413, "body_too_large", f"request body over "
-                               f"{self.max_body // 1024} KiB; send fewer ratings per request")
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            too_big = self._too_big()
             await _error(too_big.status, too_big.code, too_big.message)(scope, receive, send)
             return
         seen = 0
@@ -124,7 +127,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_body:
-                    raise too_big
+                    raise self._too_big()
             return message
 
         await self.app(scope, limited, send)

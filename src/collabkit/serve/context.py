@@ -119,7 +119,8 @@ class ServiceContext:
                                     "new visitors")
         self.metrics = ServiceMetrics()
         self.cache = AnswerCache(config.cache_size)
-        self.served = ServedLog(self.db_path, interval=config.served_log_interval)
+        self.served = ServedLog(self.db_path, interval=config.served_log_interval,
+                                writer=getattr(self.store, "writer", None))
         snap = self.holder.current
         self.metrics.set_model(snap.fingerprint, snap.loaded_at)
         self._record_catalog(snap)
@@ -164,14 +165,23 @@ class ServiceContext:
 
 
 def one_thread_per_request() -> None:
-    """One torch thread and one BLAS thread per request.
+    """One torch thread and one BLAS thread per request, and a 1 ms GIL switch interval.
 
     Many requests run at once in the thread pool; multi-threaded kernels on top of that
     oversubscribe the cores. Measured on ml-latest-small (2 cores, busy machine): a fold-in's
     scoring of every item took 22 ms with OpenBLAS's default threads and 0.85 ms with one.
+
+    A list being computed in the thread pool holds the GIL for up to the switch interval
+    (5 ms by default) before the event loop, which answers cache hits and parses requests,
+    gets it back; at 1 ms the 32-client load's p99 went 335 -> 296 ms (ml-latest-small) and
+    413 -> 289 ms (ml-100k) at a like request rate (one pair each, load average 18-23:
+    ``benchmarks/serve_load.py --reference-src``; issue 10).
     """
+    import sys
+
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
     threadpool_limits(limits=1, user_api="blas")
+    sys.setswitchinterval(0.001)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,10 @@ class Snapshot:
     genre_sets: tuple[frozenset[str], ...]
     int_users: bool
     int_items: bool
+    #: raw id -> dense index, built once per model: a request's id look-ups are dict hits
+    #: (Vocabulary.index goes through pandas, ~50 us a call, several per request)
+    user_pos: dict[Any, int] = field(default_factory=dict)
+    item_pos: dict[Any, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ ids
     def user_id(self, text: str) -> Any:
@@ -81,12 +85,20 @@ class Snapshot:
             raw = int(value)
         elif not self.int_items and isinstance(value, int):
             raw = str(value)
-        if self.model.item_vocab_.index([raw])[0] < 0:
+        if self.item_index(raw) < 0:
             raise UnknownIdError("unknown item")
         return raw
 
+    def user_index(self, raw: Any) -> int:
+        """The user's dense index, -1 when unknown (as ``user_vocab_.index``)."""
+        return _position(self.user_pos, self.model.user_vocab_, raw)
+
+    def item_index(self, raw: Any) -> int:
+        """The item's dense index, -1 when unknown (as ``item_vocab_.index``)."""
+        return _position(self.item_pos, self.model.item_vocab_, raw)
+
     def known_user(self, raw: Any) -> bool:
-        return bool(self.model.user_vocab_.index([raw])[0] >= 0)
+        return self.user_index(raw) >= 0
 
     def stored_item(self, text: str) -> Any:
         """A stored item id (text) as the model's raw id, or None when unknown to it."""
@@ -99,7 +111,7 @@ class Snapshot:
     def training_ratings(self, raw_user: Any) -> dict[Any, float]:
         """The user's training ratings stored in the model (empty for unknown users)."""
         m = self.model
-        u = int(m.user_vocab_.index([raw_user])[0])
+        u = self.user_index(raw_user)
         if u < 0 or m.seen_ratings_ is None:
             return {}
         lo, hi = m.seen_indptr_[u], m.seen_indptr_[u + 1]
@@ -143,7 +155,7 @@ class Snapshot:
             return m.recommend_new_user(None, n=k, exclude=ex, user=raw_user), "popularity"
         ratings = self.all_ratings(raw_user, stored)
         if known and m.seen_ratings_ is None:  # files from before 0.1.0 store no ratings
-            u = int(m.user_vocab_.index([raw_user])[0])
+            u = self.user_index(raw_user)
             seen = m.item_vocab_.ids(m.seen_indices_[m.seen_indptr_[u]:m.seen_indptr_[u + 1]])
             ex = list(exclude) + seen.tolist()
         frame = m.recommend_new_user(ratings or None, n=k, exclude=ex or None, user=raw_user,
@@ -248,6 +260,32 @@ def year_of(title: str | None) -> int | None:
     return int(found.group(1)) if found else None
 
 
+_INT_TEXT = re.compile(r"[+-]?(?:0|[1-9]\d*)")  # what Vocabulary's loose match reads as an int
+
+
+def _position(pos: dict[Any, int], vocab: Any, raw: Any) -> int:
+    """``vocab.index([raw])[0]``, answered from ``pos`` for an exact int or str id, and -1
+    at once for one the vocabulary's loose match cannot find either (an int vocabulary: an
+    int, or text that is no int; a str vocabulary: text without surrounding spaces). Anything
+    else (floats, ids spelled loosely) goes to the vocabulary."""
+    kind = type(raw)
+    if kind is int or kind is str:
+        found = pos.get(raw)
+        if found is not None:
+            return found
+        if vocab.all_ids.dtype.kind in "iu":
+            if kind is int or not _INT_TEXT.fullmatch(raw.strip()):
+                return -1
+        elif kind is str and raw == raw.strip():
+            return -1
+    return int(vocab.index([raw])[0])
+
+
+def _positions(ids: np.ndarray) -> dict[Any, int]:
+    """Raw id -> dense index for ids that are plain ints or strs."""
+    return {x: i for i, x in enumerate(ids.tolist()) if type(x) in (int, str)}
+
+
 def _canonical_int(text: str) -> bool:
     """``"42"`` or ``"-3"``, not ``"042"``, ``"+4"`` or ``"4.0"``: the text an int prints as."""
     try:
@@ -278,7 +316,9 @@ def load_snapshot(path: str | Path) -> Snapshot:
                     loaded_at=time.time(), saved_at=saved, counts=counts,
                     titles_lower=titles, genre_sets=genre_sets,
                     int_users=model.user_vocab_.all_ids.dtype.kind in "iu",
-                    int_items=model.item_vocab_.all_ids.dtype.kind in "iu")
+                    int_items=model.item_vocab_.all_ids.dtype.kind in "iu",
+                    user_pos=_positions(model.user_vocab_.all_ids),
+                    item_pos=_positions(model.item_vocab_.all_ids))
 
 
 class ModelHolder:
@@ -313,6 +353,26 @@ class AnswerCache:
         self.size = int(size)
         self._data: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        """The cached answer for ``key`` (now the most recently used), or None."""
+        if self.size <= 0:
+            return None
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` for ``key``, dropping the least recently used beyond ``size``."""
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
 
     def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
         """``(answer, hit)``; computes outside the lock, so slow answers do not serialise."""

@@ -41,7 +41,7 @@ def reranked(snap: Snapshot, raw_user: Any, stored: list[StoredRating], k: int,
     scores = np.asarray(m.fold_in(ratings).scores(), dtype=np.float64).copy()
     banned = list(ratings.keys()) + list(exclude)
     if snap.known_user(raw_user):  # old files store no training ratings: seen items too
-        u = int(m.user_vocab_.index([raw_user])[0])
+        u = snap.user_index(raw_user)
         banned += m.item_vocab_.ids(m.seen_indices_[m.seen_indptr_[u]:
                                                     m.seen_indptr_[u + 1]]).tolist()
     idx = m.item_vocab_.index(np.asarray(banned))

@@ -1,11 +1,17 @@
 """The HTTP endpoints (JSON, under ``/v1``); see the table in :mod:`collabkit.serve`.
 
-Endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so model scoring
-and SQLite commits never block the event loop.
+Most endpoints are plain ``def`` functions: FastAPI runs them in its thread pool, so model
+scoring and SQLite commits never block the event loop. The two that carry the load are
+``async`` (issue 10): a recommendation list answered from the cache costs a small SQLite read
+and a look-up, done on the event loop with no thread hop, and only a list to compute goes to
+the thread pool; a feedback write awaits the store's group commit without holding a thread.
+The dependencies (``_ctx``, ``_caller``) are ``async`` too: FastAPI would run a plain ``def``
+dependency in the thread pool, a hop per request each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Iterator
@@ -17,10 +23,12 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from collabkit._version import __version__
 from collabkit.errors import ConfigError, ServiceError, UnknownIdError
 from collabkit.interpret import explain as explain_prediction
+from collabkit.serve.answers import answer_key, compute_answer
 from collabkit.serve.auth import Principal
 from collabkit.serve.context import ServiceContext
 from collabkit.serve.engine import Snapshot, year_of
@@ -66,17 +74,19 @@ def _errs(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {c: {"model": ErrorOut, "description": _DESC[c]} for c in codes}
 
 
-def _ctx(request: Request) -> ServiceContext:
+async def _ctx(request: Request) -> ServiceContext:
     ctx: ServiceContext = request.app.state.ctx
     return ctx
 
 
-def _caller(request: Request,
-            cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-            ) -> Principal:
+async def _caller(request: Request,
+                  cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                  ) -> Principal:
+    # on the event loop: the app key is a constant-time compare, a visitor token one
+    # indexed SQLite read
     header = request.headers.get("authorization")
-    who = _ctx(request).auth.principal(header if cred is None else
-                                       f"Bearer {cred.credentials}")
+    ctx: ServiceContext = request.app.state.ctx
+    who = ctx.auth.principal(header if cred is None else f"Bearer {cred.credentials}")
     request.state.role = who.role
     return who
 
@@ -238,13 +248,13 @@ def onboarding(body: OnboardingIn, ctx: Ctx, who: Who) -> OnboardingOut:
 # --------------------------------------------------------------------------- users
 @router.get("/v1/users/{user_id}/recommendations", response_model=RecommendationsOut,
             responses=_errs(401, 403, 422), tags=["users"])
-def recommendations(user_id: UserId, ctx: Ctx, who: Who,
-                    k: Annotated[int, Query(ge=1, le=100)] = 10,
-                    exclude: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
-                    reasons: bool = False,
-                    policy: Annotated[PolicyName | None, Query(
-                        description="re-ranking: top | mmr | debias | explore (default: the "
-                                    "server's --policy)")] = None) -> RecommendationsOut:
+async def recommendations(user_id: UserId, ctx: Ctx, who: Who,
+                          k: Annotated[int, Query(ge=1, le=100)] = 10,
+                          exclude: Annotated[list[str], Query(max_length=100)] = [],  # noqa: B006
+                          reasons: bool = False,
+                          policy: Annotated[PolicyName | None, Query(
+                              description="re-ranking: top | mmr | debias | explore (default: the "
+                                          "server's --policy)")] = None) -> Response:
     """Top-``k`` for a user: the model's list for a known user; a fold-in of everything
     they rated once they have stored feedback; the fallback tiers for an unknown user.
     Items the user rated are never recommended. ``reasons=true`` adds a one-line reason per
@@ -254,29 +264,18 @@ def recommendations(user_id: UserId, ctx: Ctx, who: Who,
     who.require_user(user_id)
     snap = ctx.snapshot
     stored = ctx.store.ratings(user_id)
-    min_personal = ctx.config.min_personal
-    wanted = policy or ctx.config.policy
-    key = (snap.fingerprint, user_id, tuple((r.item_id, r.rating) for r in stored), k,
-           tuple(sorted(set(exclude))), reasons, min_personal, wanted)
-
-    def compute() -> tuple[str, str, list[dict[str, Any]]]:
-        ex = [x for x in (snap.stored_item(e) for e in exclude) if x is not None]
-        raw_user = snap.user_id(user_id)
-        frame, tier, used = snap.recommend(raw_user, stored, k, ex, min_personal, wanted)
-        why: list[str | None] = [None] * len(frame)
-        if reasons:
-            why = list(snap.reasons(snap.all_ratings(raw_user, stored),
-                                    frame["item"].tolist(), tier))
-        return tier, used, [{"rank": int(r.rank), "item_id": _native(r.item),
-                             "title": r.title, "score": float(r.score), "reason": w}
-                            for r, w in zip(_rows(frame), why, strict=True)]
-
-    (tier, used, items), hit = ctx.cache.get_or_compute(key, compute)
+    args = (snap, user_id, stored, k, exclude, reasons, ctx.config.min_personal,
+            policy or ctx.config.policy)
+    key = answer_key(*args)
+    answer = ctx.cache.get(key)
+    hit = answer is not None
+    if answer is None:  # scoring runs in the thread pool; the event loop goes on meanwhile
+        answer = await run_in_threadpool(compute_answer, *args)
+        ctx.cache.put(key, answer)
     ctx.metrics.cache.labels("hit" if hit else "miss").inc()
-    ctx.metrics.recommendations.labels(tier).inc()
-    ctx.served.add(user_id, [it["item_id"] for it in items], tier, used, snap.fingerprint)
-    return RecommendationsOut(user_id=user_id, tier=tier, policy=used,
-                              model_fingerprint=snap.fingerprint, items=items)
+    ctx.metrics.recommendations.labels(answer.tier).inc()
+    ctx.served.add(user_id, answer.item_ids, answer.tier, answer.policy, snap.fingerprint)
+    return Response(answer.body, media_type="application/json")
 
 
 @router.post("/v1/predictions", response_model=PredictionsOut,
@@ -331,7 +330,7 @@ def explain(user_id: UserId, ctx: Ctx, who: Who,
 @router.post("/v1/feedback", status_code=201, response_model=FeedbackOut,
              responses={200: {"model": FeedbackOut, "description": "a retry: already stored"},
                         **_errs(401, 403, 404, 409, 422, 429)}, tags=["users"])
-def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
+async def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
     """Store ratings; answered 201 only after the transaction committed. Retrying with the
     same ``request_id`` stores nothing more and answers 200 with ``duplicate: true``."""
     who.require_user(body.user_id)
@@ -345,7 +344,8 @@ def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
             raise ServiceError(422, "rating_out_of_range", f"ratings[{j}].rating must be "
                                f"between {lo:g} and {hi:g}, the model's rating range")
         rows.append((str(_item(snap, r.item_id, f"ratings[{j}].item_id")), float(r.rating)))
-    res = ctx.store.add_feedback(body.request_id, body.user_id, rows, snap.fingerprint)
+    res = await asyncio.wrap_future(ctx.store.submit_feedback(
+        body.request_id, body.user_id, rows, snap.fingerprint))
     if res.duplicate and (res.owner != body.user_id or not res.same_payload):
         raise ServiceError(409, "request_id_reused", "this request_id was already used for "
                            "other ratings; nothing was stored. Use a fresh id (e.g. a UUID) "

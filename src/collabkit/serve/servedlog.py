@@ -5,7 +5,10 @@
 fingerprint. Requests never write it themselves: :meth:`ServedLog.add` appends to an
 in-memory queue and returns; a background thread writes the queue in one transaction every
 ``interval`` seconds (or sooner when ``batch`` rows wait). A crash loses at most the last
-interval of *log* rows, never feedback, which is written synchronously.
+interval of *log* rows, never feedback, which is written synchronously. Given the feedback
+store's ``writer`` (:class:`collabkit.serve.writer.GroupCommitWriter`), the batches go through
+it, so the process has one writing connection and the log never holds SQLite's write lock
+against a feedback write; without it the log opens its own connection.
 """
 
 from __future__ import annotations
@@ -20,18 +23,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from collabkit.serve.writer import GroupCommitWriter
+
 __all__ = ["ServedLog", "read_served"]
 
 LOG = logging.getLogger("collabkit.serve")
 _Row = tuple[int, float, str, str, int, str, str, str | None]
+_INSERT = ("INSERT INTO served (list_id, served_at, user_id, item_id, rank, tier, policy, "
+           "model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 class ServedLog:
     """Batched, background writes of served lists into the ``served`` table of ``path``."""
 
     def __init__(self, path: str | Path, *, interval: float = 0.5, batch: int = 2000,
-                 busy_timeout_ms: int = 5000) -> None:
+                 busy_timeout_ms: int = 5000, writer: GroupCommitWriter | None = None) -> None:
         self.path = Path(path)
+        self._writer = writer
         self.interval = float(interval)
         self.batch = int(batch)
         self.busy_timeout_ms = int(busy_timeout_ms)
@@ -69,12 +77,18 @@ class ServedLog:
                 rows, self._rows = self._rows, []
             if not rows:
                 return 0
+            if self._writer is not None:
+                try:
+                    self._writer.run(lambda conn: conn.executemany(_INSERT, rows))
+                except sqlite3.Error:
+                    self.failed += len(rows)
+                    raise
+                self.written += len(rows)
+                return len(rows)
             conn = self._connect()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(
-                    "INSERT INTO served (list_id, served_at, user_id, item_id, rank, tier, "
-                    "policy, model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany(_INSERT, rows)
                 conn.execute("COMMIT")
             except sqlite3.Error:
                 if conn.in_transaction:

@@ -6,11 +6,13 @@ touching them.
 
 Durability and idempotency
 --------------------------
-A feedback write is one ``BEGIN IMMEDIATE ... COMMIT`` transaction: one row in ``requests``
-keyed by the client's ``request_id``, then one row per rating. :meth:`SQLiteStore.add_feedback`
-returns only after the COMMIT, so an acknowledged write is on disk (``synchronous=FULL``
-fsyncs the WAL at every commit). A retried ``request_id`` finds its ``requests`` row and
-changes nothing, so a client that lost the answer retries safely.
+A feedback write is one row in ``requests`` keyed by the client's ``request_id``, then one
+row per rating, inside its own savepoint of a ``BEGIN IMMEDIATE ... COMMIT`` transaction that
+the store's single writer thread shares among every write waiting at that moment (group
+commit, :mod:`collabkit.serve.writer`). :meth:`SQLiteStore.add_feedback` returns only after
+that COMMIT, so an acknowledged write is on disk (``synchronous=FULL`` fsyncs the WAL at
+every commit). A retried ``request_id`` finds its ``requests`` row and changes nothing, so a
+client that lost the answer retries safely.
 
 Schema versions
 ---------------
@@ -28,11 +30,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from collabkit.errors import ConfigError
+from collabkit.serve.writer import GroupCommitWriter
 
 __all__ = ["FeedbackStore", "SQLiteStore", "StoredRating", "WriteResult", "MIGRATIONS",
            "SCHEMA_VERSION", "hash_token", "payload_hash"]
@@ -143,6 +147,10 @@ class FeedbackStore(Protocol):
                      rows: Sequence[tuple[str, float]],
                      model_fingerprint: str | None) -> WriteResult: ...
 
+    def submit_feedback(self, request_id: str, user_id: str,
+                        rows: Sequence[tuple[str, float]],
+                        model_fingerprint: str | None) -> Future[WriteResult]: ...
+
     def ratings(self, user_id: str) -> list[StoredRating]: ...
 
     def delete_user(self, user_id: str) -> int: ...
@@ -159,14 +167,16 @@ class FeedbackStore(Protocol):
 class SQLiteStore:
     """:class:`FeedbackStore` in one SQLite file (created, with its folder, on first use).
 
-    One connection per thread (each used only by its own thread); every write is a
-    ``BEGIN IMMEDIATE`` transaction, so concurrent writers queue on SQLite's lock
-    (``busy_timeout`` 5 s) instead of failing with ``SQLITE_BUSY``.
+    Reads use one connection per thread (each used only by its own thread). Every write
+    goes to one writer thread (:class:`~collabkit.serve.writer.GroupCommitWriter`) that
+    commits the writes waiting at that moment together, each in its own savepoint; a writer
+    from another process still queues on SQLite's lock (``busy_timeout`` 5 s).
     """
 
     kind = "sqlite"
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000,
+                 max_batch: int = 256) -> None:
         self.path = Path(path)
         self.busy_timeout_ms = int(busy_timeout_ms)
         self._local = threading.local()
@@ -177,6 +187,8 @@ class SQLiteStore:
                               f"{str(self.path / 'feedback.sqlite3')!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate(self._conn())
+        self.writer = GroupCommitWriter(self._conn, max_batch=max_batch,
+                                        name="collabkit-feedback-writer")
 
     # ------------------------------------------------------------------ connections
     def _conn(self) -> sqlite3.Connection:
@@ -232,14 +244,22 @@ class SQLiteStore:
         user it was stored for (``owner``) and whether the ratings were the same, writing
         nothing.
         """
+        return self.submit_feedback(request_id, user_id, rows, model_fingerprint).result()
+
+    def submit_feedback(self, request_id: str, user_id: str,
+                        rows: Sequence[tuple[str, float]],
+                        model_fingerprint: str | None) -> Future[WriteResult]:
+        """:meth:`add_feedback` without waiting: a future that resolves after the COMMIT
+        (for an ``async`` caller, ``await asyncio.wrap_future(...)``)."""
         for item, rating in rows:
             if not math.isfinite(rating):
                 raise ValueError(f"rating of item {item!r} is not finite")
-        conn = self._conn()
         now = time.time()
         digest = payload_hash(user_id, rows)
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        values = [(request_id, seq, user_id, item, float(r), now, model_fingerprint)
+                  for seq, (item, r) in enumerate(rows)]
+
+        def write(conn: sqlite3.Connection) -> WriteResult:
             cur = conn.execute(
                 "INSERT INTO requests (request_id, user_id, n_rows, created_at, payload_hash) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
@@ -248,20 +268,14 @@ class SQLiteStore:
                 owner, n, old = conn.execute(
                     "SELECT user_id, n_rows, payload_hash FROM requests WHERE request_id = ?",
                     (request_id,)).fetchone()
-                conn.execute("COMMIT")
                 return WriteResult(request_id, True, int(n), str(owner),
                                    old is None or old == digest)
             conn.executemany(
                 "INSERT INTO feedback (request_id, seq, user_id, item_id, rating, created_at, "
-                "model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(request_id, seq, user_id, item, float(r), now, model_fingerprint)
-                 for seq, (item, r) in enumerate(rows)])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return WriteResult(request_id, False, len(rows), user_id)
+                "model_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?)", values)
+            return WriteResult(request_id, False, len(rows), user_id)
+
+        return self.writer.submit(write)
 
     def ratings(self, user_id: str) -> list[StoredRating]:
         """The user's latest rating of each item they rated, oldest first."""
@@ -274,32 +288,21 @@ class SQLiteStore:
     def delete_user(self, user_id: str) -> int:
         """Delete the user's feedback, request ids, served lists and visitor credential;
         feedback rows deleted."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        def delete(conn: sqlite3.Connection) -> int:
             n = conn.execute("DELETE FROM feedback WHERE user_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM requests WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM visitors WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM served WHERE user_id = ?", (user_id,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return int(n)
+            return int(n)
+
+        return self.writer.run(delete)
 
     # ------------------------------------------------------------------ visitors
     def add_visitor(self, user_id: str, token_hash: str) -> None:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute("INSERT INTO visitors (user_id, token_hash, created_at) "
-                         "VALUES (?, ?, ?)", (user_id, token_hash, time.time()))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        created = time.time()
+        self.writer.run(lambda conn: conn.execute(
+            "INSERT INTO visitors (user_id, token_hash, created_at) VALUES (?, ?, ?)",
+            (user_id, token_hash, created)))
 
     def visitor_for(self, token_hash: str) -> str | None:
         row = self._conn().execute("SELECT user_id FROM visitors WHERE token_hash = ?",
@@ -310,23 +313,18 @@ class SQLiteStore:
     def record_catalog(self, model_fingerprint: str, items: Sequence[object],
                        n_ratings: Sequence[int]) -> bool:
         """Remember a served model's catalogue once per fingerprint; True when written."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        rows = [(model_fingerprint, str(i), int(n))
+                for i, n in zip(items, n_ratings, strict=True)]
+
+        def record(conn: sqlite3.Connection) -> bool:
             if conn.execute("SELECT 1 FROM catalog WHERE model_fingerprint = ? LIMIT 1",
                             (model_fingerprint,)).fetchone() is not None:
-                conn.execute("COMMIT")
                 return False
             conn.executemany("INSERT INTO catalog (model_fingerprint, item_id, n_ratings) "
-                             "VALUES (?, ?, ?)", [(model_fingerprint, str(i), int(n))
-                                                  for i, n in zip(items, n_ratings,
-                                                                  strict=True)])
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return True
+                             "VALUES (?, ?, ?)", rows)
+            return True
+
+        return self.writer.run(record)
 
     # ------------------------------------------------------------------ maintenance
     def integrity_ok(self) -> bool:
@@ -337,12 +335,14 @@ class SQLiteStore:
         return int(self._conn().execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
 
     def close(self) -> None:
-        """Checkpoint the WAL into the main file and close every connection."""
+        """Finish the queued writes, checkpoint the WAL into the main file and close every
+        connection."""
+        self.writer.close()
         with self._lock:
             conns, self._all = self._all, []
         for i, conn in enumerate(conns):
             try:
-                if i == 0:
+                if i == 0:  # the first connection opened: never the writer's (closed above)
                     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 conn.close()
             except sqlite3.Error:
