@@ -119,6 +119,27 @@ def metrics_table(table: pd.DataFrame, title: str) -> Group:
     return Group(Text(title, style="bold"), t)
 
 
+def ranking_table(report: Any, title: str) -> Group:
+    """Full-ranking metrics at k of a ranker (first, bold) and its baselines, under a title;
+    a note of the test users the model never saw."""
+    k = report.k
+    names = {"recall": f"Recall@{k}", "ndcg": f"NDCG@{k}", "hit_rate": f"HR@{k}",
+             "map": f"MAP@{k}", "mrr": f"MRR@{k}", "coverage": "coverage",
+             "mean_popularity": "mean pop."}
+    t = Table()
+    t.add_column("scorer")
+    cols = [c for c in names if c in report.table.columns]
+    for c in cols:
+        t.add_column(names[c], justify="right")
+    for i, (name, row) in enumerate(report.table.iterrows()):
+        t.add_row(str(name), *[f"{row[c]:.4f}" for c in cols], style="bold" if i == 0 else "dim")
+    parts: list[Any] = [Text(title, style="bold"), t]
+    if report.skipped_users:
+        parts.append(Text(f"{report.skipped_users:,} test users have no training interactions "
+                          "and were not scored", style="yellow"))
+    return Group(*parts)
+
+
 def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
     """Any small DataFrame as a table, under a title line."""
     t = Table()
