@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from collabkit.data.interactions import Interactions
-from collabkit.errors import CollabkitError, ConfigError
+from collabkit.errors import CollabkitError, ConfigError, ModelFitWarning
 from collabkit.models import registry
 from collabkit.models.base import Recommender
 from collabkit.models.search import Dim, check_space, search_space
@@ -123,8 +124,6 @@ def carve_validation(train: Interactions, ranker: bool, valid_frac: float, seed:
 
 def score(model: Recommender, rows: Interactions, metric: str, k: int) -> float:
     """``metric`` of a fitted ``model`` on ``rows`` (full ranking at ``k`` for a ranker)."""
-    import warnings
-
     if metric in RANKING_METRICS:
         from collabkit.metrics.fullrank import evaluate_ranking
 
@@ -226,7 +225,9 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
         t0 = time.perf_counter()
         row: dict[str, Any] = {"trial": trial.number, **chosen}
         try:
-            est = cls(**{**fixed, **chosen}).fit(fit_rows)
+            with warnings.catch_warnings():  # a poor trial is expected; the table shows it
+                warnings.simplefilter("ignore", ModelFitWarning)
+                est = cls(**{**fixed, **chosen}).fit(fit_rows)
             value = score(est, valid_rows, name, k)
             if not math.isfinite(value):
                 raise ConfigError(f"the validation {label} is {value}")

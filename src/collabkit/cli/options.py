@@ -181,6 +181,21 @@ def _split(kw: dict[str, Any], how: str | None, test_frac: float, seed: int, pro
     return split(data, how, test_frac=test_frac, seed=seed, k=last)
 
 
+def check_kind(kind: str, data: Any) -> None:
+    """Refuse, in flag words, a rating model on implicit data and a ranker on ratings."""
+    from collabkit.api import ranker_kinds
+
+    rankers = ranker_kinds()
+    if data.implicit and kind not in rankers:
+        raise ConfigError(f"--model {kind} predicts ratings, and {data.name or 'the data'} is "
+                          "implicit feedback (interactions without ratings); choose --model "
+                          f"{' | '.join(rankers)}")
+    if not data.implicit and kind in rankers:
+        raise ConfigError(f"--model {kind} ranks implicit feedback, and "
+                          f"{data.name or 'the data'} holds ratings; add --implicit to use every "
+                          "rated pair as an interaction")
+
+
 def split_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--split, --test-frac and --last, as train, evaluate and tune read them."""
     f = click.option("--last", "last", default=1, show_default=True, metavar="K",

@@ -19,6 +19,7 @@ from collabkit.cli.options import (
     _load_data,
     _range,
     _split,
+    check_kind,
     common,
     data_options,
     model_params,
@@ -136,21 +137,6 @@ def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, las
         return
     if not quiet:
         _print_train(result, report, train_data, test_data, fit_s)
-
-
-def check_kind(kind: str, data: Any) -> None:
-    """Refuse, in flag words, a rating model on implicit data and a ranker on ratings."""
-    from collabkit.api import ranker_kinds
-
-    rankers = ranker_kinds()
-    if data.implicit and kind not in rankers:
-        raise ConfigError(f"--model {kind} predicts ratings, and {data.name or 'the data'} is "
-                          "implicit feedback (interactions without ratings); choose --model "
-                          f"{' | '.join(rankers)}")
-    if not data.implicit and kind in rankers:
-        raise ConfigError(f"--model {kind} ranks implicit feedback, and "
-                          f"{data.name or 'the data'} holds ratings; add --implicit to use every "
-                          "rated pair as an interaction")
 
 
 def _default_split(data_kw: dict[str, Any], data: Any) -> str:
