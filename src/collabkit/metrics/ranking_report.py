@@ -110,8 +110,8 @@ def _warn_overlap(model: Recommender, test: Interactions) -> None:
     if overlap:
         warnings.warn(f"{overlap:,} of {len(test):,} held-out interactions are among the "
                       "model's training interactions; full ranking leaves those out, so they "
-                      "count as misses. Score a model fitted without them (train with --no-refit,"
-                      " or the API's split before fit)", DataWarning, stacklevel=3)
+                      "count as misses. Score a model fitted without them "
+                      "(split before fitting)", DataWarning, stacklevel=3)
 
 
 def evaluate_implicit(model: Recommender, test: Interactions, k: int = 20, *,
