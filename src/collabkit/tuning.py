@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -217,7 +217,7 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
     if "random_state" in accepted:
         fixed.setdefault("random_state", seed)
     fit_rows, valid_rows, how = carve_validation(train, ranker, valid_frac, seed)
-    direction = "maximize" if ranker else "minimize"
+    direction: Literal["maximize", "minimize"] = "maximize" if ranker else "minimize"
     rows: list[dict[str, Any]] = []
 
     def objective(trial: Any) -> float:
