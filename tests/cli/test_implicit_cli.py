@@ -156,3 +156,25 @@ def test_unknown_split_names_gowalla_canonical(files, capsys):
     err = _error(*run(capsys, "train", "--ratings", files["ts"], "--implicit", "--split",
                       "canonical"))
     assert "--dataset gowalla" in err
+
+
+def test_dataset_gowalla_uses_its_canonical_split(tmp_path, capsys, monkeypatch):
+    """A stand-in gowalla folder (the adjacency format of LightGCN's train.txt/test.txt)."""
+    folder = tmp_path / "gowalla"
+    folder.mkdir()
+    train = [f"{u} " + " ".join(str(5 * (u // 5) + j) for j in range(5) if j != u % 5)
+             for u in range(10)]
+    test = [f"{u} {5 * (u // 5) + u % 5}" for u in range(10)]
+    (folder / "train.txt").write_text("\n".join(train) + "\n")
+    (folder / "test.txt").write_text("\n".join(test) + "\n")
+    monkeypatch.setenv("COLLABKIT_DATA", str(tmp_path))
+    code, out, err = run(capsys, "train", "--dataset", "gowalla", "--model", "itemknn",
+                         "--no-refit", "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["kind"] == "itemknn" and res["split"] == "canonical"
+    assert res["n_train"] == 40 and res["n_test"] == 10
+    assert res["mrr@20"] == pytest.approx(1.0)  # the one unseen item of the user's block first
+    code, out, err = run(capsys, "evaluate", tmp_path / "m", "--dataset", "gowalla", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n_test"] == 10  # test.txt, not the training rows
