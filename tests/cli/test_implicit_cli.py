@@ -178,3 +178,8 @@ def test_dataset_gowalla_uses_its_canonical_split(tmp_path, capsys, monkeypatch)
     code, out, err = run(capsys, "evaluate", tmp_path / "m", "--dataset", "gowalla", "--json")
     assert code == 0, err
     assert json.loads(out)["n_test"] == 10  # test.txt, not the training rows
+
+
+def test_predict_refuses_a_ranker(model_dir, capsys):
+    err = _error(*run(capsys, "predict", model_dir, "0", "3"))
+    assert "predicts no ratings" in err and "collabkit recommend" in err
