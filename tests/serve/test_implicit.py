@@ -127,3 +127,27 @@ def test_rating_model_still_requires_a_rating(tmp_path, small_model_dir):
         r = _feedback(c, "v9", [1], "r-9")
     assert r.status_code == 422 and r.json()["error"]["code"] == "rating_required"
     assert "ratings[0].rating is required" in r.json()["error"]["message"]
+
+
+def test_fuzz_no_server_error_on_an_implicit_model(implicit_dir, tmp_path):
+    """The schema-driven fuzz of test_fuzz.py, against the implicit model (issue 13)."""
+    schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed")
+    from hypothesis import HealthCheck, given, settings
+
+    from collabkit.serve import ServeConfig, create_app
+    from tests.serve.test_fuzz import CHECKS
+
+    app = create_app(ServeConfig(model=implicit_dir, db=tmp_path / "fb.sqlite3",
+                                 app_key=APP_KEY, access_log=False))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    operations = [r.ok() for r in schema.get_all_operations()]
+    assert len(operations) >= 13
+    for op in operations:
+
+        @given(case=op.as_strategy())
+        @settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=list(HealthCheck))
+        def run(case: Any) -> None:
+            case.call_and_validate(headers=H, checks=CHECKS)
+
+        run()
