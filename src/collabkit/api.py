@@ -215,8 +215,8 @@ def ranker_kinds() -> list[str]:
     return [k for k in registry.kinds() if k != "module" and is_ranker(registry.get(k))]
 
 
-def evaluate(model: Recommender, test: Interactions, *, k: int = 20,
-             baselines: bool = True) -> Any:
+def evaluate(model: Recommender, test: Interactions | pd.DataFrame, *, k: int = 20,
+             baselines: bool = True, name: str | None = None) -> Any:
     """Score ``model`` on held-out ``test`` rows, baselines beside, the way its kind is measured.
 
     A rating model gets RMSE and MAE (:func:`collabkit.metrics.evaluate.evaluate`, an
@@ -224,14 +224,19 @@ def evaluate(model: Recommender, test: Interactions, *, k: int = 20,
     full-ranking Recall, NDCG, HR, MAP and MRR at ``k``, coverage and mean popularity, with
     popularity and item-kNN fitted to its training rows beside it
     (:func:`collabkit.metrics.ranking_report.evaluate_implicit`, a ``RankingReport``).
+    ``name`` labels the model's row of a rating model's report.
     """
     from collabkit.metrics.ranking_report import evaluate_implicit, is_ranker
 
     if is_ranker(model):
+        if isinstance(test, pd.DataFrame):
+            from collabkit.data.implicit import read_interactions
+
+            test = read_interactions(test, user_col="user", item_col="item")
         return evaluate_implicit(model, test, k, baselines=baselines)
     from collabkit.metrics.evaluate import evaluate as evaluate_ratings
 
-    return evaluate_ratings(model, test)
+    return evaluate_ratings(model, test, name=name)
 
 
 def _is_torch_module(obj: Any) -> bool:
