@@ -177,7 +177,8 @@ def test_dataset_gowalla_uses_its_canonical_split(tmp_path, capsys, monkeypatch)
     assert res["mrr@20"] == pytest.approx(1.0)  # the one unseen item of the user's block first
     code, out, err = run(capsys, "evaluate", tmp_path / "m", "--dataset", "gowalla", "--json")
     assert code == 0, err
-    assert json.loads(out)["n_test"] == 10  # test.txt, not the training rows
+    res = json.loads(out)
+    assert res["n_test"] == 10 and res["split"] == "canonical"  # test.txt, not training rows
 
 
 def test_predict_refuses_a_ranker(model_dir, capsys):

@@ -53,6 +53,8 @@ def evaluate_cmd(model_dir: str, how: str | None, test_frac: float, last: int, k
         raise ConfigError(f"MODEL is a {model.kind!r} model, which predicts ratings, and the "
                           "data is implicit feedback; score it on ratings (leave out --implicit)")
     report = evaluate(model, test, k=k)
+    if how is None and data_kw.get("dataset") == "gowalla":
+        how = "canonical"
     result = {"model": model_dir, "kind": model.kind, "split": how, **report.to_dict()}
     if as_json:
         out.emit_json(result)
