@@ -43,9 +43,10 @@ def test_rating_kind_on_implicit_data_is_refused(clicks):
         collabkit.fit(clicks, "dot")
 
 
-def test_ranker_on_ratings_points_to_to_implicit():
+def test_ranker_on_ratings_reads_them_as_weights():
+    """The ratings become confidence weights; to_implicit counts each rated pair once."""
     data = planted_low_rank(n_users=30, n_items=20, seed=0).data
-    with pytest.raises(ConfigError, match=r"collabkit.to_implicit\(data\)"):
-        collabkit.fit(data, "ials")
-    model = collabkit.fit(collabkit.to_implicit(data), "popularity")
-    assert model.kind == "popularity"
+    weighted = collabkit.fit(data, "popularity")
+    assert weighted.seen_ratings_.max() > 1.0
+    plain = collabkit.fit(collabkit.to_implicit(data), "popularity")
+    assert set(plain.seen_ratings_.tolist()) == {1.0}

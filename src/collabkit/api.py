@@ -186,26 +186,20 @@ def fit(data: Interactions, model: Any = "dot", *, valid: Interactions | None = 
 
 
 def check_data_kind(data: Interactions, model: Any) -> None:
-    """Refuse a rating model on implicit data, and a ranker on star ratings (issue 13).
-
-    A rating model fitted to interactions without ratings would learn that every weight is
-    1; a ranker fitted to stars would read them as confidence. Both are almost always a
-    mistake, so the message says what to do instead.
+    """Refuse a rating model on implicit data (issue 13): fitted to interactions without
+    ratings it would learn that every weight is 1. (A ranker on star ratings is allowed: it
+    reads each rating as the interaction's weight, its confidence; ``to_implicit(data)``
+    counts every rated pair once instead.)
     """
     from collabkit.metrics.ranking_report import is_ranker
 
     kind = getattr(model, "kind", "")
     if not isinstance(model, Recommender) or not kind:
         return
-    label = data.name or "the data"
     if data.implicit and not is_ranker(model):
-        raise ConfigError(f"model {kind!r} predicts ratings, and {label} is implicit feedback "
-                          "(interactions without ratings); choose an implicit kind: "
-                          f"{', '.join(ranker_kinds())}")
-    if not data.implicit and is_ranker(model):
-        raise ConfigError(f"model {kind!r} ranks implicit feedback, and {label} holds ratings; "
-                          "turn them into interactions first with collabkit.to_implicit(data) "
-                          "(every rated pair) or to_implicit(data, threshold=4) (liked ones)")
+        raise ConfigError(f"model {kind!r} predicts ratings, and {data.name or 'the data'} is "
+                          "implicit feedback (interactions without ratings); choose an implicit "
+                          f"kind: {', '.join(ranker_kinds())}")
 
 
 def ranker_kinds() -> list[str]:

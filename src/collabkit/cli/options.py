@@ -182,7 +182,8 @@ def _split(kw: dict[str, Any], how: str | None, test_frac: float, seed: int, pro
 
 
 def check_kind(kind: str, data: Any) -> None:
-    """Refuse, in flag words, a rating model on implicit data and a ranker on ratings."""
+    """Refuse, in flag words, a rating model on implicit data; say so when a ranker reads
+    ratings as interaction weights."""
     from collabkit.api import ranker_kinds
 
     rankers = ranker_kinds()
@@ -191,9 +192,14 @@ def check_kind(kind: str, data: Any) -> None:
                           "implicit feedback (interactions without ratings); choose --model "
                           f"{' | '.join(rankers)}")
     if not data.implicit and kind in rankers:
-        raise ConfigError(f"--model {kind} ranks implicit feedback, and "
-                          f"{data.name or 'the data'} holds ratings; add --implicit to use every "
-                          "rated pair as an interaction")
+        import warnings
+
+        from collabkit.errors import DataWarning
+
+        warnings.warn(f"--model {kind} ranks implicit feedback: the ratings of "
+                      f"{data.name or 'the data'} are read as interaction weights "
+                      "(confidence); add --implicit to count every rated pair once",
+                      DataWarning, stacklevel=2)
 
 
 def split_options(f: Callable[..., Any]) -> Callable[..., Any]:
