@@ -155,3 +155,12 @@ def test_explicit_kinds_tune(kind):
     fixed = {"epochs": 2} if kind in ("als", "dot") else {}
     res = tune(data, kind, trials=2, seed=0, params=fixed)
     assert res.metric == "rmse" and 0.0 < res.best_value < 2.0
+
+
+def test_a_failed_trial_is_kept_in_the_table_and_the_best_is_a_complete_one(blocks):
+    res = tune(blocks, "itemknn", trials=6, seed=0, space={"n_neighbors": Choice(0, 20)})
+    states = dict(zip(res.trials["n_neighbors"], res.trials["state"], strict=False))
+    assert states == {0: "failed", 20: "complete"}
+    failed = res.trials[res.trials["state"] == "failed"]
+    assert failed["error"].str.contains("n_neighbors must be a positive integer").all()
+    assert res.best_params == {"n_neighbors": 20}

@@ -244,7 +244,7 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
                 callback(row)
 
     level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the table below reports each trial
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the trials table reports each trial
     try:
         study = optuna.create_study(direction=direction,
                                     sampler=optuna.samplers.TPESampler(seed=seed))

@@ -136,17 +136,23 @@ def _print(result: Any, summary: dict[str, Any], train: Any) -> None:
     from collabkit.tuning import best_index
 
     o = out.stdout
-    df = result.trials.copy()
+    df = result.trials
     best = best_index(df, result.direction) if len(df) else -1
-    df.insert(0, "best", ["*" if j == best else "" for j in range(len(df))])
-    if not df["error"].notna().any():
-        df = df.drop(columns=["error"])
-    o.print(out.frame_table(df, f"{len(df)} trials of {result.kind}: validation "
-                                f"{result.metric} on {result.n_valid:,} rows "
-                                f"({result.valid_split}), fitted on {result.n_fit:,}",
-                            floats="{:.4g}"))
-    shown = ", ".join(f"{p}={v:.4g}" if isinstance(v, float) else f"{p}={v}"
-                      for p, v in result.best_params.items()) or "(nothing to search)"
+    rows = []
+    for j, r in enumerate(df.to_dict(orient="records")):
+        row = {"": "*" if j == best else "", "trial": r["trial"],
+               "score": "failed" if r["state"] != "complete" else f"{r['score']:.4f}",
+               "seconds": f"{r['seconds']:.1f}",
+               "parameters": " ".join(f"{p}={_short(r[p])}" for p in result.best_params)
+               or "(none to search)"}
+        if r["state"] != "complete":
+            row["parameters"] += f" ({r['error']})"
+        rows.append(row)
+    o.print(out.folded_table(rows, f"{len(df)} trials of {result.kind}: validation "
+                                   f"{result.metric} on {result.n_valid:,} rows "
+                                   f"({result.valid_split}), fitted on {result.n_fit:,}"))
+    shown = ", ".join(f"{p}={_short(v)}" for p, v in result.best_params.items()) \
+        or "(nothing to search)"
     o.print(f"best: {shown}; validation {result.metric} {result.best_value:.4f}")
     o.print(f"refit on all {result.n_train:,} training rows in {result.refit_seconds:.1f} s")
     if result.test is not None:
@@ -157,3 +163,8 @@ def _print(result: Any, summary: dict[str, Any], train: Any) -> None:
     elif train is not None:
         o.print(f"not saved (give --out DIR to keep the model; e.g. "
                 f"{os.path.join('runs', f'{result.kind}-tuned')})")
+
+
+def _short(v: Any) -> str:
+    """A parameter value in a few characters: 0.0123, 52, True."""
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
