@@ -6,8 +6,8 @@ search may vary and the range of each, as plain data: :class:`Dim` needs no sear
 baselines) has nothing to tune: one fit is its only trial. A kind missing from the table
 (``module``, which wraps a network you build) cannot be tuned by kind.
 
-The ranges are where each model's good settings were found on ml-100k, ml-latest-small and a
-validation carve of Gowalla's train.txt, widened about one step either side.
+The ranges are starting points around each model's defaults (and, for ``gfcf`` and ``ials``,
+the Gowalla settings their docstrings report); they were not themselves chosen by a search.
 """
 
 from __future__ import annotations
