@@ -20,26 +20,29 @@ from collabkit._version import __version__
 
 # public name -> the module that defines it
 _LAZY: dict[str, str] = {
-    **dict.fromkeys(("fit", "load_dataset", "load_ratings", "load_split", "split"),
+    **dict.fromkeys(("fit", "evaluate", "load_dataset", "load_ratings", "load_split", "split"),
                     "collabkit.api"),
+    "tune": "collabkit.tuning",
+    **dict.fromkeys(("read_interactions", "to_implicit"), "collabkit.data.implicit"),
     **dict.fromkeys(("load_movielens", "read_ratings"), "collabkit.data"),
     "Interactions": "collabkit.data.interactions",
     **dict.fromkeys(("ModuleRecommender", "remember_args"), "collabkit.models.module"),
     "emb_sizes": "collabkit.models.nn",
     "Vocabulary": "collabkit.data.vocab",
     **dict.fromkeys(("load_model", "save_model"), "collabkit.models.persist"),
-    **dict.fromkeys(("EvalReport", "evaluate"), "collabkit.metrics.evaluate"),
+    "EvalReport": "collabkit.metrics.evaluate",
     **dict.fromkeys(("BayesianMF", "BiasBaseline", "BiasedALS", "BiasedMF", "DotProductBias",
                      "Ensemble", "GlobalMean", "HybridMF", "MLPRecommender", "Recommender",
                      "SVDpp"), "collabkit.models"),
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from collabkit.api import fit, load_dataset, load_ratings, load_split, split
+    from collabkit.api import evaluate, fit, load_dataset, load_ratings, load_split, split
     from collabkit.data import load_movielens, read_ratings
+    from collabkit.data.implicit import read_interactions, to_implicit
     from collabkit.data.interactions import Interactions
     from collabkit.data.vocab import Vocabulary
-    from collabkit.metrics.evaluate import EvalReport, evaluate
+    from collabkit.metrics.evaluate import EvalReport
     from collabkit.models import (
         BayesianMF,
         BiasBaseline,
@@ -56,13 +59,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from collabkit.models.module import ModuleRecommender, remember_args
     from collabkit.models.nn import emb_sizes
     from collabkit.models.persist import load_model, save_model
+    from collabkit.tuning import tune
 
 __all__ = [
     "__version__",
     "fit", "load_dataset", "load_ratings", "load_split", "split",
     "Interactions", "Vocabulary", "read_ratings", "load_movielens",
     "load_model", "save_model",
-    "EvalReport", "evaluate",
+    "EvalReport", "evaluate", "tune", "read_interactions", "to_implicit",
     "BiasBaseline", "BiasedMF", "DotProductBias", "GlobalMean", "Recommender",
     "BiasedALS", "BayesianMF", "SVDpp", "Ensemble", "MLPRecommender", "HybridMF",
     "ModuleRecommender", "remember_args", "emb_sizes",

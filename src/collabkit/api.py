@@ -13,7 +13,8 @@ from collabkit.errors import ConfigError
 from collabkit.models import registry
 from collabkit.models.base import Recommender
 
-__all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "lr_find", "SPLITS"]
+__all__ = ["load_dataset", "load_ratings", "load_split", "split", "fit", "evaluate", "lr_find",
+           "check_data_kind", "SPLITS"]
 
 SPLITS = ("random", "user", "temporal", "last", "none")
 CANONICAL = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
@@ -180,7 +181,56 @@ def fit(data: Interactions, model: Any = "dot", *, valid: Interactions | None = 
             raise ConfigError(f"model {model!r} does not take {', '.join(map(repr, unknown))}; "
                               f"its parameters are {', '.join(accepted) or '(none)'}")
         est = cls(**params)
+    check_data_kind(data, est)
     return est.fit(data, valid)
+
+
+def check_data_kind(data: Interactions, model: Any) -> None:
+    """Refuse a rating model on implicit data (issue 13): fitted to interactions without
+    ratings it would learn that every weight is 1. (A ranker on star ratings is allowed: it
+    reads each rating as the interaction's weight, its confidence; ``to_implicit(data)``
+    counts every rated pair once instead.)
+    """
+    from collabkit.metrics.ranking_report import is_ranker
+
+    kind = getattr(model, "kind", "")
+    if not isinstance(model, Recommender) or not kind:
+        return
+    if data.implicit and not is_ranker(model):
+        raise ConfigError(f"model {kind!r} predicts ratings, and {data.name or 'the data'} is "
+                          "implicit feedback (interactions without ratings); choose an implicit "
+                          f"kind: {', '.join(ranker_kinds())}")
+
+
+def ranker_kinds() -> list[str]:
+    """The implicit-feedback kinds (rankers) in :mod:`collabkit.models.registry`, sorted."""
+    from collabkit.metrics.ranking_report import is_ranker
+
+    return [k for k in registry.kinds() if k != "module" and is_ranker(registry.get(k))]
+
+
+def evaluate(model: Recommender, test: Interactions | pd.DataFrame, *, k: int = 20,
+             baselines: bool = True, name: str | None = None) -> Any:
+    """Score ``model`` on held-out ``test`` rows, baselines beside, the way its kind is measured.
+
+    A rating model gets RMSE and MAE (:func:`collabkit.metrics.evaluate.evaluate`, an
+    :class:`~collabkit.metrics.evaluate.EvalReport`); an implicit-feedback model gets
+    full-ranking Recall, NDCG, HR, MAP and MRR at ``k``, coverage and mean popularity, with
+    popularity and item-kNN fitted to its training rows beside it
+    (:func:`collabkit.metrics.ranking_report.evaluate_implicit`, a ``RankingReport``).
+    ``name`` labels the model's row of a rating model's report.
+    """
+    from collabkit.metrics.ranking_report import evaluate_implicit, is_ranker
+
+    if is_ranker(model):
+        if isinstance(test, pd.DataFrame):
+            from collabkit.data.implicit import read_interactions
+
+            test = read_interactions(test, user_col="user", item_col="item")
+        return evaluate_implicit(model, test, k, baselines=baselines)
+    from collabkit.metrics.evaluate import evaluate as evaluate_ratings
+
+    return evaluate_ratings(model, test, name=name)
 
 
 def _is_torch_module(obj: Any) -> bool:

@@ -36,7 +36,7 @@ def _imported(module: str) -> set[str]:
 
 def test_command_modules_are_the_expected_ones():
     assert COMMAND_MODULES == ["datasets", "evaluate", "inspect", "loop_report", "lr_find",
-                               "predict", "recommend", "retrain", "serve", "train"]
+                               "predict", "recommend", "retrain", "serve", "train", "tune"]
 
 
 @pytest.mark.parametrize("module", COMMAND_MODULES + ["options", "output"])
@@ -69,7 +69,7 @@ def test_issue9_importing_a_command_module_registers_nothing(module):
 def test_root_group_has_every_command_once():
     assert sorted(cli.commands) == ["datasets", "evaluate", "explain", "inspect", "loop-report",
                                     "lr-find", "onboard", "plot", "predict", "recommend",
-                                    "retrain", "serve", "similar", "train"]
+                                    "retrain", "serve", "similar", "train", "tune"]
     assert isinstance(cli.commands["datasets"], click.Group)
     assert sorted(cli.commands["datasets"].commands) == ["download", "list", "path"]
 

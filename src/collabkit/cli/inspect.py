@@ -85,24 +85,32 @@ def inspect_cmd(model_dir: str, n: int, min_ratings: int, pca_png: str | None,
 def similar_cmd(model_dir: str, item: str, n: int, min_ratings: str, similarity: str,
                 as_json: bool, quiet: bool) -> None:
     """Items most similar to ITEM: by default, those the users who rated both rated alike
-    (adjusted cosine of the training ratings, shrunk by how many users rated both).
+    (adjusted cosine of the training ratings, shrunk by how many users rated both); for an
+    implicit-feedback model, the items it would recommend to someone who has only ITEM.
 
     ITEM is an item id or a title: "silence of the lambs" finds
     "Silence of the Lambs, The (1991)".
     """
     from collabkit.interpret import find_item, similar_items
+    from collabkit.metrics.ranking_report import is_ranker
     from collabkit.models.persist import load_model
 
     model = load_model(model_dir)
     raw = find_item(model, raw_id(model.item_vocab_, item))
-    if min_ratings != "auto":
+    if is_ranker(model):  # issue 13: a ranker's own neighbours (what it would recommend)
+        if min_ratings != "auto":
+            raise ConfigError(f"--min-ratings applies to factor models; a {model.kind!r} model "
+                              "ranks every item by its own similarity")
+        df = model.similar_items(raw, n=n)
+    elif min_ratings != "auto":
         try:
             min_ratings = int(min_ratings)  # type: ignore[assignment]
         except ValueError:
             raise ConfigError(f"--min-ratings must be a whole number or 'auto', got "
                               f"{min_ratings!r}") from None
-    df = similar_items(model, raw, n=n, min_ratings=min_ratings,
-                       similarity=similarity)  # type: ignore[arg-type]
+    if not is_ranker(model):
+        df = similar_items(model, raw, n=n, min_ratings=min_ratings,
+                           similarity=similarity)  # type: ignore[arg-type]
     if as_json:
         out.emit_json({"model": model_dir, "item": raw, "similar": _records(df)})
     elif not quiet:

@@ -29,6 +29,7 @@ from collabkit.cli.recommend import recommend
 from collabkit.cli.retrain import retrain
 from collabkit.cli.serve import serve
 from collabkit.cli.train import train
+from collabkit.cli.tune import tune_cmd
 from collabkit.errors import CollabkitError, DataWarning
 
 __all__ = ["cli", "main"]
@@ -56,6 +57,7 @@ cli.add_command(lr_find_cmd)
 cli.add_command(serve)
 cli.add_command(retrain)
 cli.add_command(loop_report_cmd)
+cli.add_command(tune_cmd)
 
 
 def main(argv: list[str] | None = None) -> int:

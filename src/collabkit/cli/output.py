@@ -119,6 +119,27 @@ def metrics_table(table: pd.DataFrame, title: str) -> Group:
     return Group(Text(title, style="bold"), t)
 
 
+def ranking_table(report: Any, title: str) -> Group:
+    """Full-ranking metrics at k, one row per metric: the ranker's column first (bold), then
+    its baselines'; a note of the test users the model never saw."""
+    k = report.k
+    names = {"recall": f"Recall@{k}", "ndcg": f"NDCG@{k}", "hit_rate": f"HR@{k}",
+             "map": f"MAP@{k}", "mrr": f"MRR@{k}", "coverage": "catalog coverage",
+             "mean_popularity": "mean popularity"}
+    t = Table()
+    t.add_column("metric", no_wrap=True)
+    scorers = [str(x) for x in report.table.index]
+    for j, name in enumerate(scorers):
+        t.add_column(name, justify="right", no_wrap=True, style="bold" if j == 0 else "dim")
+    for c in (c for c in names if c in report.table.columns):
+        t.add_row(names[c], *[f"{v:.4f}" for v in report.table[c].tolist()])
+    parts: list[Any] = [Text(title, style="bold"), t]
+    if report.skipped_users:
+        parts.append(Text(f"{report.skipped_users:,} test users have no training interactions "
+                          "and were not scored", style="yellow"))
+    return Group(*parts)
+
+
 def frame_table(df: pd.DataFrame, title: str, floats: str = "{:.3f}") -> Group:
     """Any small DataFrame as a table, under a title line."""
     t = Table()
@@ -159,6 +180,7 @@ _PHRASES = (  # whole phrases that have no CLI counterpart or read differently t
     (", or pass a DataFrame", ""), (" (or pass data_dir=<folder>)", ""),
     ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
     ("rating_range=(low, high)", "--rating-range LOW,HIGH"), ("clip=False", "--raw"),
+    ("(split before fitting)", "(train --no-refit saves the model fitted to the train part)"),
 )
 # a name=value, or a bare name: short names only with "=", as they are also English words;
 # never one already after "--param " (text in CLI words stays as it is: issue 9)

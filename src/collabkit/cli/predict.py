@@ -23,6 +23,12 @@ def predict(model_dir: str, pairs: tuple[str, ...], raw: bool, as_json: bool,
     if not pairs or len(pairs) % 2:
         raise ConfigError("give USER ITEM pairs, e.g. `collabkit predict MODEL 1 31 1 1029`")
     model = load_model(model_dir)
+    from collabkit.metrics.ranking_report import is_ranker
+
+    if is_ranker(model):  # issue 13: its scores rank items; they are no ratings
+        raise ConfigError(f"MODEL is a {model.kind!r} model, which ranks items from "
+                          "interactions and predicts no ratings; use `collabkit recommend "
+                          "MODEL USER` (ranked items with their scores)")
     users = [raw_id(model.user_vocab_, p) for p in pairs[0::2]]
     items = [raw_id(model.item_vocab_, p) for p in pairs[1::2]]
     df = model.predict(users, items, clip=not raw)

@@ -21,6 +21,9 @@ from collabkit.errors import ConfigError
               help="Show raw scores, not clipped to the training rating range.")
 @click.option("--rate", "rates", multiple=True, metavar="ITEM=RATING",
               help="A new user's rating (repeatable): recommend without retraining.")
+@click.option("--item", "items", multiple=True, metavar="ITEM",
+              help="A new user's interaction, for an implicit-feedback model (repeatable): "
+                   "recommend without retraining.")
 @click.option("--genres", default=None, metavar="G1,G2",
               help="A new user's liked genres, e.g. Sci-Fi,Comedy.")
 @click.option("--policy", type=click.Choice(["top", "explore", "mmr", "debias"]), default="top",
@@ -31,15 +34,22 @@ from collabkit.errors import ConfigError
 @click.option("--seed", default=0, show_default=True, help="Seed of --policy explore.")
 @common
 def recommend(model_dir: str, users: tuple[str, ...], n: int, include_seen: bool, raw: bool,
-              rates: tuple[str, ...], genres: str | None, policy: str, seed: int,
-              as_json: bool, quiet: bool) -> None:
+              rates: tuple[str, ...], items: tuple[str, ...], genres: str | None, policy: str,
+              seed: int, as_json: bool, quiet: bool) -> None:
     """Top-N items for each USER (raw ids), with titles when known.
 
     For a user the model never saw, give no USER and their ratings with --rate (or
-    --genres): they are folded into the model in milliseconds, with no retraining.
+    --genres), or their interactions with --item for an implicit-feedback model: they are
+    folded into the model in milliseconds, with no retraining.
     """
     from collabkit.models.persist import load_model
 
+    if items:
+        if rates or genres or users or policy != "top":
+            raise ConfigError("--item gives a new user's interactions; use it without USER ids, "
+                              "--rate, --genres and --policy")
+        recommend_items(model_dir, items, n, as_json, quiet)
+        return
     if rates or genres:
         if policy != "top":
             raise ConfigError("--policy applies to known USER ids; a new user's list (--rate, "
@@ -80,14 +90,37 @@ def parse_rates(model: Any, rates: tuple[str, ...]) -> dict[Any, float]:
     return ratings
 
 
+def recommend_items(model_dir: str, items: tuple[str, ...], n: int, as_json: bool,
+                    quiet: bool) -> None:
+    """``recommend MODEL --item ITEM ...``: a new user's interactions folded into a ranker."""
+    from collabkit.metrics.ranking_report import is_ranker
+    from collabkit.models.persist import load_model
+
+    model = load_model(model_dir)
+    if not is_ranker(model):
+        raise ConfigError(f"--item is for implicit-feedback models; MODEL is a {model.kind!r} "
+                          "model, which learns from ratings: give --rate ITEM=RATING")
+    df = model.recommend_new_user([raw_id(model.item_vocab_, i) for i in items], n=n)
+    if as_json:
+        out.emit_json({"model": model_dir, "recommendations": df.to_dict(orient="records")})
+    elif not quiet:
+        out.stdout.print(out.frame_table(df.drop(columns=["user"], errors="ignore"),
+                                         f"top {n} for a new user with {len(items)} "
+                                         "interactions (folded in)"))
+
+
 def recommend_cold(model_dir: str, rates: tuple[str, ...], genres: str | None, n: int,
                    as_json: bool, quiet: bool) -> None:
     """``recommend MODEL --rate ITEM=RATING ...`` / ``--genres``: a user the model never saw."""
+    from collabkit.metrics.ranking_report import is_ranker
     from collabkit.models.persist import load_model
     from collabkit.recommend.coldstart import DEFAULT_MIN_PERSONAL, recommend_new_user
     from collabkit.recommend.onboarding import genre_start
 
     model = load_model(model_dir)
+    if is_ranker(model):
+        raise ConfigError(f"MODEL is a {model.kind!r} model, which ranks interactions without "
+                          "ratings; give a new user's items with --item ITEM (repeatable)")
     if genres:
         folded = genre_start(model, [g.strip() for g in genres.split(",") if g.strip()])
         df = folded.recommend(n, tier="genres", min_count=20)

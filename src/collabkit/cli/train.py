@@ -19,12 +19,14 @@ from collabkit.cli.options import (
     _load_data,
     _range,
     _split,
+    check_kind,
     common,
     data_options,
     model_params,
     parse_params,
     refuse_unknown_params,
 )
+from collabkit.errors import ConfigError
 
 #: generic flags -> the model parameter each sets (when the model takes it)
 FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--wd",
@@ -33,14 +35,21 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
 
 @click.command()
 @data_options
-@click.option("--split", "how", default="random", show_default=True,
-              help="random | user | temporal | last | kfold | none | ml-100k's u1..u5, ua, ub.")
+@click.option("--split", "how", default=None,
+              help="random | user | temporal | last | kfold | none | ml-100k's u1..u5, ua, ub | "
+                   "gowalla's canonical. Default: random for ratings; for implicit data "
+                   "canonical (gowalla), last (with timestamps) or user.")
 @click.option("--folds", default=5, show_default=True, help="Folds for --split kfold.")
 @click.option("--test-frac", default=0.2, show_default=True,
               help="Test share for random/user/temporal.")
+@click.option("--last", "last", default=1, show_default=True, metavar="K",
+              help="Rows per user held out by --split last (their K latest).")
+@click.option("-k", "k", default=20, show_default=True,
+              help="Cut-off of the full-ranking metrics (implicit data).")
 @click.option("--valid-frac", default=0.1, show_default=True,
               help="Share of the training rows held out for validation (models that carve one).")
-@click.option("--model", "kind", default="dot", show_default=True, help="Model kind.")
+@click.option("--model", "kind", default=None,
+              help="Model kind (default: dot for ratings, ials for implicit data).")
 @click.option("--factors", type=int, default=None, help="Latent factors (default: the model's).")
 @click.option("--epochs", type=int, default=None, help="Epochs (default: the model's).")
 @click.option("--lr", type=float, default=None, help="Peak learning rate.")
@@ -61,16 +70,19 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
                    "(train + test); --no-refit saves the scored model, fitted to the train part.")
 @common
 @click.pass_context
-def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac: float,
-          kind: str, factors: int | None, epochs: int | None, lr: float | None, wd: float | None,
+def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, last: int, k: int,
+          valid_frac: float, kind: str | None, factors: int | None, epochs: int | None,
+          lr: float | None, wd: float | None,
           batch_size: int | None, y_range: str | None, recipe: str | None,
           extra: tuple[str, ...], seed: int, out_dir: str | None, refit: bool,
           as_json: bool, quiet: bool, **data_kw: Any) -> None:
     """Train a model, score it on the held-out split beside the baselines, save it.
 
     A flag or --param the model does not take is an error that lists the ones it does.
+    Implicit data (--implicit, a file of user,item pairs, --dataset gowalla) trains a ranker
+    and is scored by full ranking, with popularity and item-kNN beside.
     """
-    from collabkit.metrics.evaluate import evaluate
+    from collabkit.api import evaluate
 
     show = not (as_json or quiet)
     given: dict[str, Any] = {name: v for name, v in (
@@ -80,16 +92,29 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
         given["y_range"] = None if y_range.lower() == "none" else _range(y_range)
     if ctx.get_parameter_source("valid_frac") is not ParameterSource.DEFAULT:
         given["valid_frac"] = valid_frac
-    params = _model_params(kind, given, parse_params(extra), seed, valid_frac, recipe)
+    pairs = parse_params(extra)
+    hint = bool(data_kw.get("implicit")) or data_kw.get("dataset") == "gowalla"
+    chosen_kind = kind or ("ials" if hint else "dot")
+    params = _model_params(chosen_kind, given, pairs, seed, valid_frac, recipe)
     name = data_kw.get("dataset") or os.path.splitext(os.path.basename(data_kw["ratings"] or ""))[0]
-    out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
-    _check_out(out_dir, folds if how == "kfold" else None)  # before the training run, not after
     if how == "kfold":
-        _train_kfold(data_kw, kind, params, folds, seed, out_dir, as_json, quiet)
+        out_dir = out_dir or os.path.join("runs", f"{name}-{chosen_kind}")
+        _check_out(out_dir, folds)  # before the training run, not after
+        _train_kfold(data_kw, chosen_kind, params, folds, seed, out_dir, as_json, quiet)
         return
-    train_data, test_data = _split(data_kw, how, test_frac, seed, show)
+    if out_dir is not None:
+        _check_out(out_dir, None)  # before reading the data and training, not after
+    train_data, test_data = _split(data_kw, how, test_frac, seed, show, last)
+    if train_data.implicit and kind is None and chosen_kind == "dot":  # found out on reading
+        chosen_kind = "ials"
+        params = _model_params(chosen_kind, given, pairs, seed, valid_frac, recipe)
+    kind = chosen_kind
+    check_kind(kind, train_data)
+    how = how or _default_split(data_kw, train_data)
+    out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
+    _check_out(out_dir, None)
     model, fit_s = _fit_with_bar(train_data, kind, params, show)
-    report = evaluate(model, test_data) if test_data is not None else None
+    report = (evaluate(model, test_data, k=k) if test_data is not None else None)
     scored, refit = model, refit and test_data is not None
     if refit:  # issue 14: the test rows scored the model; the saved one learns from them too
         model, _ = _fit_with_bar(_all_rows(train_data, test_data), kind, params, show)
@@ -112,6 +137,15 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
         return
     if not quiet:
         _print_train(result, report, train_data, test_data, fit_s)
+
+
+def _default_split(data_kw: dict[str, Any], data: Any) -> str:
+    """The split used when --split is not given (the rule in :func:`options._split`)."""
+    if not data.implicit:
+        return "random"
+    if data_kw.get("dataset") == "gowalla":
+        return "canonical"
+    return "last" if data.timestamps is not None else "user"
 
 
 def _model_params(kind: str, flags: dict[str, Any], extra: dict[str, Any], seed: int,
@@ -205,6 +239,9 @@ def _train_kfold(data_kw: dict[str, Any], kind: str, params: dict[str, Any], fol
 
     show = not (as_json or quiet)
     data = _load_data(data_kw, show)
+    if data.implicit:
+        raise ConfigError("--split kfold scores ratings by RMSE; implicit data is scored by "
+                          "full ranking: use --split last (each user's latest) or --split user")
     rows, paths = [], []
     for n, sp in enumerate(kfold(len(data), k=folds, seed=seed), start=1):
         model, fit_s = _fit_with_bar(data.take(sp.train), kind, params, show)
@@ -244,7 +281,11 @@ def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data
     o.print(f"trained [bold]{result['kind']}[/] on {train_data!r} in {fit_s:.1f} s"
             + (f"; validation MSE {result['valid_rmse'] ** 2:.4f}, RMSE "
                f"{result['valid_rmse']:.4f}" if result["valid_rmse"] else ""))
-    if report is not None:
+    if report is not None and hasattr(report, "k"):  # a ranker: full-ranking metrics
+        o.print(out.ranking_table(report, f"test split '{result['split']}': "
+                                  f"{report.n_test:,} held-out interactions of "
+                                  f"{report.n_users:,} users, full ranking"))
+    elif report is not None:
         o.print(out.metrics_table(report.table, f"test split '{result['split']}': "
                                   f"{report.n} held-out ratings"))
         if report.n_fallback:

@@ -104,7 +104,7 @@ class Recommender(ABC):
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
         lo, hi = float(data.ratings.min()), float(data.ratings.max())
-        if lo == hi:  # issue 8: nothing to learn, and no warning used to say so
+        if lo == hi and not data.implicit:  # issue 8 (weights of implicit data may all be 1)
             warnings.warn(f"every training rating is {lo:g}: the model can learn nothing beyond "
                           f"predicting {lo:g} for every pair. Check the rating column.",
                           DataWarning, stacklevel=2)

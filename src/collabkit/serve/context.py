@@ -17,7 +17,8 @@ from pathlib import Path
 from collabkit.errors import ConfigError
 from collabkit.recommend.rerank import POLICIES
 from collabkit.serve.auth import Auth, RateLimiter
-from collabkit.serve.engine import AnswerCache, ModelHolder, Snapshot
+from collabkit.serve.cache import AnswerCache
+from collabkit.serve.engine import ModelHolder, Snapshot
 from collabkit.serve.metrics import ServiceMetrics
 from collabkit.serve.retrainer import Retrainer
 from collabkit.serve.servedlog import ServedLog

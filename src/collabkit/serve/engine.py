@@ -18,6 +18,12 @@ with stored feedback           ``model.recommend_new_user`` on everything they  
                                fold-in, immediately, no retraining               ratings)
 unknown, no feedback           ``model.recommend_new_user`` with no ratings      ``popularity``
 =============================  ================================================  ============
+
+An implicit-feedback model (issue 13) answers the same three ways, with interactions in place
+of ratings: feedback is an interaction (its ``rating`` is optional and ignored), a user with
+stored feedback gets the fold-in of every interaction (``personal`` from the first one), the
+lists are the model's own ranking (``policy`` stays ``top``), and answers in ratings
+(predictions, explanations) are refused with a 422.
 """
 
 from __future__ import annotations
@@ -27,8 +33,6 @@ import os
 import re
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +40,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collabkit.errors import ConfigError, UnknownIdError
+from collabkit.errors import ConfigError, ServiceError, UnknownIdError
 from collabkit.models.persist import load_model
 from collabkit.recommend.onboarding import item_counts, known_genres, onboarding_items
 from collabkit.serve.store import StoredRating
 
-__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "AnswerCache", "year_of"]
+__all__ = ["Snapshot", "ModelHolder", "load_snapshot", "year_of"]
 
 def _file_digest(folder: Path) -> str:
     h = hashlib.sha256()
@@ -66,6 +70,7 @@ class Snapshot:
     genre_sets: tuple[frozenset[str], ...]
     int_users: bool
     int_items: bool
+    ranker: bool = False  # an implicit-feedback model: scores rank items, they are no ratings
     #: raw id -> dense index, built once per model: a request's id look-ups are dict hits
     #: (Vocabulary.index goes through pandas, ~50 us a call, several per request)
     user_pos: dict[Any, int] = field(default_factory=dict)
@@ -128,6 +133,44 @@ class Snapshot:
                 out[raw] = r.rating
         return out
 
+    # ------------------------------------------------------------------ implicit models
+    def refuse_ranker(self, answer: str, instead: str) -> None:
+        """422 for an answer in ratings from a model that predicts none (issue 13)."""
+        if self.ranker:
+            raise ServiceError(422, "unsupported", f"a {self.model.kind!r} model ranks items "
+                               f"from interactions and predicts no ratings, so it gives no "
+                               f"{answer}; use {instead}")
+
+    def feedback_value(self, j: int, rating: float | None) -> float:
+        """The value stored for ``ratings[j]``: the rating (within the model's range) for a
+        rating model; 1.0 for an implicit model, whose feedback is an interaction and whose
+        ``rating`` is optional and ignored."""
+        if self.ranker:
+            return 1.0
+        lo, hi = self.model.rating_range_
+        if rating is None:
+            raise ServiceError(422, "rating_required", f"ratings[{j}].rating is required: a "
+                               f"{self.model.kind!r} model learns from ratings")
+        if not lo <= rating <= hi:
+            raise ServiceError(422, "rating_out_of_range", f"ratings[{j}].rating must be "
+                               f"between {lo:g} and {hi:g}, the model's rating range")
+        return float(rating)
+
+    def _rank_top(self, raw_user: Any, stored: list[StoredRating], k: int, exclude: list[Any]
+                  ) -> tuple[pd.DataFrame, str]:
+        """An implicit model's list: its own for a known user without feedback; a fold-in of
+        every interaction (training, then stored) once there is feedback; else popularity."""
+        m = self.model
+        if not stored and self.known_user(raw_user):
+            return m.recommend(raw_user, n=k, exclude=exclude or None), "model"
+        seen = self.all_ratings(raw_user, stored) if stored else {}
+        frame = m.recommend_new_user(list(seen) or None, n=k + len(exclude),
+                                     weights=list(seen.values()) or None)
+        frame = frame[~frame["item"].isin(exclude)].head(k).reset_index(drop=True)
+        frame["rank"] = np.arange(1, len(frame) + 1)
+        frame["user"] = [raw_user] * len(frame)
+        return frame, "personal" if seen else "popularity"
+
     # ------------------------------------------------------------------ answers
     def recommend(self, raw_user: Any, stored: list[StoredRating], k: int,
                   exclude: list[Any], min_personal: int = 5, policy: str = "top"
@@ -138,7 +181,7 @@ class Snapshot:
         rerank`) re-orders the ``model`` and ``personal`` tiers' lists; the fallback tiers
         stay plain (policy ``top``)."""
         frame, tier = self._recommend_top(raw_user, stored, k, exclude, min_personal)
-        if policy == "top" or tier not in ("model", "personal"):
+        if policy == "top" or tier not in ("model", "personal") or self.ranker:  # see table
             return frame, tier, "top"
         from collabkit.serve.lists import reranked
 
@@ -146,6 +189,8 @@ class Snapshot:
 
     def _recommend_top(self, raw_user: Any, stored: list[StoredRating], k: int,
                        exclude: list[Any], min_personal: int) -> tuple[pd.DataFrame, str]:
+        if self.ranker:
+            return self._rank_top(raw_user, stored, k, exclude)
         m = self.model
         ex = exclude or None
         known = self.known_user(raw_user)
@@ -317,8 +362,15 @@ def load_snapshot(path: str | Path) -> Snapshot:
                     titles_lower=titles, genre_sets=genre_sets,
                     int_users=model.user_vocab_.all_ids.dtype.kind in "iu",
                     int_items=model.item_vocab_.all_ids.dtype.kind in "iu",
+                    ranker=_is_ranker(model),
                     user_pos=_positions(model.user_vocab_.all_ids),
                     item_pos=_positions(model.item_vocab_.all_ids))
+
+
+def _is_ranker(model: Any) -> bool:
+    from collabkit.metrics.ranking_report import is_ranker
+
+    return is_ranker(model)
 
 
 class ModelHolder:
@@ -339,53 +391,3 @@ class ModelHolder:
             self.current = snap  # one reference assignment: atomic for readers
             self.reloads += 1
             return snap
-
-
-class AnswerCache:
-    """A thread-safe LRU of computed answers.
-
-    Keys must hold everything an answer depends on (for recommendations: the model
-    fingerprint, the user, their stored ratings, ``k`` and the exclusions), so an entry is
-    never stale: new feedback or a reloaded model makes a new key, and old keys age out.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = int(size)
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        """The cached answer for ``key`` (now the most recently used), or None."""
-        if self.size <= 0:
-            return None
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        """Keep ``value`` for ``key``, dropping the least recently used beyond ``size``."""
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-
-    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
-        """``(answer, hit)``; computes outside the lock, so slow answers do not serialise."""
-        if self.size <= 0:
-            return compute(), False
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key], True
-        value = compute()
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.size:
-                self._data.popitem(last=False)
-        return value, False

@@ -283,6 +283,7 @@ async def recommendations(user_id: UserId, ctx: Ctx, who: Who,
 def predictions(body: PredictIn, ctx: Ctx, who: Who) -> PredictionsOut:
     """Predicted ratings for (user, item) pairs; a user with stored feedback is folded in."""
     snap = ctx.snapshot
+    snap.refuse_ranker("predicted ratings", "GET /v1/users/{user_id}/recommendations (scores)")
     for pair in body.pairs:
         who.require_user(pair.user_id)
     items = [_item(snap, p.item_id, f"pairs[{j}].item_id") for j, p in enumerate(body.pairs)]
@@ -310,6 +311,7 @@ def explain(user_id: UserId, ctx: Ctx, who: Who,
     product, and the user's rated items that support it most."""
     who.require_user(user_id)
     snap = ctx.snapshot
+    snap.refuse_ranker("explained rating", "GET /v1/items/{item_id}/similar")
     raw_item = _item(snap, item_id, "item_id")
     raw_user = snap.user_id(user_id)
     folded = snap.folded(raw_user, ctx.store.ratings(user_id))
@@ -337,13 +339,8 @@ async def feedback(body: FeedbackIn, ctx: Ctx, who: Who) -> JSONResponse:
     if who.role == "visitor":
         ctx.writes.check(who.key)
     snap = ctx.snapshot
-    lo, hi = snap.model.rating_range_
-    rows = []
-    for j, r in enumerate(body.ratings):
-        if not lo <= r.rating <= hi:
-            raise ServiceError(422, "rating_out_of_range", f"ratings[{j}].rating must be "
-                               f"between {lo:g} and {hi:g}, the model's rating range")
-        rows.append((str(_item(snap, r.item_id, f"ratings[{j}].item_id")), float(r.rating)))
+    rows = [(str(_item(snap, r.item_id, f"ratings[{j}].item_id")),
+             snap.feedback_value(j, r.rating)) for j, r in enumerate(body.ratings)]
     res = await asyncio.wrap_future(ctx.store.submit_feedback(
         body.request_id, body.user_id, rows, snap.fingerprint))
     if res.duplicate and (res.owner != body.user_id or not res.same_payload):

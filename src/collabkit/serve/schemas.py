@@ -37,7 +37,9 @@ RequestId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 class RatingIn(BaseModel):
     model_config = _IN
     item_id: ItemRef
-    rating: float
+    rating: float | None = Field(default=None, description=(
+        "required by a rating model (within its range); for an implicit-feedback model the "
+        "feedback is an interaction: optional and ignored (stored as 1)"))
 
 
 class FeedbackIn(BaseModel):
