@@ -62,19 +62,19 @@ class Search:
 
 def search_strength(candidates: Sequence[float],
                     train_once: Callable[[float, bool], TrainResult],
-                    restart: Callable[[], torch.nn.Module],
+                    restart: Callable[[], object] | None,
                     module: Callable[[], torch.nn.Module]) -> Search:
     """Train each candidate (``train_once(strength, first)``); keep the best on validation.
 
     ``restart()`` puts back the initial module before every candidate after the first (the
-    same initial factors and shuffle) and ``module()`` is the module being trained; on return
-    it holds the kept candidate's parameters.
+    same initial factors and shuffle; None when ``train_once`` starts afresh itself) and
+    ``module()`` is the module trained; on return it holds the kept candidate's parameters.
     """
     best: tuple[float, float, TrainResult, dict[str, torch.Tensor]] | None = None
     tried: list[list[float | None]] = []
     seconds = 0.0
     for n, value in enumerate(candidates):
-        if n:
+        if n and restart is not None:
             restart()
         result = train_once(value, n == 0)
         seconds += result.fit_seconds
