@@ -81,21 +81,10 @@ def _ml_small(shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _sparse(seed: int = 0, n_users: int = 3000, n_items: int = 30000,
             n_ratings: int = 60000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A long-tail catalog: items drawn by a Zipf law, users by a Pareto activity law."""
-    rng = np.random.default_rng(seed)
-    k = 5
-    P, Q = rng.normal(0, 0.5, (n_users, k)), rng.normal(0, 0.5, (n_items, k))
-    bu, bi = rng.normal(0, 0.4, n_users), rng.normal(0, 0.5, n_items)
-    w_u = 1.0 + rng.pareto(1.3, n_users)
-    w_i = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    u = rng.choice(n_users, 2 * n_ratings, p=w_u / w_u.sum())
-    i = rng.permutation(n_items)[rng.choice(n_items, 2 * n_ratings, p=w_i / w_i.sum())]
-    pairs = np.unique(np.stack([u, i], 1), axis=0)
-    pairs = pairs[rng.permutation(len(pairs))[:n_ratings]]
-    u, i = pairs[:, 0], pairs[:, 1]
-    r = 3.7 + bu[u] + bi[i] + np.einsum("ij,ij->i", P[u], Q[i]) + rng.normal(0, 0.8, len(u))
-    df = pd.DataFrame({"user": u, "item": i, "rating": np.clip(np.rint(r), 1, 5)})
-    return _random_split(df, seed)
+    """A long-tail catalog (:func:`collabkit.testing.synthetic.long_tail`), split 80/20."""
+    from collabkit.testing.synthetic import long_tail
+
+    return _random_split(long_tail(n_users, n_items, n_ratings, seed=seed), seed)
 
 
 def _planted(n_users: int, n_items: int, noise: float, scale: float, shift: float,

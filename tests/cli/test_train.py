@@ -120,3 +120,20 @@ def test_recipe_chapter_on_the_cli_reports_mse(ratings_file, tmp_path, capsys): 
     assert res["recipe"] == "chapter" and abs(res["valid_mse"] - res["valid_rmse"] ** 2) < 1e-12
     saved = json.loads((tmp_path / "m" / "model.json").read_text())["params"]
     assert (saved["optimizer"], saved["batch_size"], saved["valid_frac"]) == ("adamw", 64, 0.2)
+
+
+def test_issue14_train_prints_svdpps_chosen_reg_and_saves_it(ratings_file, tmp_path, capsys):
+    """issue 14: svdpp chooses reg on its validation rows; train says what it chose."""
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
+                         "--factors", 3, "--epochs", 10, "--lr", 0.05, "--out", tmp_path / "m")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    tried = saved["extra"]["reg_tried"]
+    assert saved["params"]["reg"] == "auto" and len(tried) >= 1
+    assert "regularisation chosen on" in out and "validation rows: reg=" in out
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
+                         "--factors", 3, "--epochs", 10, "--lr", 0.05, "--json", "--no-refit",
+                         "--out", tmp_path / "j")
+    chosen = json.loads(out)["chosen"]
+    assert code == 0 and chosen["strength"] == "reg"
+    assert chosen["reg"] == min(chosen["reg_tried"], key=lambda t: t[1])[0]

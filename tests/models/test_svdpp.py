@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -223,3 +225,114 @@ def test_issue14_bag_sums_equal_the_sparse_product(fitted: SVDpp) -> None:
     got = bags.implicit(m, users).detach()
     want = (fitted.implicit_matrix_ @ m.y.detach())[users]
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- issue 14
+# svdpp scored below the damped-bias baseline on the sparse long-tail set (0.9999 vs 0.9712):
+# it had no validation carve, no regularisation choice and no safety net.
+def _long_tail_split() -> tuple[Interactions, pd.DataFrame]:
+    from collabkit.testing.synthetic import long_tail
+
+    df = long_tail(300, 3000, 5000, seed=0)
+    perm = np.random.default_rng(0).permutation(len(df))
+    cut = int(0.8 * len(df))
+    return Interactions.from_dataframe(df.iloc[perm[:cut]]), df.iloc[perm[cut:]]
+
+
+def _test_rmse(model, test: pd.DataFrame) -> float:  # type: ignore[no-untyped-def]
+    pred, _ = model.predict_ratings(test.user.to_numpy(), test.item.to_numpy())
+    return float(np.sqrt(np.mean((pred - test.rating.to_numpy()) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def long_tail_fits() -> tuple[SVDpp, SVDpp, Interactions, pd.DataFrame]:
+    from collabkit.errors import ModelFitWarning
+
+    train, test = _long_tail_split()
+    with pytest.warns(ModelFitWarning, match="fallback=False keeps the model anyway"):
+        plain = SVDpp(reg=0.1, fallback=False, random_state=0).fit(train)
+    with pytest.warns(ModelFitWarning, match="serves the damped-bias baseline"):
+        default = SVDpp(random_state=0).fit(train)
+    return plain, default, train, test
+
+
+def test_issue14_on_long_tail_data_plain_svdpp_loses_and_the_default_does_not(
+        long_tail_fits) -> None:
+    from collabkit.models.baseline import BiasBaseline
+
+    plain, default, train, test = long_tail_fits
+    assert plain.serving_ == "model"
+    assert plain.model_valid_rmse_ > plain.baseline_valid_rmse_  # loses on validation
+    bias = _test_rmse(BiasBaseline().fit(train), test)
+    assert _test_rmse(plain, test) > bias + 0.01  # and on test (0.965 vs 0.946)
+    assert default.serving_ == "baseline"
+    assert _test_rmse(default, test) <= bias + 1e-12
+    # the search tried at least two strengths and kept the best of them
+    tried = default.reg_tried_
+    assert len(tried) >= 2 and default.reg_ == min(tried, key=lambda t: t[1])[0]
+
+
+def test_issue14_the_fallback_serves_exactly_the_baseline(long_tail_fits) -> None:
+    """Known answer: the baseline's own predictions, rankings and tables, and the validation
+    RMSE of the damped biases fitted to the carve's training rows."""
+    from collabkit.models.base import damped_biases
+    from collabkit.models.baseline import BiasBaseline
+    from collabkit.seeds import derive_seed, numpy_rng
+    from collabkit.train.validation import carve_validation
+
+    _, m, train, test = long_tail_fits
+    base = BiasBaseline().fit(train)
+    users, items = test.user.to_numpy(), test.item.to_numpy()
+    np.testing.assert_array_equal(m.predict_ratings(users, items)[0],
+                                  base.predict_ratings(users, items)[0])
+    who = train.user_vocab.ids(train.users[:4])
+    assert (m.recommend(who, n=5)["item"].tolist()
+            == base.recommend(who, n=5)["item"].tolist())
+    t = m.factor_tables()
+    assert float(t.user_factors.abs().max()) == 0.0 and float(t.item_factors.abs().max()) == 0.0
+    u = m.user_vocab_.index(train.user_vocab.ids(train.users))
+    i = m.item_vocab_.index(train.item_vocab.ids(train.items))
+    carve = carve_validation(u, i, train.ratings, user_vocab=m.user_vocab_,
+                             item_vocab=m.item_vocab_, valid=None, valid_frac=0.1,
+                             rng=numpy_rng(derive_seed(m.seed_, "valid")))
+    rows, (vu, vi, vr) = carve.train_rows, carve.valid
+    r = train.ratings[rows].astype(np.float64)
+    bu, bi = damped_biases(u[rows], i[rows], r, len(m.user_vocab_), len(m.item_vocab_),
+                           float(r.mean()))
+    want = np.sqrt(np.mean((np.clip(r.mean() + bu[vu] + bi[vi], 1, 5) - vr) ** 2))
+    assert m.baseline_valid_rmse_ == pytest.approx(want, rel=1e-12)
+    assert m.valid_rmse_ == m.baseline_valid_rmse_ and m.n_valid_ == len(vr) == 400
+    assert m.n_final_pass_rows_ == 0  # the baseline is served: no model trained again
+
+
+def test_issue14_reg_is_chosen_on_the_validation_rows_then_every_row_trains(planted) -> None:
+    from collabkit.models._safety import strength_candidates
+
+    data = planted[0].data
+    m = SVDpp(n_factors=3, lr=0.05, epochs=10, random_state=0).fit(data)
+    assert m.serving_ == "model" and m.n_valid_ == round(0.1 * len(data))
+    tried = [t[0] for t in m.reg_tried_]
+    assert tried == pytest.approx(strength_candidates(data.ratings)[: len(tried)], rel=0.05)
+    assert m.reg_ == min(m.reg_tried_, key=lambda t: t[1])[0]
+    assert m.n_final_pass_rows_ == len(data)  # trained again on the carve too
+    assert m._reg_value() == m.reg_
+    fixed = SVDpp(n_factors=3, lr=0.05, epochs=2, reg=0.02, valid_frac=0.0,
+                  random_state=0).fit(data)
+    assert fixed.reg_ == 0.02 and fixed.reg_tried_ == [] and fixed.n_valid_ == 0
+
+
+@pytest.mark.parametrize("which", ["baseline", "model"])
+def test_issue14_save_load_keeps_the_choice(which, long_tail_fits, planted, tmp_path) -> None:
+    if which == "baseline":
+        m = long_tail_fits[1]
+    else:
+        m = SVDpp(n_factors=3, lr=0.05, epochs=10, random_state=0).fit(planted[1])
+    back = load_model(m.save(str(tmp_path / "m")))
+    assert back.serving_ == which and back.chosen_ == m.chosen_
+    assert back.chosen_["strength"] == "reg" and back.reg_ == m.reg_
+    users = m.user_vocab_.ids(np.arange(20))
+    items = m.item_vocab_.ids(np.arange(20))
+    np.testing.assert_array_equal(back.predict_ratings(users, items)[0],
+                                  m.predict_ratings(users, items)[0])
+    extra = json.loads((tmp_path / "m" / "model.json").read_text())["extra"]
+    assert extra["reg_used"] == m.reg_ and extra["serving"] == which
