@@ -70,10 +70,11 @@ def planted_low_rank(n_users: int = 300, n_items: int = 200, k: int = 3, density
 
 
 def long_tail(n_users: int = 3000, n_items: int = 30000, n_ratings: int = 60000, *,
-              seed: int = 0) -> pd.DataFrame:
+              item_exponent: float = 0.9, seed: int = 0) -> pd.DataFrame:
     r"""A sparse long-tail catalog rated 1-5: most items have one to three ratings.
 
-    Items are drawn by a Zipf law (weight :math:`j^{-0.9}` for the ``j``-th most popular),
+    Items are drawn by a Zipf law (weight :math:`j^{-a}` for the ``j``-th most popular, ``a``
+    the ``item_exponent``; a flatter law, a smaller ``a``, rates more of the catalog),
     users by a Pareto activity law; each distinct pair drawn (at most ``n_ratings``) is rated
     :math:`\operatorname{clip}_{[1,5]}\operatorname{round}(3.7 + b_u + b_i + p_u^\top q_i +
     \varepsilon)`, with rank-5 factors, :math:`b_u \sim N(0, 0.4^2)`, :math:`b_i \sim N(0,
@@ -90,7 +91,7 @@ def long_tail(n_users: int = 3000, n_items: int = 30000, n_ratings: int = 60000,
     P, Q = rng.normal(0, 0.5, (n_users, k)), rng.normal(0, 0.5, (n_items, k))
     bu, bi = rng.normal(0, 0.4, n_users), rng.normal(0, 0.5, n_items)
     w_u = 1.0 + rng.pareto(1.3, n_users)
-    w_i = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    w_i = 1.0 / np.arange(1, n_items + 1) ** float(item_exponent)
     u = rng.choice(n_users, 2 * n_ratings, p=w_u / w_u.sum())
     i = rng.permutation(n_items)[rng.choice(n_items, 2 * n_ratings, p=w_i / w_i.sum())]
     pairs = np.unique(np.stack([u, i], 1), axis=0)
