@@ -54,3 +54,7 @@ def test_issue14_candidates_follow_the_rating_variance() -> None:
     r = np.random.default_rng(0).normal(3.5, 1.25**0.5, 200_000)
     assert strength_candidates(r) == pytest.approx([0.1, 0.3, 0.9, 2.7], rel=0.02)
     assert strength_candidates(np.full(10, 4.0)) == pytest.approx([0.1, 0.3, 0.9, 2.7])
+    # BiasedMF's wd follows the variance (10x wider ratings: 100x), SVD++'s reg the sd (10x)
+    assert strength_candidates(10 * r) == pytest.approx([100 * c for c in strength_candidates(r)])
+    assert strength_candidates(10 * r, 0.5) == pytest.approx(
+        [10 * c for c in strength_candidates(r, 0.5)])

@@ -307,12 +307,15 @@ def test_issue14_the_fallback_serves_exactly_the_baseline(long_tail_fits) -> Non
 
 def test_issue14_reg_is_chosen_on_the_validation_rows_then_every_row_trains(planted) -> None:
     from collabkit.models._safety import strength_candidates
+    from collabkit.models.svdpp import REG_POWER
 
     data = planted[0].data
     m = SVDpp(n_factors=3, lr=0.05, epochs=10, random_state=0).fit(data)
     assert m.serving_ == "model" and m.n_valid_ == round(0.1 * len(data))
     tried = [t[0] for t in m.reg_tried_]
-    assert tried == pytest.approx(strength_candidates(data.ratings)[: len(tried)], rel=0.05)
+    assert REG_POWER == 0.5  # candidates follow the ratings' standard deviation
+    assert tried == pytest.approx(strength_candidates(data.ratings, 0.5)[: len(tried)],
+                                  rel=0.05)
     assert m.reg_ == min(m.reg_tried_, key=lambda t: t[1])[0]
     assert m.n_final_pass_rows_ == len(data)  # trained again on the carve too
     assert m._reg_value() == m.reg_

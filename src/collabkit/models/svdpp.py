@@ -23,6 +23,10 @@ from collabkit.train.validation import carve_validation
 
 __all__ = ["SVDpp", "SVDppModule"]
 
+#: ``reg="auto"`` scales its first candidate with the ratings' standard deviation
+#: (:func:`~collabkit.models._safety.strength_candidates`).
+REG_POWER = 0.5
+
 
 class SVDpp(SafetyNetMixin, Recommender, cap.FactorModel):
     r"""SVD++ (Koren, 2008): biased MF whose user vector adds the items the user rated.
@@ -51,7 +55,7 @@ class SVDpp(SafetyNetMixin, Recommender, cap.FactorModel):
         Initial Adam learning rate, annealed by cosine to ``lr / 100``.
     reg : float or "auto", default "auto"
         :math:`\lambda`, the L2 penalty on factors per rating. ``"auto"`` chooses it on the
-        validation rows from 0.1 x (rating variance / 1.25) times 1, 3, 9, 27, stopping at
+        validation rows from 0.1 x (rating sd / 1.25^0.5) times 1, 3, 9, 27, stopping at
         the first that does not improve (:mod:`collabkit.models._safety`; ``reg_``,
         ``reg_tried_``, ``chosen_``); 0.1 on MovieLens 100k. Without validation rows
         (``valid_frac=0``) it is the first candidate.
@@ -181,10 +185,10 @@ class SVDpp(SafetyNetMixin, Recommender, cap.FactorModel):
         """Train with ``reg`` as given, or with each ``"auto"`` candidate; keep the best."""
         auto = isinstance(self.reg, str)
         if not auto or valid is None or not len(valid[2]):
-            self.reg_ = strength_candidates(train[2])[0] if auto else float(self.reg)
+            self.reg_ = strength_candidates(train[2], REG_POWER)[0] if auto else float(self.reg)
             self.reg_tried_: list[list[float | None]] = []
             return self._train_once(train, valid, self.reg_)
-        found = search_strength(strength_candidates(train[2]),
+        found = search_strength(strength_candidates(train[2], REG_POWER),
                                 lambda reg, first: self._train_once(train, valid, reg),
                                 None, lambda: self.module_)
         self.reg_, self.reg_tried_ = found.value, found.tried
