@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/defaults.py                  # every set, every model
     .venv/bin/python benchmarks/defaults.py --sets sparse,wide --models dot
     .venv/bin/python benchmarks/defaults.py --no-peers       # collabkit only
+    .venv/bin/python benchmarks/defaults.py --models svdpp --no-peers --merge  # add a column
 
 Each set is a (train, test) pair of ratings, scored as a user would see it after
 ``collabkit train --ratings FILE`` with no options (a random 80/20 split, seed 0, rating range
@@ -19,12 +20,15 @@ observed in training) except ml-100k, which uses its own u1 split:
 - ``wide``: generated the same way, 3,000 users x 100 items, continuous -10..+10 with heavy
   noise (like jokes data).
 
-Models: collabkit's ``BiasedMF()`` (kind ``dot``, the default), ``BayesianMF()`` (``bpmf``) and
-the damped-bias baseline, each with ``random_state=0``; Surprise ``BaselineOnly()`` and
+Models: collabkit's ``BiasedMF()`` (kind ``dot``, the default), ``BayesianMF()`` (``bpmf``),
+``SVDpp()`` (``svdpp``), the damped-bias baseline and, on request, ``ALS()`` (``als``), each with
+``random_state=0``; Surprise ``BaselineOnly()`` and
 ``SVD(random_state=0)`` run in ``.bench-venv`` (``bash benchmarks/peers_env.sh``) by this same
 file with ``--peer-worker``, on the same rows, with the rating scale of the training rows.
 Unknown test ids fall back to each library's own answer. ``fit s`` is the wall clock of the
-fit alone. Writes ``benchmarks/results/defaults.md`` (``--out``) and prints it.
+fit alone. Writes ``benchmarks/results/defaults.md`` (``--out``) and prints it; ``--merge``
+keeps the results already in ``--out``'s JSON for the models (and peers) not run this time,
+and the table says when each part ran.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ ROOT = HERE.parent
 PEERS_PY = ROOT / ".bench-venv" / "bin" / "python"
 DATA = Path(os.environ.get("COLLABKIT_DATA", str(ROOT.parent / "shared" / "datasets")))
 SETS = ("ml-100k", "ml-latest-small", "half-star", "sparse", "dense", "wide")
-MODELS = ("dot", "bpmf", "bias")
+MODELS = ("dot", "bpmf", "svdpp", "bias")
 PEERS = ("surprise_baseline", "surprise_svd")
 
 
@@ -81,21 +85,10 @@ def _ml_small(shift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _sparse(seed: int = 0, n_users: int = 3000, n_items: int = 30000,
             n_ratings: int = 60000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A long-tail catalog: items drawn by a Zipf law, users by a Pareto activity law."""
-    rng = np.random.default_rng(seed)
-    k = 5
-    P, Q = rng.normal(0, 0.5, (n_users, k)), rng.normal(0, 0.5, (n_items, k))
-    bu, bi = rng.normal(0, 0.4, n_users), rng.normal(0, 0.5, n_items)
-    w_u = 1.0 + rng.pareto(1.3, n_users)
-    w_i = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    u = rng.choice(n_users, 2 * n_ratings, p=w_u / w_u.sum())
-    i = rng.permutation(n_items)[rng.choice(n_items, 2 * n_ratings, p=w_i / w_i.sum())]
-    pairs = np.unique(np.stack([u, i], 1), axis=0)
-    pairs = pairs[rng.permutation(len(pairs))[:n_ratings]]
-    u, i = pairs[:, 0], pairs[:, 1]
-    r = 3.7 + bu[u] + bi[i] + np.einsum("ij,ij->i", P[u], Q[i]) + rng.normal(0, 0.8, len(u))
-    df = pd.DataFrame({"user": u, "item": i, "rating": np.clip(np.rint(r), 1, 5)})
-    return _random_split(df, seed)
+    """A long-tail catalog (:func:`collabkit.testing.synthetic.long_tail`), split 80/20."""
+    from collabkit.testing.synthetic import long_tail
+
+    return _random_split(long_tail(n_users, n_items, n_ratings, seed=seed), seed)
 
 
 def _planted(n_users: int, n_items: int, noise: float, scale: float, shift: float,
@@ -144,8 +137,12 @@ def run_collabkit(model: str, train: pd.DataFrame, test: pd.DataFrame) -> dict[s
     from collabkit.data.interactions import Interactions
 
     data = Interactions.from_dataframe(train, name="train")
+    from collabkit.models import registry
+
     est = {"dot": lambda: collabkit.BiasedMF(random_state=0),
            "bpmf": lambda: collabkit.BayesianMF(random_state=0),
+           "svdpp": lambda: registry.get("svdpp")(random_state=0),
+           "als": lambda: registry.get("als")(random_state=0),
            "bias": lambda: collabkit.BiasBaseline()}[model]()
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
@@ -205,7 +202,8 @@ def run_peers(sets: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> dict[str, A
 # ----------------------------------------------------------------------------- report
 def table(results: dict[str, Any], info: dict[str, Any], models: list[str]) -> str:
     cols = models + [p for p in PEERS if any(p in r for r in results.values())]
-    label = {"dot": "default `dot`", "bpmf": "`bpmf`", "bias": "collabkit bias",
+    label = {"dot": "default `dot`", "bpmf": "`bpmf`", "svdpp": "`svdpp`", "als": "`als`",
+             "bias": "collabkit bias",
              "surprise_baseline": "Surprise BaselineOnly", "surprise_svd": "Surprise SVD"}
     head = ["set", "users x items", "train", "scale", "items with 1-3"] + [label[c] for c in cols]
     if "dot" in cols and any(p in cols for p in PEERS):
@@ -232,6 +230,8 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--out", default=str(HERE / "results" / "defaults.md"))
+    ap.add_argument("--merge", action="store_true",
+                    help="keep --out's earlier results for what this run does not fit")
     ap.add_argument("--peer-worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--render", action="store_true",
                     help="only rewrite --out from the JSON beside it (no fitting)")
@@ -265,6 +265,9 @@ def main() -> None:
             results[n].update(res)
     when = (f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {load0:.1f} -> "
             f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.merge and Path(args.out).with_suffix(".json").exists():
+        results, info, models, when = _merge(Path(args.out).with_suffix(".json"), results,
+                                             info, models, when)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).with_suffix(".json").write_text(json.dumps(
         {"results": results, "sets": info, "models": models, "when": when}, indent=1,
@@ -274,20 +277,37 @@ def main() -> None:
     Path(args.out).write_text(md)
 
 
+def _merge(path: Path, results: dict[str, Any], info: dict[str, Any], models: list[str],
+           when: str) -> tuple[dict[str, Any], dict[str, Any], list[str], str]:
+    """This run's results over the saved ones (same sets): a column per model, old or new."""
+    saved = json.loads(path.read_text())
+    old = saved["results"]
+    for name, res in results.items():
+        old.setdefault(name, {}).update(res)
+    order = [m for m in MODELS + ("als",) if m in set(saved.get("models", [])) | set(models)]
+    return (old, {**saved["sets"], **info}, order,
+            f"{', '.join(models)} {when}; the rest {saved.get('when', '(time not recorded)')}")
+
+
 def render(results: dict[str, Any], info: dict[str, Any], models: list[str], when: str) -> str:
     md = (f"# Defaults on data unlike MovieLens\n\nTest RMSE (fit seconds); "
           f"`benchmarks/defaults.py`, {when}, one torch thread.\n\n"
           f"{table(results, info, models)}\n")
-    chosen = {n: r["dot"]["chosen"] for n, r in results.items() if "chosen" in r.get("dot", {})}
-    if chosen:
-        md += "\nWhat the default chose on its validation rows (wd tried -> validation RMSE):\n\n"
+    for model in ("dot", "svdpp"):
+        chosen = {n: r[model]["chosen"] for n, r in results.items()
+                  if "chosen" in r.get(model, {})}
+        if not chosen:
+            continue
+        name = next(iter(chosen.values())).get("strength", "wd")
+        md += (f"\nWhat `{model}` chose on its validation rows ({name} tried -> validation "
+               "RMSE):\n\n")
         for n, c in chosen.items():
             tried = ", ".join(f"{w:.3g} -> " + ("n/a" if v is None else f"{v:.4f}")
-                              for w, v in c["wd_tried"])
+                              for w, v in c[f"{name}_tried"])
             serving = ("the model" if c["serving"] == "model" else
                        f"**the bias baseline** (model {c['model_valid_rmse']:.4f} vs baseline "
                        f"{c['baseline_valid_rmse']:.4f} on validation)")
-            md += f"- {n}: wd {c['wd']:.3g} ({tried}); serves {serving}\n"
+            md += f"- {n}: {name} {c[name]:.3g} ({tried}); serves {serving}\n"
     return md
 
 

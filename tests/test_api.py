@@ -59,7 +59,8 @@ def test_issue9_fit_refuses_a_parameter_the_kind_does_not_take(small):
         collabkit.fit(small.take(np.arange(500)), "svdpp", wd=7, y_range=(0, 9))
     assert str(e.value) == (
         "model 'svdpp' does not take 'wd', 'y_range'; its parameters are n_factors, epochs, lr, "
-        "reg, reg_bias, batch_size, init_std, clip, n_threads, random_state")
+        "reg, reg_bias, batch_size, init_std, clip, n_threads, valid_frac, fallback, "
+        "random_state")  # issue 14 added valid_frac and fallback
 
 
 def test_gowalla_by_name(data_dir):

@@ -29,18 +29,19 @@ def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, st
     return code, cap.out, cap.err
 
 
-SVDPP_TAKES = ("it takes --factors, --epochs, --lr, --batch-size, --seed, --param reg, "
-               "--param reg_bias, --param init_std, --param clip, --param n_threads")
+SVDPP_TAKES = ("it takes --factors, --epochs, --lr, --batch-size, --valid-frac, --seed, "
+               "--param reg, --param reg_bias, --param init_std, --param clip, "
+               "--param n_threads, --param fallback")
 
 
 def test_issue9_svdpp_refuses_flags_it_does_not_take(ratings_file, tmp_path, capsys):
-    # issue 9: exited 0 and silently dropped --wd, --y-range and --valid-frac
+    # issue 9: exited 0 and silently dropped --wd, --y-range and --valid-frac (issue 14:
+    # svdpp now carves validation rows, so it takes --valid-frac)
     code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
                          "--wd", 7, "--y-range", "0,9", "--valid-frac", 0.5,
                          "--out", tmp_path / "m")
     assert code == 2 and out == ""
-    assert err == ("error: model 'svdpp' does not take --wd, --y-range, --valid-frac; "
-                   f"{SVDPP_TAKES}\n")
+    assert err == f"error: model 'svdpp' does not take --wd, --y-range; {SVDPP_TAKES}\n"
     assert not (tmp_path / "m").exists()  # refused before anything was trained or written
 
 
@@ -72,13 +73,14 @@ def test_unknown_kind_is_refused_before_the_data_is_read(tmp_path, capsys):
 
 def test_defaults_of_flags_a_model_lacks_are_not_refused(ratings_file, tmp_path, capsys):
     """--valid-frac (0.1) and --seed have defaults: a model without them still trains, with
-    the seed going to the split only; flags it does take reach it."""
-    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
+    the seed going to the split only; flags it does take reach it. (als: svdpp, the model
+    this used, takes --valid-frac since issue 14.)"""
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "als",
                          "--epochs", 2, "--factors", 3, "--param", "reg=0.05",
                          "--out", tmp_path / "m", "--json")
     assert code == 0, err
     res = json.loads(out)
-    assert res["kind"] == "svdpp" and res["epochs"] == 2 and res["valid_rmse"] is None
+    assert res["kind"] == "als" and res["epochs"] == 2 and res["valid_rmse"] is None
     saved = json.loads((tmp_path / "m" / "model.json").read_text())["params"]
     assert (saved["n_factors"], saved["epochs"], saved["reg"], saved["random_state"]) == (
         3, 2, 0.05, 42)
@@ -118,3 +120,20 @@ def test_recipe_chapter_on_the_cli_reports_mse(ratings_file, tmp_path, capsys): 
     assert res["recipe"] == "chapter" and abs(res["valid_mse"] - res["valid_rmse"] ** 2) < 1e-12
     saved = json.loads((tmp_path / "m" / "model.json").read_text())["params"]
     assert (saved["optimizer"], saved["batch_size"], saved["valid_frac"]) == ("adamw", 64, 0.2)
+
+
+def test_issue14_train_prints_svdpps_chosen_reg_and_saves_it(ratings_file, tmp_path, capsys):
+    """issue 14: svdpp chooses reg on its validation rows; train says what it chose."""
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
+                         "--factors", 3, "--epochs", 10, "--lr", 0.05, "--out", tmp_path / "m")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "m" / "model.json").read_text())
+    tried = saved["extra"]["reg_tried"]
+    assert saved["params"]["reg"] == "auto" and len(tried) >= 1
+    assert "regularisation chosen on" in out and "validation rows: reg=" in out
+    code, out, err = run(capsys, "train", "--ratings", ratings_file, "--model", "svdpp",
+                         "--factors", 3, "--epochs", 10, "--lr", 0.05, "--json", "--no-refit",
+                         "--out", tmp_path / "j")
+    chosen = json.loads(out)["chosen"]
+    assert code == 0 and chosen["strength"] == "reg"
+    assert chosen["reg"] == min(chosen["reg_tried"], key=lambda t: t[1])[0]

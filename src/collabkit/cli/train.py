@@ -293,11 +293,12 @@ def _print_train(result: dict[str, Any], report: Any, train_data: Any, test_data
                     f"training ({report.n_unknown_users} users, {report.n_unknown_items} items); "
                     "the bias baseline scored them.[/]")
     chosen = result.get("chosen")
-    if chosen and chosen.get("wd") is not None:
+    name = chosen.get("strength", "wd") if chosen else "wd"  # BiasedMF's wd, SVD++'s reg
+    if chosen and chosen.get(name) is not None:
         tried = ", ".join(f"{w:.3g} -> " + ("n/a" if v is None else f"{v:.4f}")
-                          for w, v in chosen["wd_tried"])
+                          for w, v in chosen[f"{name}_tried"])
         o.print(f"regularisation chosen on {chosen['n_valid']:,} validation rows: "
-                f"wd={chosen['wd']:.3g}" + (f" (tried {tried})" if tried else " (as given)"))
+                f"{name}={chosen[name]:.3g}" + (f" (tried {tried})" if tried else " (as given)"))
         if chosen["serving"] == "baseline":
             o.print("[yellow]the model lost to the damped-bias baseline on the validation rows "
                     "(RMSE {:.4f} vs {:.4f}): it serves the baseline's predictions[/]"

@@ -20,7 +20,9 @@ __all__ = ["Ensemble"]
 
 #: member settings used unless ``member_params`` says otherwise: BiasedMF would otherwise
 #: hold 10 % of its rows out for monitoring only
-_MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {"dot": {"valid_frac": 0.0}}
+# the ensemble holds out its own rows: members that carve more would learn from fewer
+_MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {"dot": {"valid_frac": 0.0},
+                                               "svdpp": {"valid_frac": 0.0}}
 
 
 class Ensemble(Recommender):

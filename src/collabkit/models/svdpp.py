@@ -4,75 +4,31 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
-from torch import nn
 
 from collabkit.data.interactions import Interactions
 from collabkit.errors import ConfigError
 from collabkit.models import capabilities as cap
+from collabkit.models._safety import SafetyNetMixin, search_strength, strength_candidates
+from collabkit.models._svdpp_module import SVDppModule, _Bags, implicit_csr, rated_csr
 from collabkit.models.base import Recommender
 from collabkit.runtime import threads
 from collabkit.seeds import derive_seed, numpy_rng, resolve_seed, torch_generator
 from collabkit.train.rowsolve import RowPenalty
-from collabkit.train.runner import EpochOutcome, check_not_diverged, run_epochs
-from collabkit.train.sparse_ops import csr_matrix
-from collabkit.train.validation import valid_pairs
+from collabkit.train.runner import EpochOutcome, TrainResult, check_not_diverged, run_epochs
+from collabkit.train.validation import carve_validation
 
 __all__ = ["SVDpp", "SVDppModule"]
 
-
-class _SpMM(torch.autograd.Function):
-    """``F @ Y`` for a constant CSR ``F``; the backward uses a precomputed CSR of ``F^T``.
-
-    (torch's own backward through a CSR product transposes ``F`` on every call, which is 50x
-    slower than the product itself.)
-    """
-
-    @staticmethod
-    def forward(ctx: Any, Y: torch.Tensor, F: torch.Tensor, Ft: torch.Tensor) -> torch.Tensor:
-        ctx.Ft = Ft
-        return F @ Y
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
-        return ctx.Ft @ grad, None, None
+#: ``reg="auto"`` scales its first candidate with the ratings' standard deviation
+#: (:func:`~collabkit.models._safety.strength_candidates`).
+REG_POWER = 0.5
 
 
-class SVDppModule(nn.Module):
-    r"""The SVD++ scorer: :math:`\mu + b_u + b_i + q_i^\top (p_u + z_u)`.
-
-    Parameters ``p``, ``q``, ``y`` (the implicit factors), ``b_user``, ``b_item``; the mean
-    :math:`\mu` is a buffer.
-
-    :math:`z_u = |N(u)|^{-1/2} \sum_{j \in N(u)} y_j` is one sparse-dense product for all
-    users at once, ``F @ Y`` with ``F`` the row-normalised CSR of the items each user rated.
-    """
-
-    mean: torch.Tensor  # a buffer (register_buffer)
-
-    def __init__(self, n_users: int, n_items: int, n_factors: int, mean: float) -> None:
-        super().__init__()
-        self.p = nn.Parameter(torch.zeros(n_users, n_factors))
-        self.q = nn.Parameter(torch.zeros(n_items, n_factors))
-        self.y = nn.Parameter(torch.zeros(n_items, n_factors))
-        self.b_user = nn.Parameter(torch.zeros(n_users))
-        self.b_item = nn.Parameter(torch.zeros(n_items))
-        self.register_buffer("mean", torch.tensor(float(mean)))
-
-    def implicit(self, F: torch.Tensor, Ft: torch.Tensor) -> torch.Tensor:
-        """:math:`z_u` of every user, shape ``(n_users, k)``; ``Ft`` is ``F`` transposed."""
-        return _SpMM.apply(self.y, F, Ft)
-
-    def forward(self, u: torch.Tensor, i: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """Raw (unclipped) predictions for index pairs given all users' ``z``."""
-        pu = self.p[u] + z[u]
-        return (pu * self.q[i]).sum(-1) + self.b_user[u] + self.b_item[i] + self.mean
-
-
-class SVDpp(Recommender, cap.FactorModel):
+class SVDpp(SafetyNetMixin, Recommender, cap.FactorModel):
     r"""SVD++ (Koren, 2008): biased MF whose user vector adds the items the user rated.
 
     .. math::
@@ -97,8 +53,12 @@ class SVDpp(Recommender, cap.FactorModel):
     epochs : int, default 20
     lr : float, default 5e-3
         Initial Adam learning rate, annealed by cosine to ``lr / 100``.
-    reg : float, default 0.1
-        :math:`\lambda`, the L2 penalty on factors per rating.
+    reg : float or "auto", default "auto"
+        :math:`\lambda`, the L2 penalty on factors per rating. ``"auto"`` chooses it on the
+        validation rows from 0.1 x (rating sd / 1.25^0.5) times 1, 3, 9, 27, stopping at
+        the first that does not improve (:mod:`collabkit.models._safety`; ``reg_``,
+        ``reg_tried_``, ``chosen_``); 0.1 on MovieLens 100k. Without validation rows
+        (``valid_frac=0``) it is the first candidate.
     reg_bias : float, default 0.01
         :math:`\lambda_b`, the L2 penalty on biases per rating.
     batch_size : int, default 2048
@@ -108,8 +68,20 @@ class SVDpp(Recommender, cap.FactorModel):
         Clip predictions to the training rating range.
     n_threads : int or None, default 1
         Torch threads while training (restored afterwards); ``None`` keeps torch's setting.
+    valid_frac : float, default 0.1
+        Share of the training rows held out (ignored when ``fit`` is given ``valid``) to
+        choose ``reg`` and to check the model against the damped-bias baseline. Their items
+        are left out of the implicit term too while they validate. Once chosen, the model
+        is trained again on every row (``n_final_pass_rows_``), so a carve costs one more
+        run of the epochs (plus one per extra candidate of ``reg="auto"``).
+    fallback : bool, default True
+        When the model scores worse than the damped-bias baseline on the validation rows,
+        warn (:class:`~collabkit.errors.ModelFitWarning`) and serve the baseline's
+        predictions, rankings and factor tables (``serving_ == "baseline"``); ``False``
+        keeps the model. On the sparse long-tail set of ``benchmarks/defaults.py`` (85 % of
+        items with 1-3 ratings) plain SVD++ loses to the baseline (issue 14).
     random_state : int or None
-        Seed for initialisation and shuffling.
+        Seed for initialisation, the validation carve and shuffling.
 
     Attributes
     ----------
@@ -132,9 +104,12 @@ class SVDpp(Recommender, cap.FactorModel):
         "prior fitted to the trained vectors; 'matched' (SVD++'s own objective) reproduces "
         "only converged fits, and the contract's few Adam steps are far from converged")
 
+    _strength_name = "reg"
+
     def __init__(self, *, n_factors: int = 30, epochs: int = 20, lr: float = 5e-3,
-                 reg: float = 0.1, reg_bias: float = 0.01, batch_size: int = 2048,
-                 init_std: float = 0.01, clip: bool = True, n_threads: int | None = 1,
+                 reg: float | Literal["auto"] = "auto", reg_bias: float = 0.01,
+                 batch_size: int = 2048, init_std: float = 0.01, clip: bool = True,
+                 n_threads: int | None = 1, valid_frac: float = 0.1, fallback: bool = True,
                  random_state: int | None = None) -> None:
         self.n_factors = n_factors
         self.epochs = epochs
@@ -145,6 +120,8 @@ class SVDpp(Recommender, cap.FactorModel):
         self.init_std = init_std
         self.clip = clip
         self.n_threads = n_threads
+        self.valid_frac = valid_frac
+        self.fallback = fallback
         self.random_state = random_state
 
     # ------------------------------------------------------------------ fitting
@@ -159,48 +136,98 @@ class SVDpp(Recommender, cap.FactorModel):
                 raise ConfigError(f"{name} must be a positive number, got {v!r}")
         for name in ("reg", "reg_bias"):
             v = getattr(self, name)
-            if not (v >= 0 and math.isfinite(v)):
-                raise ConfigError(f"{name} must be >= 0, got {v!r}")
+            if name == "reg" and v == "auto":
+                continue
+            if isinstance(v, str) or not (v >= 0 and math.isfinite(v)):
+                raise ConfigError(f"{name} must be >= 0" + (" or 'auto'" if name == "reg"
+                                                           else "") + f", got {v!r}")
         nt = self.n_threads
         if nt is not None and (not isinstance(nt, int | np.integer) or nt < 1):
             raise ConfigError(f"n_threads must be a positive integer or None, got {nt!r}")
+        if not 0 <= self.valid_frac < 1:
+            raise ConfigError(f"valid_frac must be in [0, 1), got {self.valid_frac!r}")
+        if not isinstance(self.fallback, bool | np.bool_):
+            raise ConfigError(f"fallback must be True or False, got {self.fallback!r}")
 
     def _fit(self, data: Interactions, u: np.ndarray, i: np.ndarray,
              valid: Interactions | None) -> None:
+        """Carve, choose ``reg``, check against the baseline, train again on every row."""
         self._validate()
         t0 = time.perf_counter()
         self.seed_ = resolve_seed(self.random_state)
+        self._start_serving_model()
+        r = data.ratings
+        carve = carve_validation(u, i, r, user_vocab=self.user_vocab_,
+                                 item_vocab=self.item_vocab_, valid=valid,
+                                 valid_frac=float(self.valid_frac),
+                                 rng=numpy_rng(derive_seed(self.seed_, "valid")))
+        rows = carve.train_rows
+        train = (u[rows], i[rows], r[rows])
+        self.n_valid_ = carve.n_valid
         with threads(self.n_threads):
-            self._train(data, u, i, valid)
+            result = self._choose_reg(train, carve.valid)
+            self.history_ = [h.row() for h in result.history]
+            self.valid_rmse_ = result.history[-1].valid_rmse if result.history else None
+            self._check_beats_baseline(train, carve.valid, self.valid_rmse_)
+            self._served_valid_rmse()
+            self.n_final_pass_rows_ = 0
+            if carve.valid_rows is not None and not self._serves_baseline():
+                self._train_once((u, i, r), None, float(self.reg_))  # every row
+                self.n_final_pass_rows_ = int(len(u))
+        self.implicit_matrix_, self.implicit_matrix_t_ = implicit_csr(
+            self.seen_indptr_, self.seen_indices_, len(self.item_vocab_))
+        self.module_.eval()
+        self._cache()
         self.fit_seconds_ = time.perf_counter() - t0
 
-    def _train(self, data: Interactions, u: np.ndarray, i: np.ndarray,
-               valid: Interactions | None) -> None:
-        k = int(self.n_factors)
-        m = SVDppModule(len(self.user_vocab_), len(self.item_vocab_), k, self.global_mean_)
+    def _choose_reg(self, train: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> TrainResult:
+        """Train with ``reg`` as given, or with each ``"auto"`` candidate; keep the best."""
+        auto = isinstance(self.reg, str)
+        if not auto or valid is None or not len(valid[2]):
+            self.reg_ = strength_candidates(train[2], REG_POWER)[0] if auto else float(self.reg)
+            self.reg_tried_: list[list[float | None]] = []
+            return self._train_once(train, valid, self.reg_)
+        found = search_strength(strength_candidates(train[2], REG_POWER),
+                                lambda reg, first: self._train_once(train, valid, reg),
+                                None, lambda: self.module_)
+        self.reg_, self.reg_tried_ = found.value, found.tried
+        self._cache()
+        return found.result
+
+    def _train_once(self, train: tuple[np.ndarray, np.ndarray, np.ndarray],
+                    valid: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+                    reg: float) -> TrainResult:
+        """Fresh factors (the same for every call), ``epochs`` of Adam on rows ``train``;
+        their items make the implicit term. Sets ``module_``."""
+        u, i, r = train
+        k, n_items = int(self.n_factors), len(self.item_vocab_)
+        m = SVDppModule(len(self.user_vocab_), n_items, k, self.global_mean_)
         assert self.seed_ is not None, "fit() sets seed_ before training"
         rng = numpy_rng(self.seed_)
         with torch.no_grad():
             for p in (m.p, m.q, m.y):
                 p.copy_(torch.as_tensor(rng.normal(0.0, self.init_std, p.shape)))
-        self._build_implicit()
-        bags = _Bags(self.seen_indptr_, self.seen_indices_, self.implicit_matrix_,
-                     self.implicit_matrix_t_)
+        self.module_ = m
+        indptr, indices = rated_csr(u, i, len(self.user_vocab_))
+        self.implicit_matrix_, self.implicit_matrix_t_ = implicit_csr(indptr, indices, n_items)
+        bags = _Bags(indptr, indices, self.implicit_matrix_, self.implicit_matrix_t_)
         ut, it = torch.as_tensor(u), torch.as_tensor(i)
-        y = torch.tensor(data.ratings, dtype=torch.float32)
-        check = None if valid is None else _valid_pairs(self, valid)
+        y = torch.tensor(r, dtype=torch.float32)
+        vr_t = None if valid is None else torch.as_tensor(valid[2], dtype=torch.float64)
         n, bs, epochs = len(y), int(self.batch_size), int(self.epochs)
         opt = torch.optim.Adam(m.parameters(), lr=float(self.lr))
         steps = epochs * math.ceil(n / bs)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=self.lr / 100)
         gen = torch_generator(derive_seed(self.seed_, "shuffle"))
+        t0 = time.perf_counter()
 
         def epoch_fn(epoch: int) -> EpochOutcome:
             perm = torch.randperm(n, generator=gen)
             loss_sum = torch.zeros((), dtype=torch.float64)
             for s in range(0, n, bs):
                 idx = perm[s : s + bs]
-                mse, loss = self._batch_loss(m, ut[idx], it[idx], y[idx], bags)
+                mse, loss = self._batch_loss(m, ut[idx], it[idx], y[idx], bags, reg)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -208,27 +235,31 @@ class SVDpp(Recommender, cap.FactorModel):
                 loss_sum += mse.detach().double() * len(idx)
             train_loss = loss_sum.item() / n
             vr = None
-            if check is not None and math.isfinite(train_loss):
-                self.module_ = m
+            if valid is not None and vr_t is not None and len(vr_t) \
+                    and math.isfinite(train_loss):
                 self._cache()
-                pred = torch.as_tensor(self._predict_idx(check[0], check[1]))
-                vr = float((pred - check[2]).square().mean().sqrt())
+                pred = torch.as_tensor(self._model_predict(valid[0], valid[1]))
+                vr = float((pred - vr_t).square().mean().sqrt())
             return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
 
-        result = run_epochs(epoch_fn, epochs, remedy=self._remedy())
+        result = run_epochs(epoch_fn, epochs, remedy=self._remedy(reg))
         if result.history:
-            check_not_diverged(result.history[-1].train_loss, epochs, data.ratings,
-                               self._remedy())
-        self.module_ = m.eval()
-        self._cache()
-        self.history_ = [vars(h) for h in result.history]
+            check_not_diverged(result.history[-1].train_loss, epochs, r, self._remedy(reg))
+        result.fit_seconds = time.perf_counter() - t0
+        return result
 
-    def _remedy(self) -> str:
+    def _reg_value(self) -> float:
+        """The strength used: the chosen one after ``fit``, else ``reg`` itself."""
+        used = getattr(self, "reg_", None)
+        return float(used) if used is not None else float(
+            strength_candidates(np.zeros(0))[0] if isinstance(self.reg, str) else self.reg)
+
+    def _remedy(self, reg: float) -> str:
         return (f"Lower the learning rate (lr={self.lr:g}) or raise the regularisation "
-                f"(reg={self.reg:g}).")
+                f"(reg={reg:g}).")
 
     def _batch_loss(self, m: SVDppModule, u: torch.Tensor, i: torch.Tensor, y: torch.Tensor,
-                    bags: _Bags) -> tuple[torch.Tensor, torch.Tensor]:
+                    bags: _Bags, reg: float) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch MSE and the MSE plus the per-rating L2 penalty.
 
         :math:`z_u` is computed for the batch's own users only (issue 14: it used to be every
@@ -238,21 +269,10 @@ class SVDpp(Recommender, cap.FactorModel):
         zr = bags.implicit(m, users)[inverse]  # z_u of each rating's user
         pu = m.p[u] + zr
         mse = ((pu * m.q[i]).sum(-1) + m.b_user[u] + m.b_item[i] + m.mean - y).square().mean()
-        penalty = (float(self.reg) * (m.p[u].square().sum(1) + m.q[i].square().sum(1)
-                                      + zr.square().sum(1))
+        penalty = (reg * (m.p[u].square().sum(1) + m.q[i].square().sum(1)
+                          + zr.square().sum(1))
                    + float(self.reg_bias) * (m.b_user[u].square() + m.b_item[i].square()))
         return mse, mse + penalty.mean()
-
-    def _build_implicit(self) -> None:
-        """The row-normalised CSR ``F`` of rated items, rebuilt from the seen-items CSR."""
-        indptr = torch.as_tensor(self.seen_indptr_, dtype=torch.int64)
-        cols = torch.as_tensor(self.seen_indices_, dtype=torch.int64)
-        counts = indptr[1:] - indptr[:-1]
-        rows = torch.repeat_interleave(torch.arange(len(counts)), counts)
-        vals = counts.clamp_min(1).float().rsqrt()[rows]
-        n_users, n_items = len(self.user_vocab_), len(self.item_vocab_)
-        self.implicit_matrix_ = csr_matrix(rows, cols, vals, n_users, n_items)
-        self.implicit_matrix_t_ = csr_matrix(cols, rows, vals, n_items, n_users)
 
     @torch.no_grad()
     def _cache(self) -> None:
@@ -267,6 +287,8 @@ class SVDpp(Recommender, cap.FactorModel):
     def factor_tables(self) -> cap.FactorTables:
         """Effective user vectors :math:`p_u + z_u`, linear, clipped only when ``clip``."""
         self.check_fitted()
+        if self._serves_baseline():
+            return self._baseline_tables()
         lo, hi = self.rating_range_
         return cap.FactorTables(self.user_factors_, self.user_bias_, self.item_factors_,
                             self.item_bias_, float(self.module_.mean),
@@ -281,7 +303,7 @@ class SVDpp(Recommender, cap.FactorModel):
         |N(u)|^{-1/2} \sum_{j \in N(u)} y_j` over the rated items: :math:`\lVert p_u
         \rVert^2 = \lVert v - z_u \rVert^2` (``center`` is then not used; training's
         :math:`\lambda \lVert z_u \rVert^2` does not depend on the row)."""
-        weights = np.append(np.full(int(self.n_factors), float(self.reg)),
+        weights = np.append(np.full(int(self.n_factors), self._reg_value()),
                             float(self.reg_bias))
         if folded == "users" and rated is not None:
             y = self.module_.y.detach().double().cpu().numpy()
@@ -299,8 +321,13 @@ class SVDpp(Recommender, cap.FactorModel):
         lo, hi = self.rating_range_
         return raw.clamp(lo, hi)
 
-    @torch.no_grad()
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        if self._serves_baseline():  # the safety net (collabkit.models._safety)
+            return self._baseline_idx(u, i)
+        return self._model_predict(u, i)
+
+    @torch.no_grad()
+    def _model_predict(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         m = self.module_
         ut, it = torch.as_tensor(u), torch.as_tensor(i)
         raw = ((self.user_factors_[ut] * self.item_factors_[it]).sum(-1) + self.user_bias_[ut]
@@ -309,6 +336,8 @@ class SVDpp(Recommender, cap.FactorModel):
 
     @torch.no_grad()
     def _score_users(self, u: np.ndarray) -> torch.Tensor:
+        if self._serves_baseline():
+            return self._baseline_scores(u)
         m = self.module_
         ut = torch.as_tensor(u)
         raw = (self.user_factors_[ut] @ self.item_factors_.T + self.user_bias_[ut, None]
@@ -328,43 +357,15 @@ class SVDpp(Recommender, cap.FactorModel):
         self.seed_ = extra.get("seed")
         self.history_ = extra.get("history", [])
         self.fit_seconds_ = extra.get("fit_seconds")
-        self._build_implicit()
+        self.n_valid_ = extra.get("n_valid", 0)
+        self.valid_rmse_ = extra.get("valid_rmse")
+        self._load_chosen(extra)
+        self.implicit_matrix_, self.implicit_matrix_t_ = implicit_csr(
+            self.seen_indptr_, self.seen_indices_, len(self.item_vocab_))
         self._cache()
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_}
+        return {"seed": self.seed_, "history": self.history_, "fit_seconds": self.fit_seconds_,
+                "n_valid": self.n_valid_, "valid_rmse": self.valid_rmse_,
+                **self._chosen_state()}
 
-
-class _Bags:
-    """The items each user rated (CSR), to sum :math:`|N(u)|^{-1/2} \\sum_j y_j` for some users."""
-
-    def __init__(self, indptr: np.ndarray, indices: np.ndarray, F: torch.Tensor,
-                 Ft: torch.Tensor) -> None:
-        self.F, self.Ft = F, Ft
-        self.indptr = torch.as_tensor(indptr, dtype=torch.int64)
-        self.indices = torch.as_tensor(indices, dtype=torch.int64)
-        self.counts = self.indptr[1:] - self.indptr[:-1]
-        self.weight = self.counts.clamp_min(1).float().rsqrt()
-
-    def implicit(self, m: SVDppModule, users: torch.Tensor) -> torch.Tensor:
-        """:math:`z_u` of ``users``, shape ``(len(users), k)``; differentiable in ``m.y``.
-
-        When those users rated more than half of all items rated, the product for every user
-        (``F @ y``, one sparse kernel) is cheaper than gathering their bags."""
-        c = self.counts[users]
-        ends = torch.cumsum(c, 0)
-        if 2 * int(ends[-1]) > len(self.indices):
-            return m.implicit(self.F, self.Ft)[users]
-        y = m.y
-        pos = torch.repeat_interleave(self.indptr[users] - ends + c, c) + torch.arange(
-            int(ends[-1]) if len(ends) else 0)
-        w = torch.repeat_interleave(self.weight[users], c)
-        return torch.nn.functional.embedding_bag(self.indices[pos], y, ends - c, mode="sum",
-                                                 per_sample_weights=w)
-
-
-def _valid_pairs(model: Recommender, valid: Interactions
-                 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
-    """Dense index pairs and ratings of the ``valid`` rows whose user and item are known."""
-    vu, vi, vr, _ = valid_pairs(model.user_vocab_, model.item_vocab_, valid)
-    return vu, vi, torch.tensor(vr, dtype=torch.float64)

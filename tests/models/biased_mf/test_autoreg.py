@@ -129,8 +129,11 @@ def test_mixin_declarations_shadow_nothing() -> None:
     declared = {"_build_module", "_after_train", "_baseline_idx", "device_", "seed_",
                 "global_mean_", "user_bias_base_", "item_bias_base_", "rating_range_",
                 "n_factors", "n_valid_", "fit_seconds_", "valid_rmse_"}
-    assert declared <= set(AutoRegMixin.__annotations__)
-    assert not declared & set(vars(AutoRegMixin))
+    from collabkit.models._safety import SafetyNetMixin
+
+    mixins = (AutoRegMixin, SafetyNetMixin)
+    assert declared <= {n for c in mixins for n in c.__annotations__}
+    assert not declared & {n for c in mixins for n in vars(c)}
     assert not {"batch_size", "_wd_value"} & set(vars(AdamWFoldIn))
     assert BiasedMF._baseline_idx is Recommender._baseline_idx
     assert BiasedMF._build_module is vars(BiasedMF)["_build_module"]
