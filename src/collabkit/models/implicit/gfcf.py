@@ -225,8 +225,9 @@ class GraphFilter(ImplicitRecommender):
         with threads(self._threads):
             for s in range(0, n, _COLS):
                 xb = x[s : s + _COLS]
-                xt = torch.as_tensor(np.ascontiguousarray(xb.T.toarray()), device=self.device_)
-                lin = self._sharpen_t(self._propagate_t(xt))  # (r P p(P))^T
+                # the first product has two sparse sides: R~ r^T costs what r's items touch
+                z = torch.as_tensor((self.norm_ @ xb.T).toarray(), device=self.device_)
+                lin = self._sharpen_t(torch.sparse.mm(self._at, z))  # (r P p(P))^T
                 if self.alpha > 0 and self.item_basis_.shape[1]:
                     xl = _torch_csr(xb, self.device_) @ self._left  # sparse rows: cheap
                     torch.mm(xl, self._right, out=out[s : s + xb.shape[0]])

@@ -175,6 +175,9 @@ class ImplicitALS(ImplicitRecommender):
     """
 
     kind = "ials"
+    # the sweeps are many small batched products: one thread (a second one made a fit on
+    # ml-latest-small 8x slower on a loaded 2-core machine; see collabkit.runtime.threads)
+    _threads = 1
 
     def __init__(self, *, n_factors: int = 64, epochs: int = 10, reg: float = 0.01,
                  reg_exponent: float = 1.0, alpha: float = 1.0,
