@@ -113,3 +113,35 @@ def test_issue13_cg_and_cholesky_models_agree() -> None:
         a, b = cg._score_users(np.arange(40)).numpy(), chol._score_users(np.arange(40)).numpy()
         gaps.append(float(np.abs(a - b).max()))
     assert gaps[1] < gaps[0] and gaps[1] <= 5e-3 * float(np.abs(b).max())
+
+
+# issue 13: iALS at 25M interactions must stay under 4 GB; at test scale, a 40k x 40k catalog
+# (a dense users x items float32 matrix would be 6,100 MiB) trains under a 3 GiB address space
+_SPARSE_CATALOG = """
+import resource
+import numpy as np, pandas as pd
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+from collabkit.data.implicit import read_interactions
+from collabkit.metrics.fullrank import topk_unseen
+from collabkit.models.implicit import ImplicitALS
+n = 40_000
+rng = np.random.default_rng(0)
+u = np.concatenate([np.arange(n), np.arange(n), rng.integers(0, n, n)])
+i = np.concatenate([np.arange(n), rng.permutation(n), rng.integers(0, n, n)])
+pairs = np.unique(np.stack([u, i], 1), axis=0)
+data = read_interactions(pd.DataFrame({"user": pairs[:, 0], "item": pairs[:, 1]}))
+m = ImplicitALS(n_factors=8, epochs=2, random_state=0).fit(data)
+top = topk_unseen(m, np.arange(3000), 20)
+assert m.user_factors_.shape == (n, 8) and (top >= 0).all()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_issue13_sparse_catalog_fits_without_a_users_by_items_matrix() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _SPARSE_CATALOG], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.split()[-1]) / 1024 < 1500  # MiB; the dense matrix alone: 6,100
