@@ -22,9 +22,13 @@ which for this linear equation is exactly
         + \tfrac{T^4}{24}\tilde P^4\Big)
 
 Nothing is trained by gradient: fitting is one sparse normalisation and one truncated SVD
-(``torch.svd_lowrank``), seconds on Gowalla. Scoring never forms the dense item-item matrix:
-:math:`s\tilde P` is two sparse-dense products through :math:`\tilde R`. A new user's scores
-come from their interaction vector directly (no fold-in solve needed).
+(``torch.svd_lowrank``), and with ``sharpen > 0`` the sharpening of the low-pass factor
+:math:`V^\top D_I^{1/2}` (``n_factors`` rows, once). Scoring never forms the dense item-item
+matrix: by linearity :math:`s = r\tilde P p(\tilde P) + \alpha (r D_I^{-1/2} V)(V^\top
+D_I^{1/2} p(\tilde P))`, so a block of users costs one dense product for the low-pass part and
+five propagations (two sparse-dense products through :math:`\tilde R` each) for the linear
+part; ``materialize=True`` trades those propagations for a dense filter built at fit time. A
+new user's scores come from their interaction vector directly (no fold-in solve needed).
 """
 
 from __future__ import annotations
