@@ -92,6 +92,9 @@ class GraphFilter(ImplicitRecommender):
         scoring ``n_items`` users once; after that scoring a batch of users is one sparse-dense
         product instead of four propagations per batch, which is what makes ranking every user
         fast with ``sharpen > 0``. The model file stays small (the filter is rebuilt on load).
+        Gowalla, 448 factors, sharpen 2.5, on a 2-core machine at load 13-19
+        (``benchmarks/implicit_scale.py gfcf``): fit 2,070 s, top-20 for all 29,858 users
+        64.5 s, 5.9x faster per user than the lazy filter; 8.0 GB peak RSS.
     device : str, default "auto"
     random_state : int or None
         Seed of the randomised SVD.
