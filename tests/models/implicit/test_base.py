@@ -45,3 +45,32 @@ def test_save_load_keeps_popularity(checkerboard, tmp_path) -> None:
     np.testing.assert_array_equal(back.item_popularity_, m.item_popularity_)
     np.testing.assert_array_equal(back.fold_in([0, 1]), m.fold_in([0, 1]))
     assert back.recommend(999, n=3)["item"].tolist() == m.recommend(999, n=3)["item"].tolist()
+
+
+def test_issue13_lean_fit_common_matches_the_base_class() -> None:
+    """Issue 13 (25M interactions in 4 GB): the implicit models' lean bookkeeping gives the
+    vocabularies, seen lists, popularity and fingerprint of the base class's, with string ids
+    and weights, at any chunk size of the fingerprint."""
+    import pandas as pd
+
+    from collabkit.data.implicit import read_interactions
+    from collabkit.models.base import Recommender
+    from collabkit.models.implicit._base import fingerprint
+
+    rng = np.random.default_rng(3)
+    pairs = np.unique(rng.integers(0, 30, (200, 2)), axis=0)
+    df = pd.DataFrame({"user": [f"u{a}" for a in pairs[:, 0]],
+                       "item": [f"i{b}" for b in pairs[:, 1]],
+                       "count": rng.integers(1, 5, len(pairs)).astype(float)})
+    data = read_interactions(df.sample(frac=1.0, random_state=0), weight_col="count")
+    lean = EASE(reg=1.0)
+    lean._fit_common(data)
+    base = EASE(reg=1.0)
+    Recommender._fit_common(base, data)
+    assert lean.user_vocab_ == base.user_vocab_ and lean.item_vocab_ == base.item_vocab_
+    for name in ("seen_indptr_", "seen_indices_", "seen_ratings_"):
+        np.testing.assert_array_equal(getattr(lean, name), getattr(base, name))
+    assert lean.data_fingerprint_ == base.data_fingerprint_ == data.fingerprint()
+    assert fingerprint(data, chunk=7) == data.fingerprint()
+    users_per_item = np.bincount(base.seen_indices_, minlength=len(base.item_vocab_))
+    np.testing.assert_array_equal(lean.item_popularity_, users_per_item)

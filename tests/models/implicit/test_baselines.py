@@ -47,3 +47,19 @@ def test_top_per_row_keeps_the_largest() -> None:
 def test_itemknn_bad_params(checkerboard) -> None:
     with pytest.raises(ConfigError, match="n_neighbors"):
         ItemKNN(n_neighbors=0).fit(checkerboard)
+
+
+def test_issue13_itemknn_prunes_each_candidates_neighbours() -> None:
+    """Issue 13: with one neighbour, candidate c keeps only its most similar item (b), so a
+    user who has a alone gets no score for c, and the user with b does; pruning the seen
+    items' lists instead would let a vote for its own best match only."""
+    # a: users 1,2; b: users 1,2,3; c: users 3,4 -> c's nearest is b (1/sqrt(6)), not a (0)
+    df = pd.DataFrame({"user": [1, 2, 1, 2, 3, 3, 4], "item": ["a", "a", "b", "b", "b", "c",
+                                                                "c"]})
+    m = ItemKNN(n_neighbors=1).fit(read_interactions(df))
+    s = m.similarity_.toarray()
+    ia, ib, ic = m.item_vocab_.index(["a", "b", "c"])
+    # column j holds the one item most similar to candidate j
+    assert (s != 0).sum(axis=0).tolist() == [1, 1, 1]
+    assert s[ib, ia] > 0 and s[ia, ib] > 0 and s[ib, ic] == pytest.approx(1 / np.sqrt(6))
+    assert s[ic, ib] == 0  # b's nearest is a: c is not among b's neighbours

@@ -48,8 +48,13 @@ class ItemKNN(ImplicitRecommender):
     r"""Item-based k-nearest neighbours on cosine similarity (kind ``"itemknn"``).
 
     :math:`s_{ij} = \frac{c_{ij}}{\sqrt{n_i n_j} + \text{shrink}}` with :math:`c_{ij}` the
-    number of users who interacted with both items; each item keeps its ``n_neighbors`` most
-    similar items. A user's score for item :math:`j` is :math:`\sum_{i \in u} s_{ij}`.
+    number of users who interacted with both items. A user's score for item :math:`j` is
+    :math:`\sum_{i \in u \cap N(j)} s_{ij}`, with :math:`N(j)` the ``n_neighbors`` items most
+    similar to the *candidate* :math:`j` (the pruning of Dacrema et al.'s ItemKNNCF, the
+    baseline behind the published gowalla figure). Issue 13: pruning each *seen* item's list
+    instead scored Recall@20 0.1582 / NDCG@20 0.1051 against 0.1685 / 0.1123 on a validation
+    carve of gowalla's train.txt (200 neighbours; 50: 0.1494 / 0.1009 against 0.1662 /
+    0.1125).
 
     Parameters
     ----------
@@ -79,7 +84,8 @@ class ItemKNN(ImplicitRecommender):
         n = np.sqrt(np.asarray(x.sum(axis=0)).ravel())
         rows = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))
         co.data = (co.data / (n[rows] * n[co.indices] + float(self.shrink))).astype(np.float32)
-        self.similarity_ = _top_per_row(co, int(self.n_neighbors))
+        # co is symmetric: each row's largest entries, transposed, are each column's
+        self.similarity_ = _top_per_row(co, int(self.n_neighbors)).T.tocsr()
         self.fit_seconds_ = time.perf_counter() - start
 
     @torch.no_grad()

@@ -22,9 +22,13 @@ which for this linear equation is exactly
         + \tfrac{T^4}{24}\tilde P^4\Big)
 
 Nothing is trained by gradient: fitting is one sparse normalisation and one truncated SVD
-(``torch.svd_lowrank``), seconds on Gowalla. Scoring never forms the dense item-item matrix:
-:math:`s\tilde P` is two sparse-dense products through :math:`\tilde R`. A new user's scores
-come from their interaction vector directly (no fold-in solve needed).
+(``torch.svd_lowrank``), and with ``sharpen > 0`` the sharpening of the low-pass factor
+:math:`V^\top D_I^{1/2}` (``n_factors`` rows, once). Scoring never forms the dense item-item
+matrix: by linearity :math:`s = r\tilde P p(\tilde P) + \alpha (r D_I^{-1/2} V)(V^\top
+D_I^{1/2} p(\tilde P))`, so a block of users costs one dense product for the low-pass part and
+five propagations (two sparse-dense products through :math:`\tilde R` each) for the linear
+part; ``materialize=True`` trades those propagations for a dense filter built at fit time. A
+new user's scores come from their interaction vector directly (no fold-in solve needed).
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from collabkit.runtime import resolve_device, threads
 from collabkit.seeds import resolve_seed
 
 __all__ = ["GraphFilter"]
+
+_COLS = 512  # rows filtered at once: a few (n_items x 512) float32 blocks
 
 
 def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
@@ -86,6 +92,9 @@ class GraphFilter(ImplicitRecommender):
         scoring ``n_items`` users once; after that scoring a batch of users is one sparse-dense
         product instead of four propagations per batch, which is what makes ranking every user
         fast with ``sharpen > 0``. The model file stays small (the filter is rebuilt on load).
+        Gowalla, 448 factors, sharpen 2.5, on a 2-core machine at load 13-19
+        (``benchmarks/implicit_scale.py gfcf``): fit 2,070 s, top-20 for all 29,858 users
+        64.5 s, 5.9x faster per user than the lazy filter; 8.0 GB peak RSS.
     device : str, default "auto"
     random_state : int or None
         Seed of the randomised SVD.
@@ -148,20 +157,28 @@ class GraphFilter(ImplicitRecommender):
         self.fit_seconds_ = time.perf_counter() - start
 
     def _prepare(self) -> None:
-        """The item-item graph and device copies of the operators used for scoring."""
-        self._graph = (self.norm_.T @ self.norm_).tocsr().astype(np.float32)
+        r"""Device copies of the operators used for scoring.
+
+        Scores are linear in the interaction row, so the sharpening polynomial :math:`p` can be
+        moved onto each part of :math:`s_0`: :math:`s = r\tilde P p(\tilde P) + \alpha\, (r
+        D_I^{-1/2} V)\,(V^\top D_I^{1/2} p(\tilde P))`. The right factor of the low-pass
+        part is sharpened here, once (``n_factors`` rows); scoring then pays one dense product
+        for it and propagates only the linear part.
+        """
         self._a = _torch_csr(self.norm_, self.device_)
         self._at = _torch_csr(self.norm_.T.tocsr(), self.device_)
         d = self.item_degree_sqrt_
         inv = np.where(d > 0, 1 / np.maximum(d, 1e-12), 0.0).astype(np.float32)
         basis = self.item_basis_
         self._left = torch.as_tensor(inv, device=self.device_)[:, None] * basis  # D^-1/2 V
-        self._right = (basis * torch.as_tensor(d, device=self.device_)[:, None]).T.contiguous()
+        right = basis * torch.as_tensor(d, device=self.device_)[:, None]  # (V^T D^1/2)^T
+        with threads(self._threads):
+            self._right = self._sharpen_t(right).T.contiguous()  # (V^T D^1/2) p(P)
         self._dense: torch.Tensor | None = None
         if self.materialize:
             self._dense = self._materialize()
 
-    def _materialize(self, block: int = 2048) -> torch.Tensor:
+    def _materialize(self, block: int = _COLS) -> torch.Tensor:
         """The dense filter: row ``i`` holds the scores of the one-item row ``e_i``."""
         from collabkit.models.implicit.ease import _available_bytes
 
@@ -178,10 +195,22 @@ class GraphFilter(ImplicitRecommender):
             dense[s : s + len(rows)] = self._filter_rows(eye)
         return dense
 
-    def _propagate(self, y: torch.Tensor) -> torch.Tensor:
-        r""":math:`y \tilde P` for a dense block ``y`` (rows x items), through :math:`\tilde R`."""
-        z = torch.sparse.mm(self._a, y.T.contiguous())
-        return torch.sparse.mm(self._at, z).T
+    def _propagate_t(self, yt: torch.Tensor) -> torch.Tensor:
+        r""":math:`\tilde P y^\top` for a block kept transposed (items x rows): two
+        sparse-dense products through :math:`\tilde R`, no transposes in between."""
+        return torch.sparse.mm(self._at, torch.sparse.mm(self._a, yt))
+
+    def _sharpen_t(self, yt: torch.Tensor) -> torch.Tensor:
+        """``p(P) y^T`` (the RK4 step, as its Taylor sum) for a transposed block; ``y^T`` when
+        ``sharpen`` is 0."""
+        t = float(self.sharpen)
+        if t <= 0:
+            return yt
+        out, term = yt.clone(), yt
+        for j in range(1, 5):
+            term = self._propagate_t(term) * (-t / j)
+            out += term
+        return out
 
     @torch.no_grad()
     def _score_rows(self, x: sp.csr_matrix) -> torch.Tensor:
@@ -193,20 +222,26 @@ class GraphFilter(ImplicitRecommender):
 
     @torch.no_grad()
     def _filter_rows(self, x: sp.csr_matrix) -> torch.Tensor:
-        """The filter applied to interaction rows ``x``, by sparse products (no dense filter)."""
+        """The filter applied to interaction rows ``x``, by sparse products (no dense filter).
+
+        Rows are taken ``_COLS`` at a time, transposed (items x rows) so that every product
+        reads contiguous rows; the result is one (rows x items) float32 matrix.
+        """
+        n, n_items = x.shape
+        out = torch.empty(n, n_items, device=self.device_)
         with threads(self._threads):
-            s = torch.as_tensor((x @ self._graph).toarray(), device=self.device_)
-            if self.alpha > 0 and self.item_basis_.shape[1]:
-                xl = _torch_csr(x, self.device_) @ self._left  # sparse rows: cheap
-                s.addmm_(xl, self._right, alpha=float(self.alpha))
-            t = float(self.sharpen)
-            if t > 0:
-                out, term = s.clone(), s
-                for j in range(1, 5):  # the RK4 step of ds/dt = -s P, as its Taylor sum
-                    term = self._propagate(term) * (-t / j)
-                    out += term
-                s = out
-            return s
+            for s in range(0, n, _COLS):
+                xb = x[s : s + _COLS]
+                # the first product has two sparse sides: R~ r^T costs what r's items touch
+                z = torch.as_tensor((self.norm_ @ xb.T).toarray(), device=self.device_)
+                lin = self._sharpen_t(torch.sparse.mm(self._at, z))  # (r P p(P))^T
+                if self.alpha > 0 and self.item_basis_.shape[1]:
+                    xl = _torch_csr(xb, self.device_) @ self._left  # sparse rows: cheap
+                    torch.mm(xl, self._right, out=out[s : s + xb.shape[0]])
+                    out[s : s + xb.shape[0]].mul_(float(self.alpha)).add_(lin.T)
+                else:
+                    out[s : s + xb.shape[0]] = lin.T
+        return out
 
     # -------------------------------------------------------------- persistence
     def _state_tensors(self) -> dict[str, torch.Tensor]:
