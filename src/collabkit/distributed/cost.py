@@ -175,14 +175,16 @@ def default_memory_per_rank(local_ranks: int = 1) -> int:
     return int(total // max(1, local_ranks))
 
 
-_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "M": 2**20, "MB": 2**20, "G": 2**30,
-          "GB": 2**30, "T": 2**40, "TB": 2**40}
+_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9,
+          "GB": 10**9, "T": 10**12, "TB": 10**12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30,
+          "TIB": 2**40}
 
 
 def parse_bytes(text: str, *, flag: str = "--memory-per-rank") -> int:
-    """``"16G"``, ``"512MB"``, ``"1e9"`` -> bytes; anything else is refused naming ``flag``."""
-    s = text.strip().upper().replace("IB", "B")
-    num = s.rstrip("KMGTB")
+    """``"16G"`` or ``"16GB"`` (10^9), ``"16GiB"`` (2^30), ``"512M"``, ``"2e9"`` -> bytes;
+    anything else is refused naming ``flag``."""
+    s = text.strip().upper()
+    num = s.rstrip("KMGTIB")
     unit = s[len(num):]
     try:
         value = float(num) * _UNITS[unit]
