@@ -109,3 +109,18 @@ def ddp_teardown(rank: int, size: int) -> int:
         loss.backward()
         opt.step()
     return rank
+
+
+def ml100k_u1(rank: int, size: int, shuffle: str, data_dir: str) -> float:
+    """Test RMSE on ml-100k u1 of BiasedMF (AdamW, refit passes) trained by ``size`` ranks
+    with ``shuffle`` ("per-rank": ordinary data parallelism, each rank its own stream)."""
+    from collabkit.api import load_split
+    from collabkit.distributed.replicate import fit_replicated
+    from collabkit.metrics.evaluate import evaluate
+    from collabkit.models.biased_mf import BiasedMF
+
+    train, test = load_split("ml-100k", "u1", data_dir=data_dir, download=False,
+                             progress=False)
+    est = BiasedMF(optimizer="adamw", wd=0.1, batch_size=1024, epochs=5, random_state=0,
+                   device="cpu")
+    return float(evaluate(fit_replicated(est, train, shuffle=shuffle), test).rmse)
