@@ -22,3 +22,10 @@ def test_unknown_tier_names_the_known_ones() -> None:
 def test_a_second_tier_under_one_name_is_refused() -> None:
     with pytest.raises(ConfigError, match="already registered"):
         tiers.register(tiers.Tier("replicate", "x:y", ("dot",), "other"))
+
+
+def test_launch_strips_nproc_so_the_ranks_do_not_launch_again() -> None:
+    from collabkit.distributed.launch import strip_flag
+
+    args = ["train", "--nproc", "2", "--epochs", "1", "--nproc=4", "--out", "m"]
+    assert strip_flag(args, "--nproc") == ["train", "--epochs", "1", "--out", "m"]
