@@ -88,7 +88,7 @@ def data_parallel(plan: DataParallel) -> Iterator[DataParallel]:
 
 def per_rank_rows(n: int, rank: int, size: int) -> torch.Tensor:
     """The rows rank ``rank`` of ``size`` owns under ``shuffle="per-rank"``: ``rank::size``."""
-    return torch.arange(rank, n, size)
+    return torch.arange(rank, max(n, rank), size)  # empty when there are fewer rows than ranks
 
 
 def per_rank_step_rows(n: int, size: int, local_batch: int, step: int) -> int:
