@@ -81,10 +81,15 @@ class Ranks:
         fits: cost.Estimate | None
         budget = (cost.parse_bytes(self.memory) if self.memory else
                   cost.default_memory_per_rank(int(_local_world())))
-        if self.tier_flag == "auto":
-            planned = "replicate-sparse" if self.sparse else "replicate"
+        if self.tier_flag == "auto":  # the first that fits, else refuse naming one that does
+            first = "replicate-sparse" if self.sparse else "replicate"
+            options = [(first, "replicate")]
+            if "rowwise" in tiers.names() and kind in tiers.get("rowwise").kinds:
+                options.append(("rowwise", "rowwise"))
+            fitting = [(p, t) for p, t in options
+                       if cost.estimate(p, problem).memory_per_rank <= budget]
+            planned, self.tier = fitting[0] if fitting else options[0]
             fits = cost.check_fits(planned, problem, budget)
-            self.tier = "replicate"
         else:
             self.tier = tiers.get(self.tier_flag).name
             planned = ("replicate-sparse" if self.tier == "replicate" and self.sparse

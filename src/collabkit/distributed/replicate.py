@@ -146,9 +146,9 @@ def _prepare(est: Recommender) -> Recommender:
     params = est.get_params()
     if params.get("optimizer") == "adam":
         raise ConfigError(
-            "the replicate tier trains BiasedMF with optimizer='adamw' (--param "
-            "optimizer=adamw), the torch AdamW path; optimizer='adam' (the packed kernel) "
-            "trains in one process only")
+            "the replicate tier trains BiasedMF with the torch AdamW path: pass "
+            "optimizer='adamw' (optimizer='adam', the packed kernel, trains in one process "
+            "only)")
     return est
 
 

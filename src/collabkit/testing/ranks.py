@@ -95,21 +95,6 @@ def guard_check(rank: int, size: int, drop_on: int) -> str:
     return "ok"
 
 
-def ddp_teardown(rank: int, size: int) -> int:
-    """A few DDP steps on a tiny model; the process then exits normally (spawned, so its
-    interpreter tears down torch's threads the way torchrun's ranks do)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    torch.manual_seed(0)
-    model = DistributedDataParallel(torch.nn.Embedding(50, 4))
-    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
-    for _ in range(3):
-        loss = model(torch.randint(0, 50, (16,))).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return rank
-
 
 def ml100k_u1(rank: int, size: int, shuffle: str, data_dir: str) -> float:
     """Test RMSE on ml-100k u1 of BiasedMF (AdamW, refit passes) trained by ``size`` ranks
