@@ -116,7 +116,15 @@ class Ranks:
 
         return save_on_rank0(model, out_dir, self.world, arg="--out")
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Leave the group: in order after success; at once after an error on this rank
+        (a barrier would wait for ranks still training; the launcher stops them)."""
+        if failed:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+            return
         from collabkit.distributed.group import shutdown
 
         shutdown()

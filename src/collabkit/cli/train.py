@@ -81,9 +81,12 @@ def train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac
         _train(ctx, how, folds, test_frac, valid_frac, kind, factors, epochs, lr, wd,
                batch_size, y_range, recipe, extra, seed, out_dir, refit, as_json, quiet,
                data_kw, ranks or None)
-    finally:
+    except BaseException:
         if ranks:
-            ranks.close()
+            ranks.close(failed=True)
+        raise
+    if ranks:
+        ranks.close()
 
 
 def _train(ctx: click.Context, how: str, folds: int, test_frac: float, valid_frac: float,

@@ -14,6 +14,7 @@ kernel runs in one process only.
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 from collections.abc import Callable
@@ -32,6 +33,11 @@ from collabkit.models.base import Recommender
 from collabkit.train.parallel import DataParallel, data_parallel
 
 __all__ = ["plan", "fit_replicated", "run", "ByteCounter", "KILL_ENV"]
+
+# torch 2.13 renamed broadcast_buffers (deprecated) to forward_sync_buffers; torch>=2.2 works
+_NO_BUFFER_SYNC: dict[str, Any] = ({"forward_sync_buffers": False} if "forward_sync_buffers" in
+                   inspect.signature(DistributedDataParallel.__init__).parameters
+                   else {"broadcast_buffers": False})
 
 #: test hook: ``"RANK:STEP"`` makes that rank SIGKILL itself before that global step
 KILL_ENV = "COLLABKIT_TEST_KILL_RANK_AT_STEP"
@@ -128,7 +134,7 @@ def plan(w: World | None = None, *, sparse: str | None = None, shuffle: str = "g
         dev = next(module.parameters()).device
         ddp = DistributedDataParallel(
             module, device_ids=[dev.index] if dev.type == "cuda" else None,
-            forward_sync_buffers=False)  # buffers (the global bias) never change in training
+            **_NO_BUFFER_SYNC)  # buffers (the global bias) never change in training
         if counter is not None:
             ddp.register_comm_hook(None, counter.hook)
         return ddp
