@@ -140,10 +140,12 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
     if dp is not None:  # issue 15: train as one rank of a data-parallel job
         from collabkit.train.parallel_loop import fit_data_parallel
 
-        return fit_data_parallel(dp, model, x, y, epochs=epochs, lr_max=lr_max, wd=wd,
-                                  batch_size=batch_size, generator=generator, valid=valid,
-                                  decay_biases=decay_biases, callback=callback,
-                                  optimizer=optimizer)
+        return fit_data_parallel(
+            dp, model, x, y, epochs=epochs, lr_max=lr_max, wd=wd, batch_size=batch_size,
+            generator=generator, valid=valid, callback=callback,
+            dense_optimizer=lambda: make_optimizer(
+                optimizer, param_groups(model, wd, decay_biases=decay_biases), lr_max),
+            rmse=_rmse)
     n = y.shape[0]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     opt = make_optimizer(optimizer, param_groups(model, wd, decay_biases=decay_biases), lr_max)

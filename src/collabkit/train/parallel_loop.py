@@ -25,14 +25,12 @@ __all__ = ["fit_data_parallel", "SPARSE_OPTIMIZERS"]
 SPARSE_OPTIMIZERS = ("sgd", "adagrad")
 
 
-def _optimizer(dp: DataParallel, model: nn.Module, optimizer: str, wd: float, lr: float,
-               decay_biases: bool) -> tuple[torch.optim.Optimizer, bool]:
+def _optimizer(dp: DataParallel, model: nn.Module,
+               dense: Callable[[], torch.optim.Optimizer], wd: float,
+               lr: float) -> tuple[torch.optim.Optimizer, bool]:
     """The optimizer and whether the schedule cycles its momentum."""
-    from collabkit.train.loop import make_optimizer, param_groups
-
     if dp.sparse is None:
-        return make_optimizer(optimizer, param_groups(model, wd, decay_biases=decay_biases),
-                              lr), True
+        return dense(), True
     if dp.sparse not in SPARSE_OPTIMIZERS:
         raise ConfigError(f"sparse gradients need one of {', '.join(SPARSE_OPTIMIZERS)}, got "
                           f"{dp.sparse!r} (AdamW takes dense gradients only)")
@@ -52,13 +50,16 @@ def fit_data_parallel(dp: DataParallel, model: nn.Module, x: tuple[torch.Tensor,
                       y: torch.Tensor, *, epochs: int, lr_max: float, wd: float,
                       batch_size: int, generator: torch.Generator,
                       valid: tuple[tuple[torch.Tensor, ...], torch.Tensor] | None,
-                      decay_biases: bool, callback: Callable[[EpochStats], None] | None,
-                      optimizer: str = "adamw") -> TrainResult:
-    """Train ``model`` (every rank holds all ``n`` rows of ``x``/``y``) through ``dp``."""
-    from collabkit.train.loop import _rmse
+                      callback: Callable[[EpochStats], None] | None,
+                      dense_optimizer: Callable[[], torch.optim.Optimizer],
+                      rmse: Callable[..., float]) -> TrainResult:
+    """Train ``model`` (every rank holds all ``n`` rows of ``x``/``y``) through ``dp``.
 
+    ``dense_optimizer()`` builds the one-process loop's optimizer (dense gradients) and
+    ``rmse(model, x, y, batch)`` its validation RMSE: the loop passes its own.
+    """
     n, dev, size = y.shape[0], y.device, dp.size
-    opt, cycle_momentum = _optimizer(dp, model, optimizer, wd, lr_max, decay_biases)
+    opt, cycle_momentum = _optimizer(dp, model, dense_optimizer, wd, lr_max)
     step_model = dp.wrap(model)
     per_rank = dp.shuffle == "per-rank"
     if per_rank:
@@ -105,7 +106,7 @@ def fit_data_parallel(dp: DataParallel, model: nn.Module, x: tuple[torch.Tensor,
         train_loss = loss_sum.item() / max(1, n)
         if not math.isfinite(train_loss):
             return EpochOutcome(train_loss)
-        vr = _rmse(model, valid[0], valid[1], 65536) if valid is not None else None
+        vr = rmse(model, valid[0], valid[1], 65536) if valid is not None else None
         return EpochOutcome(train_loss, vr, float(sched.get_last_lr()[0]))
 
     return run_epochs(epoch_fn, epochs, callback=callback, remedy=remedy(lr_max, wd))
