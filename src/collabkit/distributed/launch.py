@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 import uuid
@@ -90,13 +91,22 @@ def launch_local(nproc: int, args: list[str], *, flag: str = "--nproc") -> None:
     try:
         elastic_launch(config, sys.executable)("-m", "collabkit", *args)
     except ChildFailedError as e:
-        rank, failure = e.get_first_failure()
+        rank, failure = _root_cause(e.failures, e.get_first_failure())
         raise DistributedError(_failure_message(rank, nproc, failure, flag),
                                exit_code=failure.exitcode if failure.exitcode > 0 else None
                                ) from None
     finally:
         quiet.setLevel(level)
         os.environ.pop(LAUNCHED_ENV, None)
+
+
+def _root_cause(failures: dict[int, Any], first: tuple[int, Any]) -> tuple[int, Any]:
+    """The failure to report: a rank killed by a signal (other than the SIGTERM with which
+    the launcher stops the rest) before the errors of the ranks that lost their peer because
+    of it (gloo's "connection closed"), else the first one."""
+    killed = sorted(r for r, f in failures.items()
+                    if f.exitcode < 0 and -f.exitcode != signal.SIGTERM)
+    return (killed[0], failures[killed[0]]) if killed else first
 
 
 def _failure_message(rank: int, nproc: int, failure: Any, flag: str) -> str:
