@@ -23,6 +23,9 @@
    dataset commands as fresh processes.
 6. **Service** (``benchmarks/serve_load.py``): ``collabkit serve`` under 32 clients for 30 s
    on ml-latest-small and ml-100k, and 10 kill -9 rounds (``--no-serve`` skips it).
+7. **Distributed** (``benchmarks/distributed.py``, issue 15): ratings/s of the replicate tier
+   at world 1, 2 and 4, and the planner at 1B ratings (``--no-distributed`` skips it; it also
+   writes ``results/distributed.{json,md}``).
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
@@ -343,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rerun only speed.py and patch its parts of the last results")
     ap.add_argument("--no-scale", action="store_true")
     ap.add_argument("--no-serve", action="store_true", help="skip benchmarks/serve_load.py")
+    ap.add_argument("--no-distributed", action="store_true",
+                    help="skip benchmarks/distributed.py")
     ap.add_argument("--scale-sizes", nargs="+", type=float, default=None)
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -375,6 +380,13 @@ def main(argv: list[str] | None = None) -> int:
         log("service: 32 clients x 30 s per dataset, 10 kill -9 rounds")
         serve = serve_load.run(duration=10.0 if args.quick else 30.0,
                                crash_rounds=3 if args.quick else 10)
+    dist_res = None
+    if not args.no_distributed:
+        import distributed as dist_mod
+
+        log("distributed: replicate tier at world 1, 2, 4; planner at 1B ratings")
+        dist_res = dist_mod.run(quick=args.quick)
+        dist_mod.main_write(dist_res, args.out_dir)
     md = [f"# collabkit benchmarks\n\nWritten by `benchmarks/run.py` on {info['date']} in "
           f"{(time.perf_counter() - t_all) / 60:.0f} min. Machine: {info['cpu']}, "
           f"{info['cores']} cores (shared with other work: load average "
@@ -406,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
         import serve_load
 
         md += ["## Service (issue 10): load and kill -9", serve_load.markdown(serve)]
+    if dist_res:
+        import distributed as dist_mod
+
+        md += ["## Distributed training (issue 15)", dist_mod.markdown(dist_res)]
     if failed:
         md += ["## Model modules that did not import", "\n".join(f"- {f}" for f in failed)]
     text = "\n\n".join(md) + "\n"
@@ -414,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out_dir / "collabkit.json").write_text(json.dumps(
         {"machine": info, "folds": folds, "ml100k": rows, "curves": ours,
          "peers_source": peer_src, "speed": speed, "scale": scale, "cli_startup": startup,
-         "serve": serve}, indent=1,
+         "serve": serve, "distributed": dist_res}, indent=1,
         default=lambda o: None if isinstance(o, float) and not math.isfinite(o) else str(o)))
     print(text)
     return 0

@@ -20,6 +20,7 @@ __all__ = [
     "UnknownModelKindError",
     "NotSupportedError",
     "ServiceError",
+    "DistributedError",
     "DataWarning",
     "ModelFitWarning",
 ]
@@ -109,6 +110,18 @@ class ServiceError(CollabkitError):
         self.code = code
         self.message = message
         self.headers = headers or {}
+
+
+class DistributedError(CollabkitError, RuntimeError):
+    """A rank of a distributed job failed (raised an error, was killed, timed out); the job
+    stopped and saved nothing. The message names the rank and its own error."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class DataWarning(UserWarning):

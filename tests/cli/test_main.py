@@ -17,7 +17,8 @@ import collabkit.cli
 from collabkit.cli.main import cli
 
 CLI_DIR = Path(collabkit.cli.__file__).parent
-LEAVES = {"__init__", "main", "options", "output"}  # the package, the root group, shared parts
+# the package, the root group, shared parts (distributed: train's flags and rank side, issue 15)
+LEAVES = {"__init__", "main", "options", "output", "distributed"}
 COMMAND_MODULES = sorted(p.stem for p in CLI_DIR.glob("*.py") if p.stem not in LEAVES)
 
 
@@ -39,7 +40,7 @@ def test_command_modules_are_the_expected_ones():
                                "predict", "recommend", "retrain", "serve", "train", "tune"]
 
 
-@pytest.mark.parametrize("module", COMMAND_MODULES + ["options", "output"])
+@pytest.mark.parametrize("module", COMMAND_MODULES + ["options", "output", "distributed"])
 def test_issue9_no_command_module_imports_another(module):
     # issue 9: cli/explore.py imported cli/main.py, which imported explore back
     assert not _imported(module) & (set(COMMAND_MODULES) | {"main"}) - {module}
@@ -62,7 +63,7 @@ def test_issue9_importing_a_command_module_registers_nothing(module):
     loaded, has_root, n_cmds = json.loads(proc.stdout)
     # the module and the shared leaves only: not the root group, not another command
     assert set(loaded) <= {f"collabkit.cli.{module}", "collabkit.cli.options",
-                           "collabkit.cli.output"}
+                           "collabkit.cli.output", "collabkit.cli.distributed"}
     assert has_root is False and n_cmds >= 1
 
 

@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     try:
-        code = cli.main(args=argv, prog_name="collabkit", standalone_mode=False)
+        args = list(sys.argv[1:] if argv is None else argv)
+        code = cli.main(args=args, prog_name="collabkit", standalone_mode=False,
+                        obj={"argv": args})
         if isinstance(code, int):  # click.exceptions.Exit(n) raised by a command
             return code
     except click.exceptions.Abort:
@@ -87,7 +89,7 @@ def _run(argv: list[str] | None) -> int:
     except CollabkitError as e:
         if os.environ.get("COLLABKIT_DEBUG"):
             raise
-        print(f"error: {out.cli_message(str(e))}", file=sys.stderr)
+        _report(f"{out.cli_message(str(e))}")
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -95,10 +97,22 @@ def _run(argv: list[str] | None) -> int:
     except Exception as e:  # a bug: still one line, with how to get details
         if os.environ.get("COLLABKIT_DEBUG"):
             raise
-        print(f"internal error: {type(e).__name__}: {e} (set COLLABKIT_DEBUG=1 for a traceback "
-              "and please report it)", file=sys.stderr)
+        _report(f"{type(e).__name__}: {e} (set COLLABKIT_DEBUG=1 for a traceback and please "
+                "report it)", "internal error")
         return 70
     return 0
+
+
+def _report(message: str, what: str = "error") -> None:
+    """Print ``what: message`` on stderr; a rank of a job (issue 15) also leaves it in
+    torchelastic's error file, and a rank started by ``--nproc`` only there: the launcher
+    prints it once for the whole job."""
+    if "TORCHELASTIC_ERROR_FILE" in os.environ:
+        from collabkit.distributed.launch import launched_child, write_error
+
+        if write_error(f"{what}: {message}" if what != "error" else message) and launched_child():
+            return
+    print(f"{what}: {message}", file=sys.stderr)
 
 
 def _entry() -> None:  # pragma: no cover - the console script

@@ -15,6 +15,7 @@ import click
 from click.core import ParameterSource
 
 from collabkit.cli import output as out
+from collabkit.cli.distributed import Ranks, distributed_options, launch_or_join
 from collabkit.cli.options import (
     _load_data,
     _range,
@@ -68,6 +69,7 @@ FLAGS = {"n_factors": "--factors", "epochs": "--epochs", "lr": "--lr", "wd": "--
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="After scoring on the test split, refit the saved model on every row given "
                    "(train + test); --no-refit saves the scored model, fitted to the train part.")
+@distributed_options
 @common
 @click.pass_context
 def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, last: int, k: int,
@@ -75,16 +77,40 @@ def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, las
           lr: float | None, wd: float | None,
           batch_size: int | None, y_range: str | None, recipe: str | None,
           extra: tuple[str, ...], seed: int, out_dir: str | None, refit: bool,
+          nproc: int | None, tier: str, sparse_grad: str | None, memory_per_rank: str | None,
           as_json: bool, quiet: bool, **data_kw: Any) -> None:
     """Train a model, score it on the held-out split beside the baselines, save it.
 
     A flag or --param the model does not take is an error that lists the ones it does.
     Implicit data (--implicit, a file of user,item pairs, --dataset gowalla) trains a ranker
     and is scored by full ranking, with popularity and item-kNN beside.
+    --nproc N (or torchrun) trains one model as N processes; see README 'Scaling out'.
     """
+    ranks = launch_or_join(ctx, nproc, how or "", tier, sparse_grad, memory_per_rank)
+    if ranks is True:  # this process launched the ranks; rank 0 printed and saved
+        return
+    try:
+        _train(ctx, how, folds, test_frac, last, k, valid_frac, kind, factors, epochs, lr, wd,
+               batch_size, y_range, recipe, extra, seed, out_dir, refit, as_json, quiet,
+               data_kw, ranks or None)
+    except BaseException:
+        if ranks:
+            ranks.close(failed=True)
+        raise
+    if ranks:
+        ranks.close()
+
+
+def _train(ctx: click.Context, how: str | None, folds: int, test_frac: float, last: int,
+           k: int, valid_frac: float, kind: str | None, factors: int | None,
+           epochs: int | None, lr: float | None, wd: float | None, batch_size: int | None,
+           y_range: str | None, recipe: str | None, extra: tuple[str, ...], seed: int,
+           out_dir: str | None, refit: bool, as_json: bool, quiet: bool,
+           data_kw: dict[str, Any], ranks: Ranks | None) -> None:
     from collabkit.api import evaluate
 
-    show = not (as_json or quiet)
+    main = ranks is None or ranks.is_main
+    show = not (as_json or quiet) and main
     given: dict[str, Any] = {name: v for name, v in (
         ("n_factors", factors), ("epochs", epochs), ("lr", lr), ("wd", wd),
         ("batch_size", batch_size)) if v is not None}
@@ -102,7 +128,7 @@ def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, las
         _check_out(out_dir, folds)  # before the training run, not after
         _train_kfold(data_kw, chosen_kind, params, folds, seed, out_dir, as_json, quiet)
         return
-    if out_dir is not None:
+    if out_dir is not None and (ranks is None or ranks.is_main):
         _check_out(out_dir, None)  # before reading the data and training, not after
     train_data, test_data = _split(data_kw, how, test_frac, seed, show, last)
     if train_data.implicit and kind is None and chosen_kind == "dot":  # found out on reading
@@ -112,13 +138,21 @@ def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, las
     check_kind(kind, train_data)
     how = how or _default_split(data_kw, train_data)
     out_dir = out_dir or os.path.join("runs", f"{name}-{kind}")
-    _check_out(out_dir, None)
-    model, fit_s = _fit_with_bar(train_data, kind, params, show)
-    report = (evaluate(model, test_data, k=k) if test_data is not None else None)
+    if ranks is None or ranks.is_main:
+        _check_out(out_dir, None)
+    fitter = None
+    if ranks is not None:
+        params = ranks.prepare(kind, params, pairs, train_data)
+        fitter = ranks.fit
+    model, fit_s = _fit_with_bar(train_data, kind, params, show, fitter)
+    report = (evaluate(model, test_data, k=k)
+              if test_data is not None and model is not None else None)
     scored, refit = model, refit and test_data is not None
     if refit:  # issue 14: the test rows scored the model; the saved one learns from them too
-        model, _ = _fit_with_bar(_all_rows(train_data, test_data), kind, params, show)
-    path = _save(model, out_dir)
+        model, _ = _fit_with_bar(_all_rows(train_data, test_data), kind, params, show, fitter)
+    path = _save(model, out_dir) if ranks is None else ranks.save(model, out_dir)
+    if not main:
+        return
     valid_rmse = _last_valid(scored)
     result: dict[str, Any] = {
               "model": path, "kind": kind, "split": how, "n_train": len(train_data),
@@ -130,6 +164,8 @@ def train(ctx: click.Context, how: str | None, folds: int, test_frac: float, las
               "saved_model_chosen": getattr(model, "chosen_", None), "recipe": recipe}
     if valid_rmse is not None:
         result["valid_mse"] = valid_rmse**2
+    if ranks is not None:
+        result["distributed"] = ranks.plan
     if report is not None:
         result.update(report.to_dict())
     if as_json:
@@ -208,9 +244,11 @@ def _save(model: Any, path: str) -> str:
     return save_model(model, path, arg="--out")
 
 
-def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> tuple[Any, float]:
+def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool,
+                  fitter: Any = None) -> tuple[Any, float]:
     """Fit ``kind`` with a progress bar when the model reports its epochs (it takes a
-    ``callback``), noting the closed-form passes it runs after them (``refit_users``)."""
+    ``callback``), noting the closed-form passes it runs after them (``refit_users``).
+    ``fitter(data, estimator)`` trains instead of :func:`collabkit.api.fit` (a tier's ranks)."""
     from collabkit.api import fit
     from collabkit.models import registry
 
@@ -222,9 +260,9 @@ def _fit_with_bar(data: Any, kind: str, params: dict[str, Any], show: bool) -> t
         if reports:
             est.set_params(callback=bar)
         t0 = time.perf_counter()
-        model = fit(data, est)
+        model = fit(data, est) if fitter is None else fitter(data, est)
         fit_s = time.perf_counter() - t0
-    if reports:
+    if reports and model is not None:
         model.set_params(callback=None)
     return model, fit_s
 

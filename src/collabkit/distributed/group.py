@@ -117,15 +117,18 @@ def _spawned(rank: int, fn: Callable[..., Any], size: int, init_method: str, out
 
 
 def spawn(fn: Callable[..., Any], size: int, *args: Any,
-          timeout_s: float = DEFAULT_TIMEOUT_S) -> list[Any]:
+          timeout_s: float = DEFAULT_TIMEOUT_S, start_method: str = "spawn") -> list[Any]:
     """Run ``fn(rank, size, *args)`` on ``size`` CPU ranks under gloo and return each rank's
     JSON-serialisable result, in rank order. ``fn`` must be importable (module level). A rank
     that raises or dies fails the whole call with torch's ``ProcessRaisedException`` /
-    ``ProcessExitedException``; the group's ``timeout_s`` bounds how long the others wait."""
+    ``ProcessExitedException``; the group's ``timeout_s`` bounds how long the others wait.
+    ``start_method="fork"`` starts ranks without importing torch again (seconds per rank on
+    a loaded 2-core machine); the parent must not have run a multi-threaded torch op that a
+    child then needs (the ranks run with one thread)."""
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory(prefix="collabkit-dist-") as tmp:
         init_method = Path(tmp, "rendezvous").as_uri()
-        mp.spawn(_spawned, args=(fn, size, init_method, tmp, timeout_s, args),
-                 nprocs=size, join=True)
+        mp.start_processes(_spawned, args=(fn, size, init_method, tmp, timeout_s, args),
+                           nprocs=size, join=True, start_method=start_method)
         return [json.loads(Path(tmp, f"rank{r}.json").read_text()) for r in range(size)]

@@ -7,6 +7,9 @@ small programs the tests spawn live here, in the installed package.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -19,3 +22,90 @@ def sum_of_ranks(rank: int, size: int) -> dict[str, int]:
     t = torch.tensor([float(rank)])
     dist.all_reduce(t)
     return {"rank": w.rank, "size": w.size, "sum": int(t.item())}
+
+
+def _planted(n_users: int, n_items: int, seed: int, density: float = 0.25
+             ) -> tuple[Any, Any]:
+    from collabkit.data.split import random_split
+    from collabkit.testing.synthetic import planted_low_rank
+
+    data = planted_low_rank(n_users, n_items, k=3, density=density, seed=seed).data
+    sp = random_split(len(data), test_frac=0.2, seed=seed)
+    return data.take(sp.train), data.take(sp.test)
+
+
+def replicate_fit(rank: int, size: int, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fit a small BiasedMF on planted data with the replicate tier; report its weights, test
+    RMSE and the bytes DDP all-reduced (``cfg``: batch_size, epochs, optimizer, wd, lr,
+    sparse, shuffle, users, items). Rank 0 of 1 runs without a process group."""
+    from collabkit.distributed.replicate import ByteCounter, fit_replicated
+    from collabkit.metrics.evaluate import evaluate
+    from collabkit.models.biased_mf import BiasedMF
+
+    train, test = _planted(cfg.get("users", 120), cfg.get("items", 80), cfg.get("seed", 0),
+                           cfg.get("density", 0.25))
+    est = BiasedMF(n_factors=cfg.get("k", 8), epochs=cfg.get("epochs", 3),
+                   lr=cfg.get("lr", 1e-2), wd=cfg.get("wd", 0.05),
+                   batch_size=cfg.get("batch_size", 256),
+                   optimizer=cfg.get("optimizer", "adamw"), refit_users=False, valid_frac=0.0,
+                   fallback=False, random_state=0, device="cpu")
+    counter = ByteCounter()
+    model = fit_replicated(est, train, sparse=cfg.get("sparse"),
+                           shuffle=cfg.get("shuffle", "global"), counter=counter)
+    m = model.module_  # type: ignore[attr-defined]
+    weights = {k: v.detach().flatten().tolist() for k, v in m.state_dict().items()}
+    return {"weights": weights, "rmse": float(evaluate(model, test).rmse),
+            "bytes": counter.total, "calls": counter.calls, "rows": len(train)}
+
+
+def replicate_round_trip(rank: int, size: int, folder: str) -> list[float] | None:
+    """Fit with the replicate tier, evaluate across ranks (each rank predicts its part of
+    the test rows, rank 0 gathers them), save once on rank 0; rank 0 returns the predictions."""
+    from collabkit.distributed.group import world
+    from collabkit.distributed.launch import save_on_rank0
+    from collabkit.distributed.replicate import fit_replicated
+    from collabkit.models.biased_mf import BiasedMF
+
+    train, test = _planted(120, 80, 0)
+    est = BiasedMF(n_factors=8, epochs=2, wd=0.05, optimizer="adamw", random_state=0,
+                   device="cpu")
+    model = fit_replicated(est, train, shuffle="global")
+    users, items = test.user_vocab.ids(test.users), test.item_vocab.ids(test.items)
+    mine = torch.tensor_split(torch.arange(len(test)), size)[rank].numpy()
+    part = model.predict(users[mine], items[mine])["prediction"].tolist()
+    parts: list[Any] = [None] * size
+    dist.all_gather_object(parts, part)
+    save_on_rank0(model, folder, world())
+    return [p for chunk in parts for p in chunk] if rank == 0 else None
+
+
+def guard_check(rank: int, size: int, drop_on: int) -> str:
+    """Rank ``drop_on`` holds one row fewer; report what the fingerprint guard said."""
+    from collabkit.distributed.group import world
+    from collabkit.distributed.guard import check_same_data
+    from collabkit.errors import DataError
+
+    train, _ = _planted(60, 40, 0)
+    if rank == drop_on:
+        train = train.take(np.arange(len(train) - 1))
+    try:
+        check_same_data(train, world())
+    except DataError as e:
+        return str(e)
+    return "ok"
+
+
+
+def ml100k_u1(rank: int, size: int, shuffle: str, data_dir: str) -> float:
+    """Test RMSE on ml-100k u1 of BiasedMF (AdamW, refit passes) trained by ``size`` ranks
+    with ``shuffle`` ("per-rank": ordinary data parallelism, each rank its own stream)."""
+    from collabkit.api import load_split
+    from collabkit.distributed.replicate import fit_replicated
+    from collabkit.metrics.evaluate import evaluate
+    from collabkit.models.biased_mf import BiasedMF
+
+    train, test = load_split("ml-100k", "u1", data_dir=data_dir, download=False,
+                             progress=False)
+    est = BiasedMF(optimizer="adamw", wd=0.1, batch_size=1024, epochs=5, random_state=0,
+                   device="cpu")
+    return float(evaluate(fit_replicated(est, train, shuffle=shuffle), test).rmse)

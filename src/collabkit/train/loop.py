@@ -10,6 +10,7 @@ from torch import nn
 
 from collabkit.errors import ConfigError
 from collabkit.runtime import threads
+from collabkit.train.parallel import active
 from collabkit.train.runner import (
     EpochOutcome,
     EpochStats,
@@ -135,6 +136,16 @@ def _fit_one_cycle(model: nn.Module, x: tuple[torch.Tensor, ...], y: torch.Tenso
                    decay_biases: bool,
                    callback: Callable[[EpochStats], None] | None,
                    optimizer: str = "adamw") -> TrainResult:
+    dp = active()
+    if dp is not None:  # issue 15: train as one rank of a data-parallel job
+        from collabkit.train.parallel_loop import fit_data_parallel
+
+        return fit_data_parallel(
+            dp, model, x, y, epochs=epochs, lr_max=lr_max, wd=wd, batch_size=batch_size,
+            generator=generator, valid=valid, callback=callback,
+            dense_optimizer=lambda: make_optimizer(
+                optimizer, param_groups(model, wd, decay_biases=decay_biases), lr_max),
+            rmse=_rmse)
     n = y.shape[0]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     opt = make_optimizer(optimizer, param_groups(model, wd, decay_biases=decay_biases), lr_max)

@@ -69,14 +69,17 @@ def one_cycle_lr(step: int, total: int, lr_max: float, *, pct_start: float = PAC
 
 def torch_one_cycle(opt: torch.optim.Optimizer, lr_max: float, total_steps: int,
                     cycle: OneCycle = AUTOGRAD, *, base_momentum: float = 0.85,
-                    max_momentum: float = 0.95) -> torch.optim.lr_scheduler.OneCycleLR:
+                    max_momentum: float = 0.95,
+                    cycle_momentum: bool = True) -> torch.optim.lr_scheduler.OneCycleLR:
     """torch's ``OneCycleLR`` on ``opt`` following ``cycle`` (one step per batch).
 
     torch divides by zero for some tiny step counts (e.g. 4): at least 8 steps are
     scheduled; on such tiny data the last steps are simply never taken.
+    ``cycle_momentum=False`` for optimizers without momentum (Adagrad, plain SGD).
     """
     return torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=lr_max, total_steps=max(8, total_steps), pct_start=cycle.pct_start,
         div_factor=cycle.div, final_div_factor=cycle.final_div / cycle.div,
         base_momentum=base_momentum, max_momentum=max_momentum,
+        cycle_momentum=cycle_momentum,
     )
