@@ -78,7 +78,8 @@ def fit_als(b: Blocks, model: BiasedALS) -> tuple[torch.Tensor, torch.Tensor, fl
     reg_ = float(model.reg) * (math.sqrt(ss / n) or 1.0)
     users = _Side(b.by_user[0] - b.ulo, b.by_user[1], b.by_user[2], b.uhi - b.ulo, b.ni, dev)
     items = _Side(b.by_item[0] - b.ilo, b.by_item[1], b.by_item[2], b.ihi - b.ilo, b.nu, dev)
-    g = torch_generator(_shared_seed(model.random_state))
+    model.seed_ = _shared_seed(model.random_state)
+    g = torch_generator(model.seed_)
     X = torch.zeros(b.nu, k + 1, device=dev)
     Y = torch.zeros(b.ni, k + 1, device=dev)
     Y[:, :k] = torch.randn(b.ni, k, generator=g).to(dev) * float(model.init_std)
@@ -112,7 +113,8 @@ def fit_ials(b: Blocks, model: ImplicitALS) -> tuple[torch.Tensor, torch.Tensor,
     k = int(model.n_factors)
     xu = csr_from_ids(b.by_user[0] - b.ulo, b.by_user[1], b.by_user[2], (b.uhi - b.ulo, b.ni))
     xi = csr_from_ids(b.by_item[0] - b.ilo, b.by_item[1], b.by_item[2], (b.ihi - b.ilo, b.nu))
-    g = torch_generator(_shared_seed(model.random_state))
+    model.seed_ = _shared_seed(model.random_state)
+    g = torch_generator(model.seed_)
     std = float(model.init_std) / math.sqrt(k)
     X = (torch.randn(b.nu, k, generator=g) * std).to(dev)
     Y = (torch.randn(b.ni, k, generator=g) * std).to(dev)
@@ -180,5 +182,5 @@ def _ials_model(model: ImplicitALS, part: Interactions, X: torch.Tensor, Y: torc
 
 
 def _seed_of(model: Recommender) -> int | None:
-    rs = getattr(model, "random_state", None)
-    return int(rs) if rs is not None else None
+    seed = getattr(model, "seed_", None)
+    return int(seed) if seed is not None else None

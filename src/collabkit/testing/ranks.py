@@ -63,3 +63,17 @@ def rowwise_program(rank: int, size: int, spec: dict[str, Any]) -> dict[str, Any
         model.save(spec["out"])
     return {"rmse": rmse, "history": st.history, "bytes_moved": st.bytes_moved,
             "n_local_users": len(st.user_table), "n_local_items": len(st.item_table)}
+
+
+def als_program(rank: int, size: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """Train kind ``spec["kind"]`` (``"als"`` or ``"ials"``) with the ALS tier on this rank's
+    rows of a planted set; rank 0 saves the gathered model to ``spec["out"]``."""
+    from collabkit.distributed import als
+    from collabkit.distributed.tiers import TrainJob
+
+    train, _ = _planted_split(spec)
+    job = TrainJob(_my_rows(train, rank, size), spec["kind"], dict(spec["params"]))
+    model = als.run(job, world())
+    if model is not None:
+        model.save(spec["out"])
+    return {"rank": rank}
