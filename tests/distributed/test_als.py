@@ -5,24 +5,20 @@ process."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from collabkit.distributed.group import spawn
 from collabkit.metrics.ranking import recall_at_k
 from collabkit.models.als import BiasedALS
 from collabkit.models.implicit import ImplicitALS
 from collabkit.models.persist import load_model
-from collabkit.testing.ranks import _planted_split, als_program
+from collabkit.testing.ranks import _planted_split
 
-TIMEOUT_S = 40.0
-PARAMS = {"als": {"n_factors": 4, "epochs": 3, "random_state": 5, "device": "cpu"},
-          "ials": {"n_factors": 4, "epochs": 3, "reg": 0.05, "random_state": 5,
-                   "device": "cpu"}}
+from .conftest import ALS, IALS
 
 
 def _rmse(model: Any) -> float:
@@ -48,18 +44,17 @@ def _tables(model: Any, kind: str) -> list[torch.Tensor]:
     return [model.user_factors_, model.item_factors_]
 
 
+@pytest.mark.parametrize("size", [2, 4])
 @pytest.mark.parametrize("kind", ["als", "ials"])
-def test_world_2_and_4_give_the_one_process_factors(tmp_path: Path, kind: str) -> None:
+def test_world_2_and_4_give_the_one_process_factors(suite: Callable[[int], dict[str, Any]],
+                                                    kind: str, size: int) -> None:
     train, _ = _planted_split({})
     cls = BiasedALS if kind == "als" else ImplicitALS
-    ref = cls(**PARAMS[kind]).fit(train)
+    ref = cls(**(ALS if kind == "als" else IALS)).fit(train)
     score = _rmse if kind == "als" else _recall
-    for size in (2, 4):
-        out = tmp_path / f"w{size}"
-        spawn(als_program, size, {"kind": kind, "params": PARAMS[kind], "out": str(out)},
-              timeout_s=TIMEOUT_S)
-        got = load_model(out)
-        assert got.user_vocab_ == ref.user_vocab_ and got.item_vocab_ == ref.item_vocab_
-        for a, b in zip(_tables(got, kind), _tables(ref, kind), strict=True):
-            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
-        assert score(got) == pytest.approx(score(ref), abs=1e-6)
+    got = load_model(suite(size)["dir"] / kind)
+    assert got.user_vocab_ == ref.user_vocab_ and got.item_vocab_ == ref.item_vocab_
+    for a, b in zip(_tables(got, kind), _tables(ref, kind), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert score(got) == pytest.approx(score(ref), abs=1e-6)
+    assert 0 < score(ref)  # a real number to agree on, not two zeros

@@ -5,26 +5,19 @@ hang; the row optimizers equal torch's on the rows they touch."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from collabkit.distributed.group import spawn
 from collabkit.distributed.rowwise import RowOptimizer
 from collabkit.distributed.shards import RowLayout, pinned_normal
 from collabkit.models.persist import load_model
-from collabkit.testing.ranks import _planted_split, rowwise_program
+from collabkit.testing.ranks import _planted_split
 
-TIMEOUT_S = 40.0
-
-
-def _spec(out: Path, optimizer: str) -> dict[str, Any]:
-    return {"out": str(out), "n_users": 121, "n_items": 83,  # uneven over 2 and 4 ranks
-            "config": {"n_factors": 4, "epochs": 3, "batch_size": 256, "lr": 0.05,
-                       "optimizer": optimizer, "wd": 1e-3, "seed": 7}}
+Suite = Callable[[int], dict[str, Any]]
 
 
 def _tables(model: Any) -> list[torch.Tensor]:
@@ -41,22 +34,31 @@ def _held_out_rmse(model: Any) -> float:
     return float(np.sqrt(np.mean((pred - test.ratings.astype(np.float64)) ** 2)))
 
 
+@pytest.mark.parametrize("size", [2, 4])
 @pytest.mark.parametrize("optimizer", ["adagrad", "sgd", "adam"])
-def test_world_2_and_4_match_one_process(tmp_path: Path, optimizer: str) -> None:
-    one = rowwise_program(0, 1, _spec(tmp_path / "w1", optimizer))  # no process group
-    ref = load_model(tmp_path / "w1")
-    assert one["history"][-1]["train_loss"] < one["history"][0]["train_loss"]
-    for size in (2, 4):
-        out = spawn(rowwise_program, size, _spec(tmp_path / f"w{size}", optimizer),
-                    timeout_s=TIMEOUT_S)
-        assert all(abs(r["rmse"] - one["rmse"]) < 1e-5 for r in out)
-        assert sum(r["n_local_users"] for r in out) == 121
-        assert sum(r["n_local_items"] for r in out) == 83
-        got = load_model(tmp_path / f"w{size}")
-        for a, b in zip(_tables(got), _tables(ref), strict=True):
-            assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
-        # round trip: the plain process predicts what the ranks evaluated
-        assert _held_out_rmse(got) == pytest.approx(out[0]["rmse"], abs=1e-6)
+def test_world_2_and_4_match_one_process(suite: Suite, optimizer: str, size: int) -> None:
+    key = f"rowwise-{optimizer}"
+    one, many = suite(1), suite(size)
+    ref, got = load_model(one["dir"] / key), load_model(many["dir"] / key)
+    first = one["ranks"][0][key]
+    assert first["history"][-1]["train_loss"] < first["history"][0]["train_loss"]
+    # 121 users and 83 items: uneven shards over 2 and 4 ranks, all of them held once
+    assert sum(r[key]["n_local_users"] for r in many["ranks"]) == 121
+    assert sum(r[key]["n_local_items"] for r in many["ranks"]) == 83
+    assert all(abs(r[key]["rmse"] - first["rmse"]) < 1e-5 for r in many["ranks"])
+    for a, b in zip(_tables(got), _tables(ref), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-6)
+    # round trip: a plain process predicts what the ranks evaluated
+    assert _held_out_rmse(got) == pytest.approx(many["ranks"][0][key]["rmse"], abs=1e-6)
+    assert got.kind == "dot" and got.module_.y_range is None
+
+
+def test_more_ranks_than_users_does_not_hang(suite: Suite) -> None:
+    """3 users over 4 ranks: rank 3 owns no user row and no rating, yet steps every batch."""
+    ranks = suite(4)["ranks"]
+    assert [r["rowwise-tiny"]["n_local_users"] for r in ranks] == [1, 1, 1, 0]
+    rmse = suite(1)["ranks"][0]["rowwise-tiny"]["rmse"]
+    assert all(abs(r["rowwise-tiny"]["rmse"] - rmse) < 1e-5 for r in ranks)
 
 
 def test_layout_covers_every_row_once_and_init_is_pinned() -> None:

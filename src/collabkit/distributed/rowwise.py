@@ -152,8 +152,8 @@ def _to_user_owners(st: RowwiseState, u: np.ndarray, i: np.ndarray,
     return ur, ir, rr
 
 
-def _predict(U: torch.Tensor, I: torch.Tensor, mu: float) -> torch.Tensor:
-    return mu + (U[:, :-1] * I[:, :-1]).sum(-1) + U[:, -1] + I[:, -1]
+def _predict(U: torch.Tensor, V: torch.Tensor, mu: float) -> torch.Tensor:
+    return mu + (U[:, :-1] * V[:, :-1]).sum(-1) + U[:, -1] + V[:, -1]
 
 
 def _batch_step(st: RowwiseState, opts: tuple[RowOptimizer, RowOptimizer], ur: np.ndarray,
@@ -165,10 +165,10 @@ def _batch_step(st: RowwiseState, opts: tuple[RowOptimizer, RowOptimizer], ur: n
     route = Route(uniq_i, st.items)
     Ib = route.fetch(st.item_table).requires_grad_(True)
     Ub = st.user_table[torch.from_numpy(uniq_u)].requires_grad_(True)
-    U, I = Ub[torch.from_numpy(inv_u)], Ib[torch.from_numpy(inv_i)]
-    err = _predict(U, I, st.mu) - torch.from_numpy(rr)
+    U, V = Ub[torch.from_numpy(inv_u)], Ib[torch.from_numpy(inv_i)]
+    err = _predict(U, V, st.mu) - torch.from_numpy(rr)
     sse = err.square().sum()
-    loss = sse + cfg.wd * (U.square().sum() + I.square().sum())
+    loss = sse + cfg.wd * (U.square().sum() + V.square().sum())
     if len(rr):
         (loss / n_global).backward()
     gi = Ib.grad if Ib.grad is not None else torch.zeros_like(Ib)
@@ -202,8 +202,8 @@ def fit_rowwise(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_use
     if n_all == 0:
         raise ModelFitError("no ratings on any rank: there is nothing to train on")
     st.mu = total / n_all
-    opts = (RowOptimizer(config.optimizer, config.lr, tuple(st.user_table.shape)),
-            RowOptimizer(config.optimizer, config.lr, tuple(st.item_table.shape)))
+    opts = (RowOptimizer(config.optimizer, config.lr, (len(st.user_table), d)),
+            RowOptimizer(config.optimizer, config.lr, (len(st.item_table), d)))
     n_batches = max(1, int(np.ceil(n_all / config.batch_size)))
     for epoch in range(config.epochs):
         b = _batch_of(config, epoch, ur, ir, n_items, n_batches)
@@ -232,9 +232,9 @@ def evaluate_rowwise(st: RowwiseState, users: np.ndarray, items: np.ndarray,
     ur, ir, rr = _to_user_owners(st, users, items, ratings)
     ulo = st.users.range(world().rank)[0]
     uniq_i, inv_i = np.unique(ir, return_inverse=True)
-    I = Route(uniq_i, st.items).fetch(st.item_table)[torch.from_numpy(inv_i)]
+    V = Route(uniq_i, st.items).fetch(st.item_table)[torch.from_numpy(inv_i)]
     U = st.user_table[torch.from_numpy(ur - ulo)]
-    pred = _predict(U, I, st.mu).double().clamp(*rating_range)
+    pred = _predict(U, V, st.mu).double().clamp(*rating_range)
     sse = float((pred - torch.from_numpy(rr).double()).square().sum())
     n, sse_all = all_reduce_sum([float(len(rr)), sse])
     return float(np.sqrt(sse_all / max(1.0, n)))
@@ -242,10 +242,10 @@ def evaluate_rowwise(st: RowwiseState, users: np.ndarray, items: np.ndarray,
 
 def gather_tables(st: RowwiseState) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Both whole tables on rank 0, rows back in vocabulary order (None on other ranks)."""
-    U, I = gather_rows(st.user_table), gather_rows(st.item_table)
-    if U is None or I is None:
+    U, V = gather_rows(st.user_table), gather_rows(st.item_table)
+    if U is None or V is None:
         return None
-    return U[torch.from_numpy(st.user_perm)], I[torch.from_numpy(st.item_perm)]
+    return U[torch.from_numpy(st.user_perm)], V[torch.from_numpy(st.item_perm)]
 
 
 def run(job: TrainJob, w: World) -> Recommender | None:
@@ -276,7 +276,7 @@ def to_model(st: RowwiseState, part: Interactions, seconds: float | None = None
     tables, data = gather_tables(st), gather_interactions(part)
     if tables is None or data is None:
         return None
-    U, I = tables
+    U, V = tables
     cfg, k = st.config, st.config.n_factors
     model = BiasedMF(n_factors=k, epochs=cfg.epochs, lr=cfg.lr, wd=cfg.wd,
                      batch_size=cfg.batch_size, auto_batch=False, y_range=None,
@@ -284,7 +284,7 @@ def to_model(st: RowwiseState, part: Interactions, seconds: float | None = None
 
     def state(keep_u: np.ndarray, keep_i: np.ndarray) -> tuple[dict[str, torch.Tensor],
                                                                 dict[str, Any]]:
-        u, i = U[torch.from_numpy(keep_u)], I[torch.from_numpy(keep_i)]
+        u, i = U[torch.from_numpy(keep_u)], V[torch.from_numpy(keep_i)]
         tensors = {"module.user_factors.weight": u[:, :k].contiguous(),
                    "module.item_factors.weight": i[:, :k].contiguous(),
                    "module.user_bias.weight": u[:, k:].contiguous(),

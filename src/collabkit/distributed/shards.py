@@ -134,7 +134,7 @@ class Route:
         return out
 
     def push(self, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Send ``grad`` (one row per requested row) to the owners: ``(local rows, summed rows)``."""
+        """Send ``grad`` (a row per requested row) to the owners: ``(local rows, summed rows)``."""
         got, _ = _a2a(grad[torch.from_numpy(self.order)], self.send)
         rows, inv = torch.unique(self.local, return_inverse=True)
         summed = got.new_zeros((len(rows), got.shape[1])).index_add_(0, inv, got)

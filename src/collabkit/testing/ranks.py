@@ -77,3 +77,27 @@ def als_program(rank: int, size: int, spec: dict[str, Any]) -> dict[str, Any]:
     if model is not None:
         model.save(spec["out"])
     return {"rank": rank}
+
+
+def sharded_suite(rank: int, size: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """Every part-2 check's rank work in one spawn (spawning 4 ranks costs more than the
+    training): the row-wise tier per optimizer, a world with more ranks than users, ALS and
+    iALS, and reading this rank's part of the Parquet dataset at ``spec["parquet"]``."""
+    from collabkit.distributed.data import load_rank_part
+
+    root, out = spec["dir"], {}
+    for opt in ("adagrad", "sgd", "adam"):
+        out[f"rowwise-{opt}"] = rowwise_program(rank, size, {
+            "out": f"{root}/rowwise-{opt}", "config": {**spec["rowwise"], "optimizer": opt}})
+    out["rowwise-tiny"] = rowwise_program(rank, size, {
+        "out": f"{root}/rowwise-tiny", "n_users": 3, "n_items": 6, "density": 0.5,
+        "config": spec["rowwise"]})
+    for kind in ("als", "ials"):
+        als_program(rank, size, {"kind": kind, "params": spec[kind], "out": f"{root}/{kind}"})
+    if spec.get("parquet"):
+        data, part = load_rank_part(spec["parquet"])
+        out["parquet"] = {"files": part.files, "parts": part.parts,
+                          "rows": part.frame[["user", "item", "rating"]].values.tolist(),
+                          "users": len(data.user_vocab), "items": len(data.item_vocab),
+                          "rating_range": list(data.rating_range)}
+    return out
