@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from collabkit.distributed.rowwise import RowOptimizer
+from collabkit.distributed.rowwise import RowOptimizer, RowwiseConfig, fit_rowwise
 from collabkit.distributed.shards import RowLayout, pinned_normal
+from collabkit.errors import ConfigError, DataError
 from collabkit.models.persist import load_model
 from collabkit.testing.ranks import _planted_split
 
@@ -89,3 +90,13 @@ def test_row_optimizer_equals_torch_on_touched_rows(kind: str) -> None:
         theirs.grad = dense.to_sparse() if kind == "adam" else dense
         opt.step()
     assert torch.allclose(mine, theirs.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_ids_outside_the_shared_vocabulary_are_refused() -> None:
+    """An id the shared vocabulary does not know (index -1) would silently wrap in the
+    permutation; it is refused with the count and the remedy."""
+    u, i, r = np.array([0, 1, -1]), np.array([0, 1, 1]), np.ones(3, np.float32)
+    with pytest.raises(DataError, match="1 users are not indices of the shared vocabulary"):
+        fit_rowwise(u, i, r, 2, 2, RowwiseConfig(epochs=1))
+    with pytest.raises(ConfigError, match="optimizer must be"):
+        fit_rowwise(u[:2], i[:2], r[:2], 2, 2, RowwiseConfig(optimizer="adamw"))  # type: ignore[arg-type]

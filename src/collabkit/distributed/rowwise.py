@@ -10,10 +10,9 @@ one torch ABI (fbgemm 1.X against torch 2.(X+5); "undefined symbol" reports in t
 ids and one of rows for each lookup, and the reverse for gradient rows. ``torch.distributed``
 does that on gloo and NCCL with no extra dependency (:mod:`collabkit.distributed.shards`).
 
-*Layout.* Dense ids are permuted once, from the seed, when the tables are laid out, so
-popular items (low vocabulary ids are not special, but clustered ids often are) spread across
-ranks. Ratings are moved to the rank owning their user's row, so user lookups stay local and
-only item rows cross ranks. Each rank sends the *distinct* items of its batch.
+*Layout.* Dense ids are permuted once, from the seed, so popular items spread across ranks
+even when they cluster in id order. Ratings move to the rank owning their user's row: user
+lookups stay local, only item rows cross ranks (the distinct items of each batch).
 
 *Same model at any world size.* Initial rows are drawn from the seed and the global row id
 (:func:`~collabkit.distributed.shards.pinned_normal`); a rating's batch in an epoch is a hash
@@ -44,6 +43,7 @@ from collabkit.distributed.shards import (
     Route,
     RowLayout,
     all_reduce_sum,
+    check_indices,
     exchange,
     gather_rows,
     hash_uniform,
@@ -136,6 +136,7 @@ class RowwiseState:
     config: RowwiseConfig
     history: list[dict[str, float]] = field(default_factory=list)
     bytes_moved: int = 0
+    """Bytes this rank sent to other ranks for item rows in training (ids, rows, gradients)."""
 
 
 def _batch_of(cfg: RowwiseConfig, epoch: int, u: np.ndarray, i: np.ndarray, n_items: int,
@@ -147,6 +148,8 @@ def _batch_of(cfg: RowwiseConfig, epoch: int, u: np.ndarray, i: np.ndarray, n_it
 def _to_user_owners(st: RowwiseState, u: np.ndarray, i: np.ndarray,
                     r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ratings (vocabulary ids) as permuted rows, moved to the rank owning their user row."""
+    check_indices("users", u, len(st.user_perm))
+    check_indices("items", i, len(st.item_perm))
     ur, ir = st.user_perm[u], st.item_perm[i]
     ur, ir, rr = exchange(st.users.owner(ur), ur, ir, r.astype(np.float32))
     return ur, ir, rr
@@ -176,7 +179,7 @@ def _batch_step(st: RowwiseState, opts: tuple[RowOptimizer, RowOptimizer], ur: n
     opts[1].step(st.item_table, rows_i, grad_i)
     gu = Ub.grad if Ub.grad is not None else torch.zeros_like(Ub)
     opts[0].step(st.user_table, torch.from_numpy(uniq_u), gu)
-    st.bytes_moved += route.bytes_sent + 2 * 4 * Ib.numel()
+    st.bytes_moved += route.bytes_sent(Ib.shape[1])
     return float(sse.detach())
 
 

@@ -20,9 +20,10 @@ import torch
 import torch.distributed as dist
 
 from collabkit.distributed.group import world
+from collabkit.errors import DataError
 
 __all__ = ["RowLayout", "Route", "splitmix64", "hash_uniform", "pinned_normal",
-           "exchange", "all_gather_rows", "gather_rows", "all_reduce_sum"]
+           "exchange", "all_gather_rows", "gather_rows", "all_reduce_sum", "check_indices"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -56,6 +57,15 @@ def pinned_normal(seed: int, stream: int, rows: np.ndarray, width: int,
     u2 = hash_uniform(seed, 2 * stream + 1, keys)
     z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
     return torch.from_numpy((z * std).astype(np.float32).reshape(len(rows), width))
+
+
+def check_indices(name: str, ids: np.ndarray, n: int) -> None:
+    """Refuse ids that are not indices ``0..n-1`` of the shared vocabulary (-1: unknown id)."""
+    bad = (ids < 0) | (ids >= n)
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} {name} are not indices of the shared vocabulary of "
+                        f"{n} (first: {int(ids[bad][0])}); index every rank's rows with the same "
+                        "vocabularies (collabkit.distributed.data.load_rank_part)")
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,14 @@ class Route:
         self.send = np.bincount(layout.owner(rows), minlength=layout.size).astype(int).tolist()
         ids, self.recv = _a2a(torch.from_numpy(rows[self.order].astype(np.int64)), self.send)
         self.local = ids - layout.range(me)[0]          # the rows others asked of this rank
-        self.bytes_sent = 8 * sum(self.send)  # ids; rows are counted by the callers
+        #: rows this rank asks of / serves to *other* ranks (what crosses the network)
+        self.asked = sum(self.send) - self.send[me]
+        self.served = sum(self.recv) - self.recv[me]
+
+    def bytes_sent(self, width: int, itemsize: int = 4) -> int:
+        """Bytes this rank sends to others for one fetch and one push of ``width``-wide rows:
+        8 per id asked, the rows it serves, the gradient rows it pushes."""
+        return 8 * self.asked + itemsize * width * (self.served + self.asked)
 
     def fetch(self, table: torch.Tensor) -> torch.Tensor:
         """Rows ``rows`` of the sharded ``table`` (this rank's shard), in the caller's order."""
