@@ -32,7 +32,9 @@ from collabkit.distributed.shards import (
     Route,
     RowLayout,
     all_gather_rows,
+    all_reduce_,
     all_reduce_sum,
+    broadcast_,
     check_indices,
     exchange,
     gather_rows,
@@ -73,10 +75,7 @@ class _Other:
         """:math:`W^\top W` of the whole other side ``W`` (``rows`` when it is whole)."""
         if self.whole:
             return rows.T @ rows
-        g = (local.T @ local).cpu()
-        if world().size > 1:
-            torch.distributed.all_reduce(g)
-        return g.to(local.device)
+        return all_reduce_(local.T @ local)
 
 
 class Blocks:
@@ -101,10 +100,7 @@ class Blocks:
 
 def _shared_seed(random_state: int | None) -> int:
     """The model's seed, the same on every rank (rank 0's draw when ``random_state`` is None)."""
-    seed = torch.tensor([resolve_seed(random_state)], dtype=torch.int64)
-    if world().size > 1:
-        torch.distributed.broadcast(seed, src=0)
-    return int(seed.item())
+    return int(broadcast_(torch.tensor([resolve_seed(random_state)], dtype=torch.int64)))
 
 
 def _ones(n: int, dev: torch.device) -> torch.Tensor:

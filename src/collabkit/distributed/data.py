@@ -26,6 +26,7 @@ import torch
 from collabkit.data.interactions import Interactions
 from collabkit.data.vocab import Vocabulary
 from collabkit.distributed.group import world
+from collabkit.distributed.shards import all_reduce_, broadcast_
 from collabkit.errors import ConfigError, DataError
 
 __all__ = ["write_partitioned", "read_rank_part", "RankPart", "share_vocabularies"]
@@ -109,13 +110,11 @@ def _broadcast_json(obj: object) -> object:
     if world().size == 1:
         return obj
     payload = json.dumps(obj).encode() if world().is_main else b""
-    n = torch.tensor([len(payload)], dtype=torch.int64)
-    torch.distributed.broadcast(n, src=0)
+    n = broadcast_(torch.tensor([len(payload)], dtype=torch.int64))
     buf = torch.zeros(int(n.item()), dtype=torch.uint8)
     if world().is_main:
         buf[:] = torch.frombuffer(bytearray(payload), dtype=torch.uint8)
-    torch.distributed.broadcast(buf, src=0)
-    return json.loads(bytes(buf.numpy()).decode())
+    return json.loads(bytes(broadcast_(buf).numpy()).decode())
 
 
 def share_vocabularies(path: str | os.PathLike[str], *, user_col: str = "user",
@@ -141,8 +140,7 @@ def load_rank_part(path: str | os.PathLike[str], *, user_col: str = "user",
     r = df[rating_col].to_numpy(dtype=np.float32)
     lo_hi = torch.tensor([-float(r.min()) if len(r) else -np.inf,
                           float(r.max()) if len(r) else -np.inf], dtype=torch.float64)
-    if world().size > 1:
-        torch.distributed.all_reduce(lo_hi, op=torch.distributed.ReduceOp.MAX)
+    lo_hi = all_reduce_(lo_hi, torch.distributed.ReduceOp.MAX)
     data = Interactions(users=users.index(df[user_col].to_numpy()),
                         items=items.index(df[item_col].to_numpy()), ratings=r,
                         user_vocab=users, item_vocab=items,

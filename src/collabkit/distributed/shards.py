@@ -4,7 +4,8 @@ A table of ``n`` rows is split into ``size`` contiguous ranges, the first ``n % 
 holding one row more (:class:`RowLayout`). Rows move between ranks only through
 ``torch.distributed`` collectives: ``all_to_all_single`` for ids and rows (:class:`Route`),
 ``all_gather`` for a whole table, ``gather`` to rank 0. Every helper also runs without a
-process group (one process is rank 0 of 1), so the same code trains 1 or N ranks.
+process group (one process is rank 0 of 1), so the same code trains 1 or N ranks, and moves
+its tensors to the backend's device on the way out (CUDA under NCCL) and back on arrival.
 
 Deterministic randomness that does not depend on the layout comes from SplitMix64 of a
 seed and a *global* key (:func:`hash_uniform`): a row's initial weights and the batch a rating
@@ -23,7 +24,8 @@ from collabkit.distributed.group import world
 from collabkit.errors import DataError
 
 __all__ = ["RowLayout", "Route", "splitmix64", "hash_uniform", "pinned_normal",
-           "exchange", "all_gather_rows", "gather_rows", "all_reduce_sum", "check_indices"]
+           "exchange", "all_gather_rows", "gather_rows", "all_reduce_sum", "check_indices",
+           "wire", "all_reduce_", "broadcast_"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -93,17 +95,44 @@ class RowLayout:
         return np.searchsorted(self.starts, rows, side="right") - 1
 
 
+def wire(t: torch.Tensor) -> torch.Tensor:
+    """``t`` on the device the backend moves tensors from: CUDA under NCCL, else the CPU."""
+    dev = (torch.device("cuda", torch.cuda.current_device()) if world().backend == "nccl"
+           else torch.device("cpu"))
+    return t.to(dev)
+
+
+def all_reduce_(t: torch.Tensor, op: dist.ReduceOp.RedOpType = dist.ReduceOp.SUM
+                ) -> torch.Tensor:
+    """``t`` reduced over ranks (returned on ``t``'s device; ``t`` itself when alone)."""
+    if world().size == 1:
+        return t
+    w = wire(t)
+    dist.all_reduce(w, op=op)
+    return w.to(t.device)
+
+
+def broadcast_(t: torch.Tensor) -> torch.Tensor:
+    """Rank 0's ``t`` on every rank (same shape and dtype everywhere)."""
+    if world().size == 1:
+        return t
+    w = wire(t)
+    dist.broadcast(w, src=0)
+    return w.to(t.device)
+
+
 def _a2a(t: torch.Tensor, send: list[int]) -> tuple[torch.Tensor, list[int]]:
     """Send consecutive blocks of ``t`` (``send[r]`` rows to rank ``r``); return what arrived."""
     if world().size == 1:
         return t.clone(), list(send)
-    sc = torch.tensor(send, dtype=torch.int64)
+    sc = wire(torch.tensor(send, dtype=torch.int64))
     rc = torch.empty_like(sc)
     dist.all_to_all_single(rc, sc)
     recv = [int(x) for x in rc.tolist()]
-    out = t.new_empty((sum(recv), *t.shape[1:]))
-    dist.all_to_all_single(out, t.contiguous(), recv, send)
-    return out, recv
+    src = wire(t.contiguous())
+    out = src.new_empty((sum(recv), *t.shape[1:]))
+    dist.all_to_all_single(out, src, recv, send)
+    return out.to(t.device), recv
 
 
 def exchange(dest: np.ndarray, *columns: np.ndarray) -> list[np.ndarray]:
@@ -160,9 +189,7 @@ class Route:
 
 def all_reduce_sum(values: list[float]) -> list[float]:
     """Sums over ranks of a few float64 numbers (one collective)."""
-    t = torch.tensor(values, dtype=torch.float64)
-    if world().size > 1:
-        dist.all_reduce(t)
+    t = all_reduce_(torch.tensor(values, dtype=torch.float64))
     return [float(x) for x in t.tolist()]
 
 
@@ -172,11 +199,11 @@ def all_gather_rows(local: torch.Tensor, layout: RowLayout) -> torch.Tensor:
     if w.size == 1:
         return local
     counts = layout.counts()
-    pad = local.new_zeros((max(counts), *local.shape[1:]))
+    pad = wire(local.new_zeros((max(counts), *local.shape[1:])))
     pad[: len(local)] = local
     parts = [torch.empty_like(pad) for _ in range(w.size)]
     dist.all_gather(parts, pad)
-    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
+    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)]).to(local.device)
 
 
 def gather_rows(local: torch.Tensor) -> torch.Tensor | None:
@@ -184,14 +211,14 @@ def gather_rows(local: torch.Tensor) -> torch.Tensor | None:
     w = world()
     if w.size == 1:
         return local
-    n = torch.tensor([len(local)], dtype=torch.int64)
+    n = wire(torch.tensor([len(local)], dtype=torch.int64))
     sizes = [torch.empty_like(n) for _ in range(w.size)]
     dist.all_gather(sizes, n)
     counts = [int(s) for s in sizes]
-    pad = local.new_zeros((max(counts), *local.shape[1:]))
+    pad = wire(local.new_zeros((max(counts), *local.shape[1:])))
     pad[: len(local)] = local
     parts = [torch.empty_like(pad) for _ in range(w.size)] if w.is_main else None
     dist.gather(pad, parts, dst=0)
     if parts is None:
         return None
-    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)])
+    return torch.cat([p[:c] for p, c in zip(parts, counts, strict=True)]).to(local.device)
