@@ -38,6 +38,14 @@ def test_each_rank_reads_only_its_files_and_the_union_is_whole(
     assert {tuple(g["rating_range"]) for g in ranks} == {(1.0, 5.0)}
 
 
+@pytest.mark.parametrize("size", [2, 4])
+def test_parts_feed_the_rowwise_tier_as_one_table_would(
+        suite: Callable[[int], dict[str, Any]], size: int) -> None:
+    one = suite(1)["ranks"][0]["parquet"]["rowwise_rmse"]
+    assert 0 < one < 2
+    assert all(abs(r["parquet"]["rowwise_rmse"] - one) < 1e-5 for r in suite(size)["ranks"])
+
+
 def test_range_partitions_keep_neighbouring_users_together(tmp_path: Path) -> None:
     df = parquet_frame().assign(user=lambda d: d.user.str[1:].astype(int))
     path = write_partitioned(df, tmp_path / "ds", 3, by="range")

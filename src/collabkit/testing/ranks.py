@@ -100,4 +100,15 @@ def sharded_suite(rank: int, size: int, spec: dict[str, Any]) -> dict[str, Any]:
                           "rows": part.frame[["user", "item", "rating"]].values.tolist(),
                           "users": len(data.user_vocab), "items": len(data.item_vocab),
                           "rating_range": list(data.rating_range)}
+        out["parquet"]["rowwise_rmse"] = _rowwise_on(data, spec["rowwise"])
     return out
+
+
+def _rowwise_on(data: Interactions, config: dict[str, Any]) -> float:
+    """Training RMSE of the row-wise tier fed this rank's Parquet part (parts follow a hash
+    of the user id, not the row shards: the tier moves the ratings)."""
+    from collabkit.distributed.rowwise import RowwiseConfig, evaluate_rowwise, fit_rowwise
+
+    st = fit_rowwise(data.users, data.items, data.ratings, len(data.user_vocab),
+                     len(data.item_vocab), RowwiseConfig(**config))
+    return evaluate_rowwise(st, data.users, data.items, data.ratings, data.rating_range)
