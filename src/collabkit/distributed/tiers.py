@@ -114,6 +114,13 @@ _BUILTIN = [
     Tier("replicate", "collabkit.distributed.replicate:run", ("dot", "nn", "module"),
          "a full copy of the model on every rank (DistributedDataParallel); the ratings are "
          "split by rank. For tables that fit one rank (up to ~10^6 rows dense, ~10^7 sparse)."),
+    Tier("rowwise", "collabkit.distributed.rowwise:run", ("dot",),
+         "user and item tables split by rows across ranks, rows moved by all-to-all; the "
+         "ratings follow their user's rows. For tables that do not fit one rank (linear "
+         "BiasedMF; SGD, Adagrad or SparseAdam kept per row)."),
+    Tier("als", "collabkit.distributed.als:run", ("als", "ials"),
+         "ALS and iALS, each rank solving its block of rows against the all-gathered other "
+         "side. For ALS models whose smaller side fits one rank."),
 ]
 for _tier in _BUILTIN:
     register(_tier)
