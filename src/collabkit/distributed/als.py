@@ -163,13 +163,18 @@ def fit_ials(b: Blocks, model: ImplicitALS) -> tuple[torch.Tensor, torch.Tensor,
     Yl = (torch.randn(b.ni, k, generator=g)[b.ilo: b.ihi] * std).to(dev)
     lam_u, lam_i = model._ridge(np.diff(xu.indptr), b.ni), model._ridge(np.diff(xi.indptr), b.nu)
     a, a0 = float(model.alpha), float(model.unobserved_weight)
+    cg = int(model.cg_steps) if model.solver == "cg" else 0
     history: list[dict[str, Any]] = []
     for sweep in range(int(model.epochs)):
         t0 = time.perf_counter()
+        last = sweep == int(model.epochs) - 1
+        # the one-process schedule: CG warm-started from the current rows, exact last users
         Xo = oi.rows(Xl)
-        Yl = solve_implicit_rows(xi, Xo, a0 * oi.gram(Xl, Xo), lam_i, a, a0)
+        Yl = solve_implicit_rows(xi, Xo, a0 * oi.gram(Xl, Xo), lam_i, a, a0, out=Yl,
+                                 cg_steps=cg)
         Yo = ou.rows(Yl)
-        Xl = solve_implicit_rows(xu, Yo, a0 * ou.gram(Yl, Yo), lam_u, a, a0)
+        Xl = solve_implicit_rows(xu, Yo, a0 * ou.gram(Yl, Yo), lam_u, a, a0, out=Xl,
+                                 cg_steps=0 if last else cg)
         finite = bool(torch.isfinite(Xl).all() and torch.isfinite(Yl).all())
         if all_reduce_sum([float(not finite)])[0]:
             raise ModelFitError(f"iALS produced non-finite factors in sweep {sweep + 1}; "
