@@ -63,8 +63,11 @@ class Ranks:
                 train_data: Any) -> dict[str, Any]:
         """Check the data across ranks, choose the tier, adjust ``params`` (BiasedMF trains
         with ``optimizer='adamw'`` across ranks unless told otherwise)."""
+        import numpy as np
+
         from collabkit.cli.options import model_params
         from collabkit.distributed import cost, guard, tiers
+        from collabkit.distributed.rowwise_cost import distinct_items_per_step
         from collabkit.models import registry
 
         guard.check_same_data(train_data, self.world)
@@ -77,7 +80,11 @@ class Ranks:
                                len(train_data.item_vocab), k, world=self.world.size,
                                batch_size=int(own.get("batch_size") or 1024),
                                optimizer="sgd" if self.sparse == "sgd" else
-                               ("adagrad" if self.sparse else str(own.get("optimizer", "adamw"))))
+                               ("adagrad" if self.sparse else str(own.get("optimizer", "adamw"))),
+                               distinct_items_per_step=distinct_items_per_step(
+                                   np.bincount(train_data.items,
+                                               minlength=len(train_data.item_vocab)),
+                                   int(own.get("batch_size") or 1024), self.world.size))
         fits: cost.Estimate | None
         budget = (cost.parse_bytes(self.memory) if self.memory else
                   cost.default_memory_per_rank(int(_local_world())))

@@ -19,7 +19,9 @@ table row (factors and bias):
 * ``rowwise``: :math:`(T(2 + s) + D)/N`. Per step each rank sends ids and receives rows for
   its lookups owned elsewhere, then sends their gradients back: :math:`(B/N)\,l\,(8 + 2r)
   (N-1)/N`, with :math:`l = 1` lookup per rating when the ratings are split by user range
-  (part 2: only item rows cross ranks), 2 otherwise.
+  (part 2: only item rows cross ranks), 2 otherwise. With the item counts known, the
+  expected *distinct* items of a rank's batch part replace :math:`(B/N)\,l` (each is fetched
+  once per step; :mod:`~collabkit.distributed.rowwise_cost`).
 
 At 1B ratings (:math:`U = 10^8, I = 10^7, k = 64`) the tables are 26 GB + 2.6 GB.
 """
@@ -54,6 +56,10 @@ class Problem:
     batch_size: int = 1024
     optimizer: str = "adamw"
     user_aligned: bool = True
+    #: expected distinct items in one rank's part of a batch, when the item counts are known
+    #: (:func:`~collabkit.distributed.rowwise_cost.distinct_items_per_step`): the row-wise
+    #: tier fetches each once per step, so this replaces one lookup per rating
+    distinct_items_per_step: float | None = None
 
     @property
     def row_bytes(self) -> int:
@@ -117,7 +123,9 @@ def estimate(tier: str, p: Problem) -> Estimate:
     elif tier == "rowwise":
         mem = (T * (2 + _state(p, False)) + D) // n
         lookups = 1 if p.user_aligned else 2
-        pay = 0 if n == 1 else local * lookups * (8 + 2 * p.row_bytes) * (n - 1) // n
+        rows = (p.distinct_items_per_step if p.user_aligned and p.distinct_items_per_step
+                is not None else local * lookups)
+        pay = 0 if n == 1 else int(rows * (8 + 2 * p.row_bytes) * (n - 1) / n)
         wire = pay
         note = "rows live on their owner rank; ids and rows cross by all-to-all"
     else:

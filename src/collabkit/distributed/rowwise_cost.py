@@ -24,7 +24,18 @@ import math
 
 import numpy as np
 
-__all__ = ["rowwise_bytes_per_epoch"]
+__all__ = ["rowwise_bytes_per_epoch", "distinct_items_per_step"]
+
+
+def distinct_items_per_step(item_counts: np.ndarray, batch_size: int,
+                            world_size: int) -> float:
+    """Expected distinct items in one rank's part of a global batch (:math:`D` above)."""
+    counts = np.asarray(item_counts, dtype=np.float64)
+    n = float(counts.sum())
+    if n == 0:
+        return 0.0
+    b = n / (max(1, math.ceil(n / batch_size)) * max(1, world_size))
+    return float((1.0 - (1.0 - counts / n) ** b).sum())
 
 
 def rowwise_bytes_per_epoch(item_counts: np.ndarray, batch_size: int, world_size: int,
