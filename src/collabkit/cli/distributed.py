@@ -105,6 +105,8 @@ class Ranks:
         if kind not in tiers.get(self.tier).kinds:
             raise ConfigError(f"the {self.tier} tier trains model kinds "
                               f"{', '.join(tiers.get(self.tier).kinds)}, not --model {kind}")
+        if self.tier == "rowwise":  # the tier's Adagrad scale, not AdamW's (ml-100k u1: 0.926)
+            params = {"lr": 0.1, "wd": 0.1, **params}
         self.plan = {"tier": self.tier, "world": self.world.size, "planned": planned,
                      "memory_per_rank_budget": budget,
                      "estimate": None if fits is None else fits.to_dict()}

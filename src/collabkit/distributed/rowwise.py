@@ -255,14 +255,17 @@ def run(job: TrainJob, w: World) -> Recommender | None:
     """The tier's rank entry point (:data:`~collabkit.distributed.tiers.RankEntry`): a
     linear ``BiasedMF`` (kind ``"dot"``, ``y_range=None``) on rank 0, None elsewhere.
 
-    ``job.params``: ``n_factors``, ``epochs``, ``lr``, ``batch_size``, ``random_state``;
-    ``job.options``: ``optimizer`` (``"sgd"``, ``"adagrad"``, ``"adam"``), ``wd``,
-    ``init_std``.
+    ``job.params``: ``n_factors``, ``epochs``, ``lr``, ``batch_size``, ``random_state`` and a
+    numeric ``wd`` (per-rating L2 here); ``job.options``: ``optimizer`` (``"sgd"``,
+    ``"adagrad"``, ``"adam"``), ``wd``, ``init_std``. The CLI's defaults for this tier are
+    Adagrad with ``lr=0.1, wd=0.1`` (ml-100k u1, 50 factors, 5 epochs: test RMSE 0.926).
     """
     p, o, data = job.params, job.options, job.train
     cfg = RowwiseConfig(n_factors=int(p.get("n_factors", 16)), epochs=int(p.get("epochs", 3)),
                         batch_size=int(p.get("batch_size", 1024)), lr=float(p.get("lr", 0.05)),
-                        optimizer=o.get("optimizer", "adagrad"), wd=float(o.get("wd", 0.0)),
+                        optimizer=o.get("optimizer", "adagrad"),
+                        wd=float(o.get("wd", p["wd"] if isinstance(p.get("wd"), (int, float))
+                                       else 0.0)),
                         init_std=float(o.get("init_std", 0.05)),
                         seed=int(p.get("random_state") or 0))
     start = time.perf_counter()
