@@ -23,6 +23,12 @@
    dataset commands as fresh processes.
 6. **Service** (``benchmarks/serve_load.py``): ``collabkit serve`` under 32 clients for 30 s
    on ml-latest-small and ml-100k, and 10 kill -9 rounds (``--no-serve`` skips it).
+7. **Implicit feedback** (``benchmarks/implicit_peers.py``, issue 13): collabkit's implicit
+   models beside the `implicit` library's ALS, BPR and BM25 item-kNN (in ``.bench-venv``),
+   every model tuned on the same validation carve, on ml-100k, ml-latest-small and gowalla;
+   writes ``implicit-peers.{md,json}`` (``--quick``: ml-100k with small grids, to
+   ``implicit-peers-quick.*``; ``--no-implicit`` skips it). The gowalla part alone takes
+   about an hour on 2 shared cores (gfcf's and iALS's searches and their full-ranking scoring).
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
@@ -332,6 +338,22 @@ def machine() -> dict[str, Any]:
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
+def implicit_feedback(quick: bool, out_dir: Path) -> str | None:
+    """Run benchmarks/implicit_peers.py; its verdicts and a link, or None when it cannot run."""
+    import implicit_peers
+
+    out = out_dir / ("implicit-peers-quick" if quick else "implicit-peers")
+    log("implicit feedback: collabkit vs the implicit library" + (" (quick)" if quick else ""))
+    try:
+        implicit_peers.main(["--out", str(out)] + (["--quick"] if quick else []))
+    except SystemExit as e:  # no .bench-venv, or the peer side failed: say so, go on
+        log(f"implicit_peers.py did not run: {e}")
+        return f"Not measured: {e}"
+    rep = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    return "\n".join([f"Tables, grids and trials: [{out.name}.md]({out.name}.md).", ""] + [
+        f"- {name}: {implicit_peers.verdict(res)}." for name, res in rep["datasets"].items()])
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -343,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rerun only speed.py and patch its parts of the last results")
     ap.add_argument("--no-scale", action="store_true")
     ap.add_argument("--no-serve", action="store_true", help="skip benchmarks/serve_load.py")
+    ap.add_argument("--no-implicit", action="store_true",
+                    help="skip benchmarks/implicit_peers.py (implicit feedback vs `implicit`)")
     ap.add_argument("--scale-sizes", nargs="+", type=float, default=None)
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -406,6 +430,9 @@ def main(argv: list[str] | None = None) -> int:
         import serve_load
 
         md += ["## Service (issue 10): load and kill -9", serve_load.markdown(serve)]
+    implicit = None if args.no_implicit else implicit_feedback(args.quick, args.out_dir)
+    if implicit is not None:
+        md += ["## Implicit feedback (issue 13): collabkit beside `implicit`", implicit]
     if failed:
         md += ["## Model modules that did not import", "\n".join(f"- {f}" for f in failed)]
     text = "\n\n".join(md) + "\n"

@@ -1,4 +1,4 @@
-"""Sampled (NCF-style) metrics: hand-computed ranks, labelled keys, negatives never seen (issue 13)."""
+"""Sampled (NCF-style) metrics: hand-computed ranks, labelled keys, unseen negatives (issue 13)."""
 
 from __future__ import annotations
 
