@@ -104,7 +104,9 @@ class Recommender(ABC):
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
         lo, hi = float(data.ratings.min()), float(data.ratings.max())
-        if lo == hi:  # issue 8: nothing to learn, and no warning used to say so
+        # issue 8: nothing to learn, and no warning used to say so; implicit data (issue 13)
+        # has weight 1 on every row by design, so the warning would only be noise there
+        if lo == hi and not data.implicit:
             warnings.warn(f"every training rating is {lo:g}: the model can learn nothing beyond "
                           f"predicting {lo:g} for every pair. Check the rating column.",
                           DataWarning, stacklevel=2)
