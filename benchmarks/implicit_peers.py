@@ -297,8 +297,9 @@ def run_peers(p: Prep, jobs: list[dict[str, Any]], threads: int, work: Path, tag
 
 # ----------------------------------------------------------------------------- one data set
 def bench(name: str, ours: dict[str, list[dict[str, Any]]],
-          peers: dict[str, list[dict[str, Any]]], args: argparse.Namespace, work: Path
-          ) -> dict[str, Any]:
+          peers: dict[str, list[dict[str, Any]]], args: argparse.Namespace, work: Path,
+          save: Any) -> dict[str, Any]:
+    """One data set: the peers first, then collabkit's kinds; ``save(res)`` after each step."""
     threads = torch.get_num_threads()
     fit_part, valid, train, test = splits(name)
     log(f"{name}: fit carve {len(fit_part)}, validation {len(valid)}, train {len(train)}, "
@@ -314,28 +315,15 @@ def bench(name: str, ours: dict[str, list[dict[str, Any]]],
                            "sizes": {"fit": len(fit_part), "valid": len(valid),
                                      "train": len(train), "test": len(test),
                                      "users": pt.shape[0], "items": pt.shape[1]}}
-    for kind, grid in ours.items():
-        if kind in earlier:
-            trials = earlier[kind][1]
-            res.setdefault("notes", []).append(
-                f"collabkit {kind}: validation trials read from {earlier[kind][0]} (same "
-                "carve, same choice rule), not re-run")
-        else:
-            trials = tune_ours(kind, grid, fit_part, valid)
-        res["trials"][kind] = trials
-        params = best(trials)
-        if params is None:
-            res["rows"].append({"model": f"collabkit {kind}", "kind": kind,
-                                "refused": trials[0].get("refused", "no trial")})
-            log(f"{name} {kind}: refused")
-            continue
-        row, model = final_ours(kind, params, train, test, cand, pt)
-        res["rows"].append({"model": f"collabkit {kind}", "kind": kind, "params": params,
-                            **row})
-        log(f"{name} collabkit {kind} {params}: test recall {row.get('recall', 0):.4f} ndcg "
-            f"{row.get('ndcg', 0):.4f} fit {row.get('fit_seconds', 0):.1f} s")
-        if kind == "popularity" and model is not None:
-            res["check"] = check_paths(model, train, pt, row)
+
+    def stamp() -> None:  # this data set's when/where, and a partial save
+        res["meta"] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                       "minutes": (time.perf_counter() - t_start) / 60,
+                       "load_start": " ".join(f"{x:.1f}" for x in load_start),
+                       "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+                       "command": " ".join(["benchmarks/implicit_peers.py", *sys.argv[1:]])}
+        save(res)
+
     jobs = [{"id": f"{m}{n}", "model": m, "params": pp} for m, grid in peers.items()
             for n, pp in enumerate(grid)]
     recs, info = run_peers(pv, jobs, threads, work, f"{name}-valid")
@@ -362,11 +350,30 @@ def bench(name: str, ours: dict[str, list[dict[str, Any]]],
         res["rows"].append(row)
         log(f"{name} {row['model']} {job['params']}: test recall {row['recall']:.4f} ndcg "
             f"{row['ndcg']:.4f} fit {row['fit_seconds']:.1f} s")
-    res["meta"] = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-                   "minutes": (time.perf_counter() - t_start) / 60,
-                   "load_start": " ".join(f"{x:.1f}" for x in load_start),
-                   "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-                   "command": " ".join(["benchmarks/implicit_peers.py", *sys.argv[1:]])}
+    stamp()
+    for kind, grid in ours.items():
+        if kind in earlier:
+            trials = earlier[kind][1]
+            res.setdefault("notes", []).append(
+                f"collabkit {kind}: validation trials read from {earlier[kind][0]} (same "
+                "carve, same choice rule), not re-run")
+        else:
+            trials = tune_ours(kind, grid, fit_part, valid)
+        res["trials"][kind] = trials
+        params = best(trials)
+        if params is None:
+            res["rows"].append({"model": f"collabkit {kind}", "kind": kind,
+                                "refused": trials[0].get("refused", "no trial")})
+            log(f"{name} {kind}: refused")
+            continue
+        row, model = final_ours(kind, params, train, test, cand, pt)
+        res["rows"].append({"model": f"collabkit {kind}", "kind": kind, "params": params,
+                            **row})
+        log(f"{name} collabkit {kind} {params}: test recall {row.get('recall', 0):.4f} ndcg "
+            f"{row.get('ndcg', 0):.4f} fit {row.get('fit_seconds', 0):.1f} s")
+        if kind == "popularity" and model is not None:
+            res["check"] = check_paths(model, train, pt, row)
+        stamp()
     return res
 
 
@@ -544,32 +551,35 @@ def main(argv: list[str] | None = None) -> int:
     rep: dict[str, Any] = {"datasets": {}}
     if args.merge and out.with_suffix(".json").exists():
         rep = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+
+    def save(name: str, res: dict[str, Any]) -> None:  # after every model: a partial report
+        rep["datasets"][name] = res
+        rep["meta"] = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other work",
+            "threads": torch.get_num_threads(), "implicit": res.get("implicit_version"),
+            "sampled": args.sampled,
+            "command": " ".join(["benchmarks/implicit_peers.py", *(argv or sys.argv[1:])]),
+            "minutes": (time.perf_counter() - t_all) / 60, "load_start": load_start,
+            "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg())}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(rep, indent=1, default=float),
+                                            encoding="utf-8")
+        out.with_suffix(".md").write_text(markdown(rep), encoding="utf-8")
+
     with tempfile.TemporaryDirectory(prefix="implicit-peers-") as tmp:
         for name in names:
             if args.quick:
                 ours, peers = OURS_QUICK, PEERS["quick"]
             elif name == "gowalla":
-                ours = {k: v for k, v in _gowalla_module().GRIDS.items() if k != "ease"}
+                grids = _gowalla_module().GRIDS  # slowest last: a partial run keeps the rest
+                ours = {k: grids[k] for k in ("popularity", "gfcf", "bpr", "itemknn", "ials")}
                 peers = PEERS["gowalla"]
             else:
                 ours, peers = OURS_ML, PEERS["movielens"]
             if args.ours:
                 ours = {k: v for k, v in ours.items() if k in args.ours}
-            rep["datasets"][name] = bench(name, ours, peers, args, Path(tmp))
-    impl = next((r.get("implicit_version") for r in rep["datasets"].values()), None)
-    rep["meta"] = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other work",
-        "threads": torch.get_num_threads(), "implicit": impl, "sampled": args.sampled,
-        "command": " ".join(["benchmarks/implicit_peers.py", *(argv or sys.argv[1:])]),
-        "minutes": (time.perf_counter() - t_all) / 60, "load_start": load_start,
-        "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg())}
-    for res in rep["datasets"].values():
-        res["implicit_version"] = impl
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(rep, indent=1, default=float),
-                                        encoding="utf-8")
-    out.with_suffix(".md").write_text(markdown(rep), encoding="utf-8")
+            bench(name, ours, peers, args, Path(tmp), lambda res, n=name: save(n, res))
     print(out.with_suffix(".md").read_text(encoding="utf-8"))
     return 0
 
