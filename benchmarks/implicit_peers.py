@@ -43,6 +43,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -441,7 +442,7 @@ def markdown(rep: dict[str, Any]) -> str:
         out += ["", f"## {name}", "", f"Measured {dm['date']} by `{dm['command']}` "
                 f"({dm['minutes']:.0f} min; load average {dm['load_start']} at the start, "
                 f"{dm['load_end']} at the end). Rows: {res['sizes']}.", ""]
-        out += table(res, rep["meta"]["sampled"])
+        out += table(res, any("sampled" in r for r in res["rows"]))
         out += ["", f"**{verdict(res)}.**"]
         if "check" in res:
             c = res["check"]
@@ -468,8 +469,7 @@ README_END = "<!-- /implicit-peers -->"
 
 def readme_section(rep: dict[str, Any]) -> str:
     m = rep["meta"]
-    out = [README_START, "### Implicit feedback (issue 13)", "",
-           "Clicks, check-ins, plays: collabkit's implicit models beside the `implicit` "
+    intro = ("Clicks, check-ins, plays: collabkit's implicit models beside the `implicit` "
            f"library ({m.get('implicit')}, CPU models, in `.bench-venv`), every model tuned on "
            "the same validation carve of the training rows, refitted on all of them and "
            "scored once on test by collabkit's full-ranking code (every item the user has no "
@@ -477,7 +477,8 @@ def readme_section(rep: dict[str, Any]) -> str:
            "leave-last-one-out by timestamp. Gowalla: the LightGCN split. Machine: "
            f"{m['machine']}, {m['threads']} threads on both sides; dates, loads and "
            "commands per data set below; grids, trials and the chosen settings: "
-           "[benchmarks/results/implicit-peers.md](benchmarks/results/implicit-peers.md).", "",
+           "[benchmarks/results/implicit-peers.md](benchmarks/results/implicit-peers.md).")
+    out = [README_START, "### Implicit feedback (issue 13)", "", textwrap.fill(intro, 96, break_on_hyphens=False, break_long_words=False), "",
            "| data | model | Recall@20 | NDCG@20 | fit s |", "|---|---|---:|---:|---:|"]
     for name, res in rep["datasets"].items():
         rows = sorted([r for r in res["rows"] if "recall" in r], key=lambda r: -r["ndcg"])
@@ -489,9 +490,10 @@ def readme_section(rep: dict[str, Any]) -> str:
         if name == "gowalla":
             out.append(f"| gowalla | LightGCN (published, GPU; reference only) | "
                        f"{LIGHTGCN[0]:.4f} | {LIGHTGCN[1]:.4f} | |")
-    out += [""] + [f"- {n} ({res['meta']['date']}, load {res['meta']['load_start']} → "
-                   f"{res['meta']['load_end']}, `{res['meta']['command']}`): {verdict(res)}."
-                   for n, res in rep["datasets"].items()]
+    out += [""] + [textwrap.fill(
+        f"- {n} ({res['meta']['date']}, load {res['meta']['load_start']} → "
+        f"{res['meta']['load_end']}, `{res['meta']['command']}`): {verdict(res)}.", 96,
+        subsequent_indent="  ", break_on_hyphens=False) for n, res in rep["datasets"].items()]
     out += ["", README_END]
     return "\n".join(out)
 
@@ -533,9 +535,14 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.readme:
-        rep = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        path_json = out.with_suffix(".json")
+        rep = (json.loads(path_json.read_text(encoding="utf-8")) if path_json.exists()
+               else {"datasets": {}})
         for path in args.merge_from:
-            rep["datasets"] |= json.loads(Path(path).read_text(encoding="utf-8"))["datasets"]
+            other = json.loads(Path(path).read_text(encoding="utf-8"))
+            rep["datasets"] |= other["datasets"]
+            rep["meta"] = {**other["meta"], **rep.get("meta", {})}
+            rep["meta"]["sampled"] = rep["meta"]["sampled"] or other["meta"]["sampled"]
         rep["datasets"] = {n: rep["datasets"][n] for n in DATASETS if n in rep["datasets"]}
         out.with_suffix(".json").write_text(json.dumps(rep, indent=1, default=float),
                                             encoding="utf-8")
