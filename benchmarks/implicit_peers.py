@@ -478,7 +478,8 @@ def readme_section(rep: dict[str, Any]) -> str:
            f"{m['machine']}, {m['threads']} threads on both sides; dates, loads and "
            "commands per data set below; grids, trials and the chosen settings: "
            "[benchmarks/results/implicit-peers.md](benchmarks/results/implicit-peers.md).")
-    out = [README_START, "### Implicit feedback (issue 13)", "", textwrap.fill(intro, 96, break_on_hyphens=False, break_long_words=False), "",
+    wrapped = textwrap.fill(intro, 96, break_on_hyphens=False, break_long_words=False)
+    out = [README_START, "### Implicit feedback (issue 13)", "", wrapped, "",
            "| data | model | Recall@20 | NDCG@20 | fit s |", "|---|---|---:|---:|---:|"]
     for name, res in rep["datasets"].items():
         rows = sorted([r for r in res["rows"] if "recall" in r], key=lambda r: -r["ndcg"])
