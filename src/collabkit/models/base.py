@@ -104,8 +104,7 @@ class Recommender(ABC):
             raise DataError("cannot fit on an empty ratings table")
         self._fit_common(data)
         lo, hi = float(data.ratings.min()), float(data.ratings.max())
-        # issue 8: nothing to learn, and no warning used to say so; implicit data (issue 13)
-        # has weight 1 on every row by design, so the warning would only be noise there
+        # issue 8: nothing to learn, and no warning said so; implicit data: unit weights by design
         if lo == hi and not data.implicit:
             warnings.warn(f"every training rating is {lo:g}: the model can learn nothing beyond "
                           f"predicting {lo:g} for every pair. Check the rating column.",
