@@ -413,7 +413,7 @@ def verdict(res: dict[str, Any]) -> str:
     if len(beaten) == len(peers):
         return f"{who} beats {', '.join(beaten)} on Recall@20 and NDCG@20"
     lost = ", ".join(p["model"] for p in peers if p["model"] not in beaten)
-    return f"{who} does not beat every peer: {lost} match or beat it on Recall@20 or NDCG@20"
+    return f"{who} does not beat every peer: {lost} at least as good on Recall@20 or NDCG@20"
 
 
 def table(res: dict[str, Any], sampled: bool) -> list[str]:
@@ -521,10 +521,24 @@ def readme_section(rep: dict[str, Any]) -> str:
                        f"{LIGHTGCN[0]:.4f} | {LIGHTGCN[1]:.4f} | |")
     out += [""] + [textwrap.fill(
         f"- {n} ({res['meta']['date']}, load {res['meta']['load_start']} → "
-        f"{res['meta']['load_end']}, `{res['meta']['command']}`): {verdict(res)}.", 96,
-        subsequent_indent="  ", break_on_hyphens=False) for n, res in rep["datasets"].items()]
+        f"{res['meta']['load_end']}, `{res['meta']['command']}`): {verdict(res)}{_se(res)}.",
+        96, subsequent_indent="  ", break_on_hyphens=False)
+        for n, res in rep["datasets"].items()]
+    out += ["", textwrap.fill(
+        "Fit seconds are wall clock under the load given (other work shared the 2 cores, and "
+        "these runs were niced), so they compare models within one data set only roughly.", 96)]
     out += ["", README_END]
     return "\n".join(out)
+
+
+def _se(res: dict[str, Any]) -> str:
+    """The binomial standard error of the best Recall@20, where test users are few."""
+    rows = [r for r in res["rows"] if "recall" in r]
+    if not rows or rows[0].get("n_users", 10**6) > 5000:
+        return ""
+    r, n = max(x["recall"] for x in rows), max(x.get("n_users", 1) for x in rows)
+    return (f" (one test item per user, {n} users: Recall@20's standard error is about "
+            f"{(r * (1 - r) / n) ** 0.5:.3f})")
 
 
 def write_readme(rep: dict[str, Any], path: Path = ROOT / "README.md") -> None:
