@@ -39,6 +39,7 @@ from collabkit import api
 from collabkit.data.implicit import load_gowalla
 from collabkit.errors import CollabkitError
 from collabkit.metrics.fullrank import evaluate_ranking
+from collabkit.models import registry
 from collabkit.models.base import Recommender
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,7 +82,7 @@ def tune(kind: str, fit_part: Any, valid: Any, log: list[str]) -> tuple[dict[str
         key = _fit_key(kind, params)
         model = fitted.get(key)
         if model is None:
-            model = Recommender._registry[kind](**params)
+            model = registry.get(kind)(**params)
             t0 = time.perf_counter()
             try:
                 model.fit(fit_part)
@@ -105,7 +106,7 @@ def tune(kind: str, fit_part: Any, valid: Any, log: list[str]) -> tuple[dict[str
 
 
 def final(kind: str, params: dict[str, Any], train: Any, test: Any) -> dict[str, Any]:
-    model = Recommender._registry[kind](**params)
+    model = registry.get(kind)(**params)
     load_before = _load()
     t0 = time.perf_counter()
     try:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build .bench-venv/ with the peer libraries of `make bench` (Surprise, fastai), idempotently.
+# Build .bench-venv/ with the peer libraries of `make bench` (Surprise, fastai, implicit),
+# idempotently.
 #
 #   bash benchmarks/peers_env.sh          # creates or updates .bench-venv/, then smoke-imports
 #   BENCH_VENV=/elsewhere bash benchmarks/peers_env.sh
@@ -37,11 +38,14 @@ echo "peers_env: the rest of $(basename "$req") --no-deps [+$((SECONDS - t0)) s]
 
 # Smoke test: everything peers.py imports must be there (a lock missing a package shows here).
 "$venv/bin/python" - <<'EOF'
-import fastai, surprise, torch
+import fastai, implicit, surprise, torch
 from fastai.collab import CollabDataLoaders, collab_learner  # noqa: F401
+from implicit.cpu.als import AlternatingLeastSquares  # noqa: F401
+from implicit.cpu.bpr import BayesianPersonalizedRanking  # noqa: F401
+from implicit.nearest_neighbours import BM25Recommender  # noqa: F401
 from surprise import SVD, BaselineOnly, SVDpp  # noqa: F401
 print(f"peers_env: ok: torch {torch.__version__}, fastai {fastai.__version__}, "
-      f"surprise {surprise.__version__}")
+      f"surprise {surprise.__version__}, implicit {implicit.__version__}")
 EOF
 echo "$want" > "$stamp"
 echo "peers_env: $venv ready in $((SECONDS - t0)) s"

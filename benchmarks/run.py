@@ -26,6 +26,12 @@
 7. **Distributed** (``benchmarks/distributed.py``, issue 15): ratings/s of the replicate tier
    at world 1, 2 and 4, and the planner at 1B ratings (``--no-distributed`` skips it; it also
    writes ``results/distributed.{json,md}``).
+8. **Implicit feedback** (``benchmarks/implicit_peers.py``, issue 13): collabkit's implicit
+   models beside the `implicit` library's ALS, BPR and BM25 item-kNN (in ``.bench-venv``),
+   every model tuned on the same validation carve, on ml-100k, ml-latest-small and gowalla;
+   writes ``implicit-peers.{md,json}`` (``--quick``: ml-100k with small grids, to
+   ``implicit-peers-quick.*``; ``--no-implicit`` skips it). The gowalla part alone takes
+   about an hour on 2 shared cores (gfcf's and iALS's searches and their full-ranking scoring).
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
@@ -335,6 +341,22 @@ def machine() -> dict[str, Any]:
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
+def implicit_feedback(quick: bool, out_dir: Path) -> str | None:
+    """Run benchmarks/implicit_peers.py; its verdicts and a link, or None when it cannot run."""
+    import implicit_peers
+
+    out = out_dir / ("implicit-peers-quick" if quick else "implicit-peers")
+    log("implicit feedback: collabkit vs the implicit library" + (" (quick)" if quick else ""))
+    try:
+        implicit_peers.main(["--out", str(out)] + (["--quick"] if quick else []))
+    except SystemExit as e:  # no .bench-venv, or the peer side failed: say so, go on
+        log(f"implicit_peers.py did not run: {e}")
+        return f"Not measured: {e}"
+    rep = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    return "\n".join([f"Tables, grids and trials: [{out.name}.md]({out.name}.md).", ""] + [
+        f"- {name}: {implicit_peers.verdict(res)}." for name, res in rep["datasets"].items()])
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -348,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-serve", action="store_true", help="skip benchmarks/serve_load.py")
     ap.add_argument("--no-distributed", action="store_true",
                     help="skip benchmarks/distributed.py")
+    ap.add_argument("--no-implicit", action="store_true",
+                    help="skip benchmarks/implicit_peers.py (implicit feedback vs `implicit`)")
     ap.add_argument("--scale-sizes", nargs="+", type=float, default=None)
     ap.add_argument("--out-dir", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -422,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         import distributed as dist_mod
 
         md += ["## Distributed training (issue 15)", dist_mod.markdown(dist_res)]
+    implicit = None if args.no_implicit else implicit_feedback(args.quick, args.out_dir)
+    if implicit is not None:
+        md += ["## Implicit feedback (issue 13): collabkit beside `implicit`", implicit]
     if failed:
         md += ["## Model modules that did not import", "\n".join(f"- {f}" for f in failed)]
     text = "\n\n".join(md) + "\n"

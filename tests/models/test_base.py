@@ -85,6 +85,25 @@ def test_issue8_constant_ratings_warn():
         collabkit.BiasBaseline().fit(Interactions.from_dataframe(df))
 
 
+def test_issue13_implicit_data_with_unit_weights_does_not_warn():
+    import warnings
+
+    import pandas as pd
+
+    from collabkit.data.implicit import to_implicit
+    from collabkit.data.interactions import Interactions
+    from collabkit.errors import DataWarning
+    from collabkit.models.implicit import Popularity
+
+    df = pd.DataFrame({"user": [1, 1, 2, 3], "item": [1, 2, 2, 3], "rating": [4.0] * 4})
+    data = to_implicit(Interactions.from_dataframe(df))
+    assert set(data.ratings.tolist()) == {1.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # every weight is 1: that is not a mistake
+        model = Popularity().fit(data)
+    assert model.recommend(1, n=1)["item"].tolist() == [3]  # the only item 1 has not seen
+
+
 def test_issue8_learning_rate_too_high_warns_worse_than_baseline():
     from collabkit.errors import ModelFitWarning
 

@@ -2,7 +2,8 @@
 
 The protocol of the NGCF/LightGCN benchmarks and of RecBole's ``full`` mode: for each test user,
 score *every* item the user has no training interaction with, take the top ``k``, and compare
-with the user's test items. No sampled negatives. Scores are computed in user blocks (a
+with the user's test items. No sampled negatives (those are in :mod:`collabkit.metrics.sampled`,
+only on request and labelled so). Scores are computed in user blocks (a
 ``(block, n_items)`` float32 matrix at a time) and the top ``k`` by ``torch.topk``; the metrics
 are the vectorised batch forms of :mod:`collabkit.metrics.ranking`.
 
