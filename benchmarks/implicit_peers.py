@@ -536,8 +536,9 @@ def readme_section(rep: dict[str, Any]) -> str:
         for n, res in rep["datasets"].items()]
     out += ["", textwrap.fill(
         "Fit seconds are wall clock under the load given per data set (gowalla's runs shared "
-        "the 2 cores with other work and were niced; the MovieLens runs had the machine to "
-        "themselves), so they compare models within one data set only roughly.", 96)]
+        "the 2 cores with other work and were niced; the two MovieLens runs of 13:15-13:38 "
+        "overlapped, ml-100k's niced), so they compare models within one data set only "
+        "roughly.", 96)]
     out += ["", README_END]
     return "\n".join(out)
 
