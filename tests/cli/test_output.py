@@ -53,6 +53,19 @@ def test_cli_message_turns_python_arguments_into_flags():
     assert msg("fewer n_factors; header=True if") == "fewer --factors; --header if"
 
 
+def test_issue13_a_model_parameter_opening_a_message_is_named_as_its_param_flag():
+    msg = out.cli_message
+    assert msg("alpha must be a number >= 0, got -1") == (
+        "--param alpha must be a number >= 0, got -1")
+    assert msg("materialize must be True, False or 'auto', got 'x'") == (
+        "--param materialize must be True, False or 'auto', got 'x'")
+    assert msg("n_factors must be a positive integer, got 0") == (
+        "--factors must be a positive integer, got 0")
+    assert msg("trials must be a whole number >= 1") == "trials must be a whole number >= 1"
+    assert msg("every trial of 'itemknn' failed; the first: shrink must be >= 0") == (
+        "every trial of 'itemknn' failed; the first: --param shrink must be >= 0")
+
+
 def test_issue9_cli_message_leaves_text_in_cli_words_alone():
     text = "e.g. --param n_factors=40; it takes --param random_state, --param batch_size"
     assert out.cli_message(text) == text

@@ -214,8 +214,22 @@ def _flag(match: re.Match[str]) -> str:
     return f"{flag} {value}"
 
 
+# a model parameter's name opening a message or a clause ("alpha must be a number >= 0, got -1",
+# "every trial failed; the first: alpha must ...")
+_LEAD_RE = re.compile(r"(?:^|(?<=: ))(?P<name>[a-z][a-z0-9_]*)(?= must )")
+
+
+def _model_params() -> frozenset[str]:
+    """Every constructor parameter of a registered model kind (what ``--param`` can set)."""
+    from collabkit.models import registry
+
+    return frozenset(p for k in registry.kinds() for p in registry.get(k)._param_names())
+
+
 def cli_message(text: str) -> str:
     """``text`` with Python-API advice in CLI words (``sep=';'`` -> ``--sep ';'``)."""
     for api, cli in _PHRASES:
         text = text.replace(api, cli)
+    text = _LEAD_RE.sub(lambda m: f"--param {m['name']}" if m["name"] not in _FLAGS
+                        and m["name"] in _model_params() else m["name"], text)
     return _ARG_RE.sub(_flag, text)
