@@ -83,6 +83,8 @@ def tune(kind: str, fit_part: Any, valid: Any, log: list[str]) -> tuple[dict[str
         model = fitted.get(key)
         if model is None:
             model = registry.get(kind)(**params)
+            if kind == "gfcf":  # 4,000 validation users: cheaper than a 41k x 41k filter
+                model.set_params(materialize=False)
             t0 = time.perf_counter()
             try:
                 model.fit(fit_part)
@@ -91,8 +93,8 @@ def tune(kind: str, fit_part: Any, valid: Any, log: list[str]) -> tuple[dict[str
                 return params, trials
             fitted = {key: model}  # keep one fitted model in memory
             fit_s = time.perf_counter() - t0
-        else:
-            model.set_params(**params)
+        else:  # only scoring-time values differ: apply them to the fitted model
+            model.refilter(**{k: params[k] for k in SCORING_ONLY[kind] if k in params})
             fit_s = 0.0
         r = evaluate_ranking(model, valid, 20)
         trial = {"params": params, "recall": r.metrics["recall"], "ndcg": r.metrics["ndcg"],

@@ -164,3 +164,17 @@ def test_a_failed_trial_is_kept_in_the_table_and_the_best_is_a_complete_one(bloc
     failed = res.trials[res.trials["state"] == "failed"]
     assert failed["error"].str.contains("n_neighbors must be a positive integer").all()
     assert res.best_params == {"n_neighbors": 20}
+
+
+def test_issue13_recency_is_searched_only_when_the_data_has_timestamps(blocks):
+    """Untimed data: ``recency`` leaves the space (no trial fails for want of timestamps);
+    timed data: it is searched."""
+    res = tune(blocks, "itemknn", trials=3, seed=0)
+    assert "recency" not in res.trials.columns and (res.trials["state"] == "complete").all()
+    df = pd.DataFrame({"user": blocks.user_vocab.ids(blocks.users),
+                       "item": blocks.item_vocab.ids(blocks.items),
+                       "timestamp": np.arange(len(blocks))})
+    timed = read_interactions(df, timestamp_col="timestamp")
+    res = tune(timed, "itemknn", trials=6, seed=0)
+    assert "recency" in res.trials.columns and (res.trials["state"] == "complete").all()
+    assert "recency" in res.best_params

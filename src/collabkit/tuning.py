@@ -214,6 +214,8 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
     dims = dict(search_space(model) if space is None else space)
     check_space(model, dims, accepted)
     dims = {p: d for p, d in dims.items() if p not in fixed}
+    if train.timestamps is None and space is None:  # nothing to weigh by how recent it is
+        dims.pop("recency", None)
     if "random_state" in accepted:
         fixed.setdefault("random_state", seed)
     fit_rows, valid_rows, how = carve_validation(train, ranker, valid_frac, seed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from collabkit.serve.engine import load_snapshot
@@ -46,3 +47,25 @@ def test_every_known_id_has_its_own_index(small_model_dir: Path) -> None:
     assert [snap.user_index(u) for u in users] == list(range(len(users)))
     assert [snap.item_index(i) for i in items] == list(range(len(items)))
     assert snap.known_user(users[0]) and not snap.known_user("nobody")
+
+
+def test_issue13_a_recency_ranker_folds_in_a_users_past_oldest_first(tmp_path: Path) -> None:
+    """Issue 13: for a model with ``recency`` the service passes the training interactions
+    oldest first and stored feedback after them in the order it came, a re-interacted item
+    moving last (the newest), so the fold-in weighs them as the model does."""
+    import pandas as pd
+
+    from collabkit.data.implicit import read_interactions
+    from collabkit.models.implicit import ItemKNN
+    from collabkit.serve.store import StoredRating
+
+    df = pd.DataFrame({"user": ["a", "a", "a", "b", "b"], "item": [3, 1, 2, 1, 2],
+                       "timestamp": [30, 10, 20, 1, 2]})
+    model = ItemKNN(recency=2.0).fit(read_interactions(df, timestamp_col="timestamp"))
+    snap = load_snapshot(model.save(str(tmp_path / "m")))
+    assert list(snap.training_ratings("a")) == [1, 2, 3]  # by time, not by item
+    stored = [StoredRating("1", 1.0, 40.0)]
+    assert list(snap.all_ratings("a", stored)) == [2, 3, 1]
+    u = int(model.user_vocab_.index(["a"])[0])
+    np.testing.assert_allclose(model.fold_in(list(snap.training_ratings("a"))),
+                               model._score_users(np.array([u]))[0].numpy(), rtol=1e-6)

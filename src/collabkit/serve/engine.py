@@ -114,22 +114,29 @@ class Snapshot:
 
     # ------------------------------------------------------------------ ratings of a user
     def training_ratings(self, raw_user: Any) -> dict[Any, float]:
-        """The user's training ratings stored in the model (empty for unknown users)."""
+        """The user's training ratings stored in the model (empty for unknown users), oldest
+        first when the model keeps their order (a ranker with ``recency``)."""
         m = self.model
         u = self.user_index(raw_user)
         if u < 0 or m.seen_ratings_ is None:
             return {}
         lo, hi = m.seen_indptr_[u], m.seen_indptr_[u + 1]
-        items = m.item_vocab_.ids(m.seen_indices_[lo:hi]).tolist()
-        return dict(zip(items, m.seen_ratings_[lo:hi].astype(np.float64).tolist(),
+        order = np.arange(hi - lo)
+        rank = getattr(m, "seen_recency_", None)
+        if rank is not None:
+            order = np.argsort(-rank[lo:hi], kind="stable")
+        items = m.item_vocab_.ids(m.seen_indices_[lo:hi][order]).tolist()
+        return dict(zip(items, m.seen_ratings_[lo:hi][order].astype(np.float64).tolist(),
                         strict=True))
 
     def all_ratings(self, raw_user: Any, stored: list[StoredRating]) -> dict[Any, float]:
-        """Training ratings, then stored feedback (newer wins); items the model lacks dropped."""
+        """Training ratings, then stored feedback as it came (newer wins and moves last, the
+        newest for a ranker with ``recency``); items the model lacks dropped."""
         out = self.training_ratings(raw_user)
         for r in stored:
             raw = self.stored_item(r.item_id)
             if raw is not None:
+                out.pop(raw, None)
                 out[raw] = r.rating
         return out
 

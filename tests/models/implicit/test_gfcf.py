@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from collabkit.errors import ConfigError
+from collabkit.errors import ConfigError, NotFittedError
 from collabkit.models.implicit import GraphFilter
 from collabkit.models.persist import load_model
 
@@ -68,7 +68,8 @@ def test_bad_params(checkerboard, bad) -> None:
 
 def test_materialized_filter_gives_the_same_scores(checkerboard, tmp_path) -> None:
     kw = {"n_factors": 6, "alpha": 0.3, "sharpen": 2.5, "random_state": 0}
-    lazy = GraphFilter(**kw).fit(checkerboard)
+    lazy = GraphFilter(**kw, materialize=False).fit(checkerboard)
+    assert lazy._dense is None and not lazy.materialized_
     dense = GraphFilter(**kw, materialize=True).fit(checkerboard)
     assert dense._dense is not None and dense._dense.shape == (10, 10)
     np.testing.assert_allclose(dense._score_users(np.arange(20)).numpy(),
@@ -77,6 +78,57 @@ def test_materialized_filter_gives_the_same_scores(checkerboard, tmp_path) -> No
     back = load_model(dense.save(str(tmp_path / "gf")))
     assert back._dense is not None
     np.testing.assert_array_equal(back._dense.numpy(), dense._dense.numpy())
+
+
+def test_issue13_auto_materializes_a_sharpened_filter_that_fits_in_memory(checkerboard,
+                                                                        monkeypatch) -> None:
+    """Issue 13: ``materialize="auto"`` (the default) builds the dense filter when sharpening
+    makes lazy scoring costly and it needs at most half the available memory."""
+    from collabkit.models.implicit import ease
+
+    assert GraphFilter(n_factors=4, sharpen=2.5, random_state=0).fit(checkerboard).materialized_
+    assert not GraphFilter(n_factors=4, sharpen=0.0, random_state=0).fit(
+        checkerboard).materialized_
+    monkeypatch.setattr(ease, "_available_bytes", lambda: 2 * 4 * 10 * 10 - 1)
+    m = GraphFilter(n_factors=4, sharpen=2.5, random_state=0).fit(checkerboard)
+    assert not m.materialized_ and m._dense is None
+    with pytest.raises(ConfigError, match="materialize"):
+        GraphFilter(materialize="yes").fit(checkerboard)
+
+
+def test_issue13_a_fitted_filter_scores_with_its_fitted_alpha_and_sharpen(checkerboard,
+                                                                        dense_x) -> None:
+    """Issue 13: ``set_params`` on a fitted filter does not half-apply (the sharpened low-pass
+    factor was built at fit time); it acts at the next fit, and ``refilter`` applies new
+    scoring values to the fitted filter exactly."""
+    m = GraphFilter(n_factors=10, alpha=0.3, sharpen=0.0, random_state=0,
+                    materialize=False).fit(checkerboard)
+    before = m._score_users(np.arange(20)).numpy()
+    m.set_params(sharpen=2.5, alpha=0.8)
+    np.testing.assert_array_equal(m._score_users(np.arange(20)).numpy(), before)
+    m.fit(checkerboard)
+    np.testing.assert_allclose(m._score_users(np.arange(20)).numpy(),
+                               _dense_scores(dense_x, 0.8, 2.5), atol=1e-4)
+    m.refilter(alpha=0.3, sharpen=1.5)
+    assert (m.alpha, m.sharpen, m.alpha_, m.sharpen_) == (0.3, 1.5, 0.3, 1.5)
+    np.testing.assert_allclose(m._score_users(np.arange(20)).numpy(),
+                               _dense_scores(dense_x, 0.3, 1.5), atol=1e-4)
+
+
+def test_issue13_refilter_refuses_a_low_pass_part_it_never_computed(checkerboard,
+                                                                   tmp_path) -> None:
+    m = GraphFilter(n_factors=4, alpha=0.0, random_state=0).fit(checkerboard)
+    with pytest.raises(ConfigError, match="fitted with alpha=0.*fit it again"):
+        m.refilter(alpha=0.3)
+    with pytest.raises(ConfigError, match="sharpen must be"):
+        m.refilter(sharpen=-1.0)
+    with pytest.raises(NotFittedError):
+        GraphFilter().refilter(alpha=0.1)
+    m.refilter(sharpen=2.5)
+    back = load_model(m.save(str(tmp_path / "gf")))
+    assert back.sharpen_ == 2.5
+    np.testing.assert_allclose(back._score_users(np.arange(20)).numpy(),
+                               m._score_users(np.arange(20)).numpy(), atol=1e-6)
 
 
 @pytest.fixture(scope="module")

@@ -91,6 +91,49 @@ class ImplicitRecommender(Recommender):
         self.global_mean_ = 0.0
         self.item_bias_base_ = counts / max(1, nu)
         self.user_bias_base_ = np.zeros(nu)
+        self._fit_recency(data, np.searchsorted(ucodes, data.users),
+                          np.searchsorted(icodes, data.items))
+
+    # -------------------------------------------------------------- recency (issue 13)
+    def _fit_recency(self, data: Interactions, u: np.ndarray, i: np.ndarray) -> None:
+        """For a kind that takes ``recency``: each seen entry's rank from the user's newest
+        (0 = the newest; a repeated pair counts at its newest time), in the seen lists' order.
+        """
+        self.recency_ = h = getattr(self, "recency", None)
+        self.seen_recency_: np.ndarray | None = None
+        if h is None:
+            return
+        if isinstance(h, bool) or not (isinstance(h, int | float) and np.isfinite(h) and h > 0):
+            raise ConfigError(f"recency must be a number of interactions > 0 (the half-life of "
+                              f"a past interaction's weight), or None; got {h!r}")
+        if data.timestamps is None:
+            raise DataError("recency weighs each user's interactions by how recent they are, "
+                            "and these interactions have no timestamps; pass data with a "
+                            "timestamp column, or leave recency=None")
+        ni = len(self.item_vocab_)
+        key = u.astype(np.int64) * ni + i
+        order = np.lexsort((data.timestamps, key))  # by pair, then time: the last is newest
+        last = np.r_[np.flatnonzero(np.diff(key[order])), len(order) - 1]
+        pair, newest = key[order][last], data.timestamps[order][last]  # pairs in CSR order
+        pu = pair // ni
+        by_time = np.lexsort((pair % ni, -newest, pu))  # per user, newest first
+        starts = np.searchsorted(pu[by_time], pu[by_time], side="left")
+        rank = np.empty(len(pair), np.int32)
+        rank[by_time] = np.arange(len(pair)) - starts
+        self.seen_recency_ = rank
+
+    def _recency_weights(self, rank: np.ndarray) -> np.ndarray:
+        half_life = float(self.recency_)  # type: ignore[arg-type]  # set when called
+        return (0.5 ** (rank / half_life)).astype(np.float32)
+
+    def _recency_tensors(self) -> dict[str, torch.Tensor]:
+        r = getattr(self, "seen_recency_", None)
+        return {} if r is None else {"seen.recency": torch.as_tensor(r)}
+
+    def _load_recency(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
+        self.recency_ = extra.get("recency")
+        r = tensors.get("seen.recency")
+        self.seen_recency_ = None if r is None or self.recency_ is None else r.numpy()
 
     def _baseline_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """The fallback score of a pair with an unknown user or item: the item's popularity.
@@ -120,7 +163,11 @@ class ImplicitRecommender(Recommender):
     def _user_rows(self, u: np.ndarray) -> sp.csr_matrix:
         x = self.__dict__.get("_x_cache")
         if x is None:  # built once per fitted or loaded model
-            x = self.__dict__["_x_cache"] = self._train_matrix()
+            x = self._train_matrix()
+            rank = getattr(self, "seen_recency_", None)
+            if rank is not None:  # each user's past weighed by how recent it is
+                x.data *= self._recency_weights(rank)
+            self.__dict__["_x_cache"] = x
         return x[np.asarray(u, dtype=np.int64)]
 
     @torch.no_grad()
@@ -149,6 +196,9 @@ class ImplicitRecommender(Recommender):
         if w is not None and (w.shape != raw.shape or not np.all(np.isfinite(w) & (w >= 0))):
             raise DataError(f"weights must be {raw.size} finite numbers >= 0, one per item; "
                             f"got {w.tolist()}")
+        if getattr(self, "recency_", None) is not None:  # the items in order: the last newest
+            decay = self._recency_weights(np.arange(raw.size - 1, -1, -1))
+            w = decay if w is None else w * decay
         return csr_from_ids(np.zeros(raw.size, np.int64), idx, w, (1, len(self.item_vocab_)))
 
     def fold_in(self, items: Any, weights: Any = None, **kw: Any) -> np.ndarray:  # type: ignore[override]
@@ -158,7 +208,8 @@ class ImplicitRecommender(Recommender):
         ----------
         items : sequence of raw item ids, or mapping item -> weight
             What the new user interacted with (a ``{item: rating}`` dict, as the rating models
-            take, counts each item with its value as the weight).
+            take, counts each item with its value as the weight). With ``recency`` set, in the
+            order they happened: the last is the newest.
         weights : sequence of float, optional
             A weight (count) per item; 1 each by default.
         """
@@ -238,5 +289,8 @@ class ImplicitRecommender(Recommender):
         self.fit_seconds_ = extra.get("fit_seconds")
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"item_popularity": self.item_popularity_.tolist(),
-                "fit_seconds": getattr(self, "fit_seconds_", None)}
+        out = {"item_popularity": self.item_popularity_.tolist(),
+               "fit_seconds": getattr(self, "fit_seconds_", None)}
+        if getattr(self, "recency_", None) is not None:
+            out["recency"] = self.recency_
+        return out

@@ -84,32 +84,51 @@ class GraphFilter(ImplicitRecommender):
         BSPM sharpening time :math:`T`; 0 is plain GF-CF.
     svd_iters : int, default 4
         Power iterations of the randomised SVD (more: closer to the exact subspace).
-    materialize : bool, default False
+    materialize : bool or "auto", default "auto"
         Precompute the dense items x items filter when fitting (and loading): the scores are
         linear in the interaction row, so row ``i`` of the filter is the score of a user who
         has only item ``i``. It costs ``4 * n_items**2`` bytes (6.7 GB for Gowalla's 41k
-        items; refused, with the size, beyond 80% of the memory available) and the time of
-        scoring ``n_items`` users once; after that scoring a batch of users is one sparse-dense
-        product instead of four propagations per batch, which is what makes ranking every user
-        fast with ``sharpen > 0``. The model file stays small (the filter is rebuilt on load).
+        items; ``True`` is refused, with the size, beyond 80% of the memory available) and the
+        time of scoring ``n_items`` users once; after that scoring a batch of users is one
+        sparse-dense product instead of four propagations per batch, which is what makes
+        ranking every user fast with ``sharpen > 0``. ``"auto"`` materialises when
+        ``sharpen > 0`` (without sharpening a batch costs one propagation, about what the
+        dense product costs) and the filter needs at most half the memory available at that
+        moment; :attr:`materialized_` says what was done. The model file stays small (the
+        filter is rebuilt on load, by the same rule).
         Gowalla, 448 factors, sharpen 2.5, on a 2-core machine at load 13-19
         (``benchmarks/implicit_scale.py gfcf``): fit 2,070 s, top-20 for all 29,858 users
         64.5 s, 5.9x faster per user than the lazy filter; 8.0 GB peak RSS.
+    recency : float or None, default None
+        Weigh each user's interactions by how recent they are when scoring: the ``k``-th most
+        recent counts ``0.5 ** (k / recency)`` (``recency`` is the half-life, in interactions;
+        the newest counts 1). Needs timestamps; fitting is unchanged. ``None``: every
+        interaction alike. On next-item tasks (leave-last-out by time) a few interactions'
+        half-life helps a lot; ``collabkit tune`` searches it when the data has timestamps.
     device : str, default "auto"
     random_state : int or None
         Seed of the randomised SVD.
+
+    Notes
+    -----
+    ``alpha`` and ``sharpen`` act when scoring, but a fitted filter scores with the values it
+    was fitted with (:attr:`alpha_`, :attr:`sharpen_`; saved with it): ``set_params`` takes
+    effect at the next ``fit``, as for every estimator. To try other values on a fitted filter
+    without refitting (a search over them), call :meth:`refilter`.
     """
 
     kind = "gfcf"
 
     def __init__(self, *, n_factors: int = 256, alpha: float = 0.3, sharpen: float = 0.0,
-                 svd_iters: int = 4, materialize: bool = False, device: str = "auto",
+                 svd_iters: int = 4, materialize: bool | str = "auto",
+                 recency: float | None = None, device: str = "auto",
                  random_state: int | None = None) -> None:
         self.n_factors = n_factors
         self.alpha = alpha
         self.sharpen = sharpen
         self.svd_iters = svd_iters
         self.materialize = materialize
+        self.recency = recency
         self.device = device
         self.random_state = random_state
 
@@ -118,8 +137,9 @@ class GraphFilter(ImplicitRecommender):
             v = getattr(self, name)
             if not isinstance(v, int | np.integer) or v < (1 if name == "n_factors" else 0):
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(self.materialize, bool | np.bool_):
-            raise ConfigError(f"materialize must be True or False, got {self.materialize!r}")
+        if not (isinstance(self.materialize, bool | np.bool_) or self.materialize == "auto"):
+            raise ConfigError(f"materialize must be True, False or 'auto', got "
+                              f"{self.materialize!r}")
         for name in ("alpha", "sharpen"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
@@ -153,6 +173,7 @@ class GraphFilter(ImplicitRecommender):
             else:
                 self.singular_values_ = torch.zeros(0)
                 self.item_basis_ = torch.zeros(len(di), 0, device=self.device_)
+        self.alpha_, self.sharpen_ = float(self.alpha), float(self.sharpen)
         self._prepare()
         self.fit_seconds_ = time.perf_counter() - start
 
@@ -175,8 +196,47 @@ class GraphFilter(ImplicitRecommender):
         with threads(self._threads):
             self._right = self._sharpen_t(right).T.contiguous()  # (V^T D^1/2) p(P)
         self._dense: torch.Tensor | None = None
-        if self.materialize:
+        self.materialized_ = self._should_materialize()
+        if self.materialized_:
             self._dense = self._materialize()
+
+    def _should_materialize(self) -> bool:
+        if self.materialize != "auto":
+            return bool(self.materialize)
+        from collabkit.models.implicit.ease import _available_bytes
+
+        n = len(self.item_vocab_)
+        return self.sharpen_ > 0 and 4 * n * n <= 0.5 * _available_bytes()
+
+    def refilter(self, *, alpha: float | None = None, sharpen: float | None = None
+                 ) -> GraphFilter:
+        """Score with another ``alpha`` or ``sharpen`` without refitting (returns ``self``).
+
+        Both act only when scoring, so a search over them needs one fit per ``n_factors``.
+        The parameters (``get_params``) and the fitted values (:attr:`alpha_`,
+        :attr:`sharpen_`) both change, so a save afterwards is consistent.
+
+        Raises
+        ------
+        NotFittedError
+            The filter is not fitted.
+        ConfigError
+            A value is not a number >= 0, or ``alpha > 0`` is asked of a filter fitted with
+            ``alpha=0``, which computed no low-pass part: fit it again.
+        """
+        self.check_fitted()
+        new = {"alpha": self.alpha_ if alpha is None else alpha,
+               "sharpen": self.sharpen_ if sharpen is None else sharpen}
+        for name, v in new.items():
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be a number >= 0, got {v!r}")
+        if new["alpha"] > 0 and not self.item_basis_.shape[1]:
+            raise ConfigError("this filter was fitted with alpha=0, so it has no low-pass part "
+                              f"to weigh by alpha={new['alpha']}; fit it again with alpha > 0")
+        self.alpha, self.sharpen = new["alpha"], new["sharpen"]
+        self.alpha_, self.sharpen_ = float(new["alpha"]), float(new["sharpen"])
+        self._prepare()
+        return self
 
     def _materialize(self, block: int = _COLS) -> torch.Tensor:
         """The dense filter: row ``i`` holds the scores of the one-item row ``e_i``."""
@@ -203,7 +263,7 @@ class GraphFilter(ImplicitRecommender):
     def _sharpen_t(self, yt: torch.Tensor) -> torch.Tensor:
         """``p(P) y^T`` (the RK4 step, as its Taylor sum) for a transposed block; ``y^T`` when
         ``sharpen`` is 0."""
-        t = float(self.sharpen)
+        t = self.sharpen_
         if t <= 0:
             return yt
         out, term = yt.clone(), yt
@@ -235,10 +295,10 @@ class GraphFilter(ImplicitRecommender):
                 # the first product has two sparse sides: R~ r^T costs what r's items touch
                 z = torch.as_tensor((self.norm_ @ xb.T).toarray(), device=self.device_)
                 lin = self._sharpen_t(torch.sparse.mm(self._at, z))  # (r P p(P))^T
-                if self.alpha > 0 and self.item_basis_.shape[1]:
+                if self.alpha_ > 0 and self.item_basis_.shape[1]:
                     xl = _torch_csr(xb, self.device_) @ self._left  # sparse rows: cheap
                     torch.mm(xl, self._right, out=out[s : s + xb.shape[0]])
-                    out[s : s + xb.shape[0]].mul_(float(self.alpha)).add_(lin.T)
+                    out[s : s + xb.shape[0]].mul_(self.alpha_).add_(lin.T)
                 else:
                     out[s : s + xb.shape[0]] = lin.T
         return out
@@ -248,7 +308,8 @@ class GraphFilter(ImplicitRecommender):
         return {**self._csr_tensors("gfcf.norm", self.norm_),
                 "gfcf.item_basis": self.item_basis_.cpu().contiguous(),
                 "gfcf.singular_values": self.singular_values_.cpu().contiguous(),
-                "gfcf.item_degree_sqrt": torch.as_tensor(self.item_degree_sqrt_)}
+                "gfcf.item_degree_sqrt": torch.as_tensor(self.item_degree_sqrt_),
+                **self._recency_tensors()}
 
     def _load_state(self, tensors: dict[str, torch.Tensor], extra: dict[str, Any]) -> None:
         self.device_ = resolve_device(self.device)
@@ -258,8 +319,13 @@ class GraphFilter(ImplicitRecommender):
         self.singular_values_ = tensors["gfcf.singular_values"]
         self.item_degree_sqrt_ = tensors["gfcf.item_degree_sqrt"].numpy()
         self.seed_ = extra.get("seed")
+        # files from before the fitted values were saved scored with the parameters
+        self.alpha_ = float(extra.get("fitted_alpha", self.alpha))
+        self.sharpen_ = float(extra.get("fitted_sharpen", self.sharpen))
         self._load_common(extra)
+        self._load_recency(tensors, extra)
         self._prepare()
 
     def _extra_state(self) -> dict[str, Any]:
-        return {**super()._extra_state(), "seed": self.seed_}
+        return {**super()._extra_state(), "seed": self.seed_, "fitted_alpha": self.alpha_,
+                "fitted_sharpen": self.sharpen_}
