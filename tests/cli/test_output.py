@@ -62,6 +62,10 @@ def test_issue13_a_model_parameter_opening_a_message_is_named_as_its_param_flag(
     assert msg("n_factors must be a positive integer, got 0") == (
         "--factors must be a positive integer, got 0")
     assert msg("trials must be a whole number >= 1") == "trials must be a whole number >= 1"
+    assert msg("recency must be a number of interactions > 0, or None; got 0") == (
+        "--param recency must be a number of interactions > 0, or None; got 0")
+    assert msg("no timestamps; pass data with a timestamp column, or leave recency=None") == (
+        "no timestamps; pass data with a timestamp column, or leave out --param recency")
     assert msg("every trial of 'itemknn' failed; the first: shrink must be >= 0") == (
         "every trial of 'itemknn' failed; the first: --param shrink must be >= 0")
 

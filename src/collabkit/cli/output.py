@@ -181,6 +181,7 @@ _PHRASES = (  # whole phrases that have no CLI counterpart or read differently t
     ("Pass download=True to fetch it, or", "Run `collabkit datasets download NAME`, or"),
     ("rating_range=(low, high)", "--rating-range LOW,HIGH"), ("clip=False", "--raw"),
     ("(split before fitting)", "(train --no-refit saves the model fitted to the train part)"),
+    ("or leave recency=None", "or leave out --param recency"),
 )
 # a name=value, or a bare name: short names only with "=", as they are also English words;
 # never one already after "--param " (text in CLI words stays as it is: issue 9)
