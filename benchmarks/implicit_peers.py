@@ -221,6 +221,11 @@ def _kind(name: str) -> str:
     return name.split(":")[0]
 
 
+def _label(name: str) -> str:
+    """A grid name as the tables show it (``"ease:recency"`` -> ``"collabkit ease + recency"``)."""
+    return "collabkit " + name.replace(":recency", " + recency")
+
+
 def _make(name: str, params: dict[str, Any]) -> Recommender:
     return registry.get(_kind(name))(**params)
 
@@ -407,12 +412,12 @@ def run_ours(name: str, ours: dict[str, list[dict[str, Any]]], parts: tuple[Inte
         res["trials"][kind] = trials
         params = best(trials)
         if params is None:
-            res["rows"].append({"model": f"collabkit {kind}", "kind": kind,
+            res["rows"].append({"model": _label(kind), "kind": kind,
                                 "refused": trials[0].get("refused", "no trial")})
             log(f"{name} {kind}: refused")
             continue
         row, model = final_ours(kind, params, train, test, cand, pt)
-        res["rows"].append({"model": f"collabkit {kind}", "kind": kind, "params": params,
+        res["rows"].append({"model": _label(kind), "kind": kind, "params": params,
                             **row})
         log(f"{name} collabkit {kind} {params}: test recall {row.get('recall', 0):.4f} ndcg "
             f"{row.get('ndcg', 0):.4f} fit {row.get('fit_seconds', 0):.1f} s")
@@ -517,12 +522,13 @@ def markdown(rep: dict[str, Any]) -> str:
 
 
 def merge_parts(a: dict[str, Any] | None, b: dict[str, Any]) -> dict[str, Any]:
-    """One data set measured by two runs (e.g. the peers and collabkit's side): both kept."""
+    """One data set measured by two runs (e.g. the peers and collabkit's side): both kept; a
+    model both runs measured is taken from the later one (``b``)."""
     if a is None:
         return b
-    out = {**a, "rows": a["rows"] + [r for r in b["rows"] if r["model"] not in
-                                     {x["model"] for x in a["rows"]}],
-           "trials": {**b["trials"], **a["trials"]},
+    out = {**a, "rows": [r for r in a["rows"] if r["model"] not in
+                         {x["model"] for x in b["rows"]}] + b["rows"],
+           "trials": {**a["trials"], **b["trials"]},
            "notes": a.get("notes", []) + b.get("notes", [])}
     if "check" not in out and "check" in b:
         out["check"] = b["check"]
@@ -567,10 +573,12 @@ def readme_section(rep: dict[str, Any]) -> str:
         96, subsequent_indent="  ", break_on_hyphens=False)
         for n, res in rep["datasets"].items()]
     out += ["", textwrap.fill(
-        "Fit seconds are wall clock under the load given per data set (gowalla's runs shared "
-        "the 2 cores with other work and were niced; the two MovieLens runs of 13:15-13:38 "
-        "overlapped, ml-100k's niced), so they compare models within one data set only "
-        "roughly.", 96)]
+        "Fit seconds are wall clock under the load given per data set (the runs shared the 2 "
+        "cores with other work and were niced), so they compare models within one data set "
+        "only roughly. \"+ recency\" rows weigh each user's past by how recent it is "
+        "(`recency`, from the timestamps, which the `implicit` library's models do not use); "
+        "each data set's line says which model wins with and without them. Gowalla's split "
+        "has no timestamps.", 96)]
     out += ["", README_END]
     return "\n".join(out)
 
@@ -621,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge-from", nargs="+", default=[], metavar="JSON",
                     help="with --readme: first copy these runs' data sets into OUT.json (a "
                          "data set measured by a separate run, e.g. gowalla)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="with --readme: build OUT.json from the --merge-from runs alone")
     ap.add_argument("--merge", action="store_true",
                     help="keep the data sets of an existing OUT.json that this run does not "
                          "measure (each data set records its own date, load and command)")
@@ -628,8 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     if args.readme:
         path_json = out.with_suffix(".json")
-        rep = (json.loads(path_json.read_text(encoding="utf-8")) if path_json.exists()
-               else {"datasets": {}})
+        rep = (json.loads(path_json.read_text(encoding="utf-8"))
+               if path_json.exists() and not args.fresh else {"datasets": {}})
         for path in args.merge_from:
             other = json.loads(Path(path).read_text(encoding="utf-8"))
             for name, res in other["datasets"].items():
@@ -637,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
             rep["meta"] = {**other["meta"], **rep.get("meta", {})}
             rep["meta"]["sampled"] = rep["meta"]["sampled"] or other["meta"]["sampled"]
         rep["datasets"] = {n: rep["datasets"][n] for n in DATASETS if n in rep["datasets"]}
+        for res in rep["datasets"].values():  # runs from before the label had its own form
+            for r in res["rows"]:
+                r["model"] = _label(r["kind"]) if not r.get("peer") else r["model"]
         out.with_suffix(".json").write_text(json.dumps(rep, indent=1, default=float),
                                             encoding="utf-8")
         out.with_suffix(".md").write_text(markdown(rep), encoding="utf-8")
