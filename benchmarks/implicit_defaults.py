@@ -299,8 +299,10 @@ def markdown(rep: dict[str, Any]) -> str:
     for note in m.get("notes", []):
         out.append(f"- {note}")
     for part in m.get("merged", []):
-        out.append(f"- searches from `{part['file']}`: `{part['command']}`, {part['started']} "
-                   f"to {part['finished']}, load {part['load_start']} to {part['load_end']}")
+        end = part["finished"] or "(stopped once its choices were saved)"
+        out.append(f"- merged from `{part['file']}` (its searches and choices): "
+                   f"`{part['command']}`, {part['started']} to {end}, load "
+                   f"{part['load_start']} to {part['load_end'] or '?'}")
     out.append("")
     for kind, ch in rep.get("choices", {}).items():
         out += [f"## {kind}", "", f"Old default `{key(ch['old_default'])}`; chosen "
@@ -347,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true",
                     help="keep the searches already in the --out JSON")
     ap.add_argument("--merge", type=Path, nargs="+", default=[],
-                    help="keep the searches of these JSON files (runs of this script)")
+                    help="keep the searches and choices of these JSON files (runs of this "
+                         "script; a later file wins)")
     ap.add_argument("--search-only", action="store_true",
                     help="search, record, and stop before scoring candidates")
     args = ap.parse_args(argv)
@@ -370,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind, per in part["searches"].items():
             rep["searches"].setdefault(kind, {}).update(per)
         rep["skipped"].update(part.get("skipped", {}))
+        rep["choices"].update(part.get("choices", {}))
         rep["meta"].setdefault("merged", []).append(
             {"file": other.name, "command": part["meta"]["command"],
              "started": part["meta"]["started"], "finished": part["meta"].get("finished"),
@@ -408,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
             save()
     for kind in [] if args.search_only else args.kinds:
         if not rep["searches"].get(kind):
+            continue
+        if kind in rep["choices"]:
+            log(f"{kind}: choice kept from a merged run")
             continue
         log(f"{kind}: scoring candidates on {', '.join(datasets)}")
         rep["choices"][kind] = choose(kind, rep, datasets, carves)

@@ -80,14 +80,14 @@ SEARCH_SPACES: dict[str, dict[str, Dim]] = {
     # rankers (implicit feedback), scored by validation NDCG under full ranking
     "popularity": {},
     "itemknn": {"n_neighbors": Int(5, 500, log=True), "shrink": Float(0.0, 100.0)},
-    "ials": {"n_factors": Int(8, 256, log=True), "reg": Float(1e-4, 1.0, log=True),
+    "ials": {"n_factors": Int(8, 256, log=True), "reg": Float(1e-4, 10.0, log=True),
              "reg_exponent": Float(0.0, 1.0), "alpha": Float(0.1, 50.0, log=True),
              "unobserved_weight": Float(1e-3, 1.0, log=True), "epochs": Int(4, 16)},
     "ease": {"reg": Float(1.0, 5000.0, log=True)},
     "gfcf": {"n_factors": Int(16, 512, log=True), "alpha": Float(0.0, 1.0),
              "sharpen": Float(0.0, 4.0)},
     "bpr": {"n_factors": Int(8, 256, log=True), "lr": Float(5e-3, 0.2, log=True),
-            "reg": Float(1e-6, 1e-2, log=True), "epochs": Int(10, 80)},
+            "reg": Float(1e-6, 0.1, log=True), "epochs": Int(10, 80)},
 }
 
 
