@@ -26,7 +26,8 @@ Protocol:
   what it really gets. A score already measured for the same parameters on the same carve
   (a search trial) is reused, not refitted.
 
-Writes ``benchmarks/results/implicit-defaults.json`` and ``.md`` (``--out`` for another stem);
+Writes ``benchmarks/results/implicit-defaults.json`` and ``.md`` (``--quick``:
+``implicit-defaults-quick.*``; ``--out`` for another stem);
 ``--reuse`` keeps the searches already in that JSON. Progress goes to stderr.
 """
 
@@ -345,7 +346,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gowalla-trials", type=int, default=8, help="trials per gowalla search")
     ap.add_argument("--timeout", type=float, default=360.0,
                     help="seconds per (kind, data set) search (stops starting trials)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "implicit-defaults")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output stem (default results/implicit-defaults, with --quick "
+                         "results/implicit-defaults-quick: a quick run never overwrites the "
+                         "record the tests read)")
     ap.add_argument("--reuse", action="store_true",
                     help="keep the searches already in the --out JSON")
     ap.add_argument("--merge", type=Path, nargs="+", default=[],
@@ -354,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-only", action="store_true",
                     help="search, record, and stop before scoring candidates")
     args = ap.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS / ("implicit-defaults-quick" if args.quick else "implicit-defaults")
     datasets = ["ml-100k"] if args.quick else args.datasets
     trials = 3 if args.quick else args.trials
     path = args.out.with_suffix(".json")
