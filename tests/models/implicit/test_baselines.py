@@ -27,11 +27,21 @@ def test_popularity_ranks_by_count_and_skips_seen() -> None:
 def test_itemknn_cosine_known_answer() -> None:
     # a: users 1,2; b: users 1,2,3; c: user 3 -> cos(a,b) = 2/sqrt(2*3), cos(b,c) = 1/sqrt(3)
     df = pd.DataFrame({"user": [1, 2, 1, 2, 3, 3], "item": ["a", "a", "b", "b", "b", "c"]})
-    m = ItemKNN(n_neighbors=5).fit(read_interactions(df))
+    m = ItemKNN(n_neighbors=5, shrink=0.0).fit(read_interactions(df))  # plain cosine
     s = m.similarity_.toarray()
     ia, ib, ic = m.item_vocab_.index(["a", "b", "c"])
     assert s[ia, ib] == pytest.approx(2 / np.sqrt(6)) and s[ib, ic] == pytest.approx(1 / np.sqrt(3))
     assert s[ia, ic] == 0 and s[ia, ia] == 0
+
+
+def test_issue13_itemknn_default_shrink_known_answer() -> None:
+    # the same table with the default shrink (18, issue 13): c_ij / (sqrt(n_i n_j) + 18)
+    df = pd.DataFrame({"user": [1, 2, 1, 2, 3, 3], "item": ["a", "a", "b", "b", "b", "c"]})
+    m = ItemKNN(n_neighbors=5).fit(read_interactions(df))
+    s = m.similarity_.toarray()
+    ia, ib, ic = m.item_vocab_.index(["a", "b", "c"])
+    assert s[ia, ib] == pytest.approx(2 / (np.sqrt(6) + 18), rel=1e-6)
+    assert s[ib, ic] == pytest.approx(1 / (np.sqrt(3) + 18), rel=1e-6)
 
 
 def test_itemknn_checkerboard_top1(checkerboard) -> None:
@@ -56,7 +66,7 @@ def test_issue13_itemknn_prunes_each_candidates_neighbours() -> None:
     # a: users 1,2; b: users 1,2,3; c: users 3,4 -> c's nearest is b (1/sqrt(6)), not a (0)
     df = pd.DataFrame({"user": [1, 2, 1, 2, 3, 3, 4], "item": ["a", "a", "b", "b", "b", "c",
                                                                 "c"]})
-    m = ItemKNN(n_neighbors=1).fit(read_interactions(df))
+    m = ItemKNN(n_neighbors=1, shrink=0.0).fit(read_interactions(df))
     s = m.similarity_.toarray()
     ia, ib, ic = m.item_vocab_.index(["a", "b", "c"])
     # column j holds the one item most similar to candidate j

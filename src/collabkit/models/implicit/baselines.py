@@ -56,10 +56,14 @@ class ItemKNN(ImplicitRecommender):
     carve of gowalla's train.txt (200 neighbours; 50: 0.1494 / 0.1009 against 0.1662 /
     0.1125).
 
+    The defaults were chosen by ``benchmarks/implicit_defaults.py`` (``collabkit tune`` on
+    training rows of ml-100k, ml-latest-small and gowalla; results in
+    ``benchmarks/results/implicit-defaults.md``).
+
     Parameters
     ----------
-    n_neighbors : int, default 100
-    shrink : float, default 0.0
+    n_neighbors : int, default 150
+    shrink : float, default 18.0
     recency : float or None, default None
         Weigh each user's interactions by how recent they are when scoring: the ``k``-th most
         recent counts ``0.5 ** (k / recency)`` (``recency`` is the half-life, in interactions;
@@ -70,7 +74,7 @@ class ItemKNN(ImplicitRecommender):
 
     kind = "itemknn"
 
-    def __init__(self, *, n_neighbors: int = 100, shrink: float = 0.0,
+    def __init__(self, *, n_neighbors: int = 150, shrink: float = 18.0,
                  recency: float | None = None) -> None:
         self.n_neighbors = n_neighbors
         self.shrink = shrink

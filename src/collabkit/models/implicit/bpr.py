@@ -94,21 +94,25 @@ def _kernel() -> Callable[..., float]:
 class BPR(ImplicitRecommender):
     r"""Matrix factorisation trained with the BPR pairwise loss (kind ``"bpr"``).
 
+    The defaults were chosen by ``benchmarks/implicit_defaults.py`` (``collabkit tune`` on
+    training rows of ml-100k, ml-latest-small and gowalla; results in
+    ``benchmarks/results/implicit-defaults.md``).
+
     Parameters
     ----------
-    n_factors : int, default 64
-    epochs : int, default 30
+    n_factors : int, default 128
+    epochs : int, default 75
         Passes of as many sampled triples as there are interactions.
-    lr : float, default 0.05
-    reg : float, default 1e-4
+    lr : float, default 0.09
+    reg : float, default 0.01
     init_std : float, default 0.1
     random_state : int or None
     """
 
     kind = "bpr"
 
-    def __init__(self, *, n_factors: int = 64, epochs: int = 30, lr: float = 0.05,
-                 reg: float = 1e-4, init_std: float = 0.1,
+    def __init__(self, *, n_factors: int = 128, epochs: int = 75, lr: float = 0.09,
+                 reg: float = 0.01, init_std: float = 0.1,
                  random_state: int | None = None) -> None:
         self.n_factors = n_factors
         self.epochs = epochs

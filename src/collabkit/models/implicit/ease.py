@@ -54,9 +54,13 @@ def _available_bytes() -> int:
 class EASE(ImplicitRecommender):
     r"""Closed-form item-item model for implicit feedback (kind ``"ease"``).
 
+    The default ``reg`` was chosen by ``benchmarks/implicit_defaults.py`` (``collabkit tune``
+    on training rows of ml-100k and ml-latest-small; gowalla's 40,981 items were too costly;
+    results in ``benchmarks/results/implicit-defaults.md``).
+
     Parameters
     ----------
-    reg : float, default 500.0
+    reg : float, default 400.0
         :math:`\lambda`, the L2 penalty on :math:`B`.
     max_memory_gb : float or None, default None
         Refuse to fit when the dense matrices would need more than this; ``None`` allows up to
@@ -72,7 +76,7 @@ class EASE(ImplicitRecommender):
 
     kind = "ease"
 
-    def __init__(self, *, reg: float = 500.0, max_memory_gb: float | None = None,
+    def __init__(self, *, reg: float = 400.0, max_memory_gb: float | None = None,
                  recency: float | None = None, device: str = "auto") -> None:
         self.reg = reg
         self.max_memory_gb = max_memory_gb

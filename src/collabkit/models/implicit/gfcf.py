@@ -67,7 +67,11 @@ def _torch_csr(m: sp.csr_matrix, device: torch.device) -> torch.Tensor:
 class GraphFilter(ImplicitRecommender):
     r"""Closed-form graph filter for implicit feedback (kind ``"gfcf"``).
 
-    See the module docstring for the filter. The defaults are GF-CF's published ones. On
+    See the module docstring for the filter. The numeric defaults were chosen by
+    ``benchmarks/implicit_defaults.py`` (``collabkit tune`` on training rows of ml-100k,
+    ml-latest-small and gowalla; results in ``benchmarks/results/implicit-defaults.md``);
+    GF-CF's published ones are ``alpha=0.3, sharpen=0.0``. With ``sharpen > 0`` ranking every
+    user is slower unless the filter is materialised (``materialize``, below). On
     Gowalla (LightGCN split, full ranking) the search of ``benchmarks/implicit.py`` on a
     validation carve of train.txt chose ``n_factors=448, alpha=0.2, sharpen=2.5`` (BSPM's
     published setting), which scored Recall@20 0.1924 / NDCG@20 0.1606 on test.txt with a 51 s
@@ -78,9 +82,9 @@ class GraphFilter(ImplicitRecommender):
     ----------
     n_factors : int, default 256
         Rank of the ideal low-pass filter (top singular vectors of :math:`\tilde R`).
-    alpha : float, default 0.3
+    alpha : float, default 0.1
         Weight of the ideal low-pass part; 0 leaves the linear filter :math:`r\tilde P` alone.
-    sharpen : float, default 0.0
+    sharpen : float, default 1.5
         BSPM sharpening time :math:`T`; 0 is plain GF-CF.
     svd_iters : int, default 4
         Power iterations of the randomised SVD (more: closer to the exact subspace).
@@ -119,7 +123,7 @@ class GraphFilter(ImplicitRecommender):
 
     kind = "gfcf"
 
-    def __init__(self, *, n_factors: int = 256, alpha: float = 0.3, sharpen: float = 0.0,
+    def __init__(self, *, n_factors: int = 256, alpha: float = 0.1, sharpen: float = 1.5,
                  svd_iters: int = 4, materialize: bool | str = "auto",
                  recency: float | None = None, device: str = "auto",
                  random_state: int | None = None) -> None:

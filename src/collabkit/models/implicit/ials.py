@@ -151,19 +151,23 @@ def _cg(Yb: torch.Tensor, w: torch.Tensor, gram: torch.Tensor, lam: torch.Tensor
 class ImplicitALS(ImplicitRecommender):
     r"""Implicit ALS with confidence weights (kind ``"ials"``); see the module docstring.
 
+    The defaults were chosen by ``benchmarks/implicit_defaults.py`` (``collabkit tune`` on
+    training rows of ml-100k, ml-latest-small and gowalla; results in
+    ``benchmarks/results/implicit-defaults.md``).
+
     Parameters
     ----------
     n_factors : int, default 64
-    epochs : int, default 10
+    epochs : int, default 14
         Sweeps (items, then users).
-    reg : float, default 0.01
+    reg : float, default 0.5
         :math:`\lambda`.
-    reg_exponent : float, default 1.0
+    reg_exponent : float, default 0.1
         :math:`\nu`: 1 scales the ridge with each row's frequency (Rendle et al.), 0 is HKV's
         plain ridge.
-    alpha : float, default 1.0
+    alpha : float, default 0.2
         Confidence per unit of interaction weight.
-    unobserved_weight : float, default 1.0
+    unobserved_weight : float, default 0.01
         :math:`\alpha_0`, the weight of every pair (HKV: 1).
     init_std : float, default 0.1
         Standard deviation of the random initial factors (divided by sqrt(n_factors)).
@@ -181,9 +185,9 @@ class ImplicitALS(ImplicitRecommender):
     # ml-latest-small 8x slower on a loaded 2-core machine; see collabkit.runtime.threads)
     _threads = 1
 
-    def __init__(self, *, n_factors: int = 64, epochs: int = 10, reg: float = 0.01,
-                 reg_exponent: float = 1.0, alpha: float = 1.0,
-                 unobserved_weight: float = 1.0, init_std: float = 0.1,
+    def __init__(self, *, n_factors: int = 64, epochs: int = 14, reg: float = 0.5,
+                 reg_exponent: float = 0.1, alpha: float = 0.2,
+                 unobserved_weight: float = 0.01, init_std: float = 0.1,
                  solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3,
                  device: str = "auto", random_state: int | None = None) -> None:
         self.n_factors = n_factors
