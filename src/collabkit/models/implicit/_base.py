@@ -56,6 +56,15 @@ def csr_from_ids(rows: np.ndarray, cols: np.ndarray, values: np.ndarray | None,
 class ImplicitRecommender(Recommender):
     """Base of collabkit's implicit-feedback rankers (kinds ``ials``, ``ease``, ``gfcf``, ...).
 
+    **Recency** (kinds whose scores are linear in a user's interaction row: ``ease``,
+    ``itemknn``, ``gfcf``; issue 13). With ``recency=H`` the row is weighed by how recent each
+    interaction is when scoring: the ``k``-th most recent counts ``0.5 ** (k / H)`` (the newest
+    counts 1; a repeated pair counts at its newest time). It needs timestamps; fitting is
+    unchanged; a new user's items (:meth:`fold_in`) are read oldest first. On next-item tasks
+    (each user's latest interaction held out) a half-life of a few interactions helps a lot;
+    ``collabkit tune`` searches it when the data has timestamps. ``set_params(recency=...)``
+    acts at the next ``fit`` (the fitted value is ``recency_``, saved with the model).
+
     Fitted attributes beyond :class:`Recommender`'s
     -----------------------------------------------
     item_popularity_ : numpy.ndarray

@@ -66,11 +66,8 @@ class EASE(ImplicitRecommender):
         Refuse to fit when the dense matrices would need more than this; ``None`` allows up to
         80% of the memory available now.
     recency : float or None, default None
-        Weigh each user's interactions by how recent they are when scoring: the ``k``-th most
-        recent counts ``0.5 ** (k / recency)`` (``recency`` is the half-life, in interactions;
-        the newest counts 1). Needs timestamps; fitting is unchanged. ``None``: every
-        interaction alike. On next-item tasks (leave-last-out by time) a few interactions'
-        half-life helps a lot; ``collabkit tune`` searches it when the data has timestamps.
+        Half-life, in interactions, of a past interaction's weight when scoring (needs
+        timestamps); ``None`` weighs all alike. See :class:`ImplicitRecommender`.
     device : str, default "auto"
     """
 

@@ -104,11 +104,8 @@ class GraphFilter(ImplicitRecommender):
         (``benchmarks/implicit_scale.py gfcf``): fit 2,070 s, top-20 for all 29,858 users
         64.5 s, 5.9x faster per user than the lazy filter; 8.0 GB peak RSS.
     recency : float or None, default None
-        Weigh each user's interactions by how recent they are when scoring: the ``k``-th most
-        recent counts ``0.5 ** (k / recency)`` (``recency`` is the half-life, in interactions;
-        the newest counts 1). Needs timestamps; fitting is unchanged. ``None``: every
-        interaction alike. On next-item tasks (leave-last-out by time) a few interactions'
-        half-life helps a lot; ``collabkit tune`` searches it when the data has timestamps.
+        Half-life, in interactions, of a past interaction's weight when scoring (needs
+        timestamps); ``None`` weighs all alike. See :class:`ImplicitRecommender`.
     device : str, default "auto"
     random_state : int or None
         Seed of the randomised SVD.
