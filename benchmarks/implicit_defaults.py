@@ -86,9 +86,15 @@ def training_rows(name: str) -> Interactions:
     return train
 
 
+def default_space(kind: str) -> dict[str, Dim]:
+    """The declared space less ``recency``: it needs timestamps, so its default stays off (a
+    default must work on any data)."""
+    return {p: d for p, d in search_space(kind).items() if p != "recency"}
+
+
 def space_for(kind: str, dataset: str, quick: bool) -> tuple[dict[str, Dim], str | None]:
     """The searched space, and a note when it differs from the declared one."""
-    space = search_space(kind)
+    space = default_space(kind)
     cap = QUICK_CAP if quick else GOWALLA_CAPS.get(kind) if dataset == "gowalla" else None
     if cap is None or "n_factors" not in space:
         return space, None
@@ -117,7 +123,7 @@ def readable(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     digit; the linear 0..1 (or 0..4) knobs: to 0.05 (alpha of gfcf), 0.1 (reg_exponent), 0.5
     (sharpen); shrink: whole.
     """
-    space = search_space(kind)
+    space = default_space(kind)
     out: dict[str, Any] = {}
     for p, v in params.items():
         dim = space.get(p)
@@ -147,7 +153,7 @@ def readable(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def current_defaults(kind: str) -> dict[str, Any]:
     """The constructor defaults of the searched parameters of ``kind``."""
     got = registry.get(kind)().get_params()
-    return {p: got[p] for p in search_space(kind)}
+    return {p: got[p] for p in default_space(kind)}
 
 
 def _plain(v: Any) -> Any:
