@@ -10,7 +10,8 @@ Protocol:
   pair an interaction) less each user's last interaction by timestamp (``api.split(data,
   "last", k=1)``, train part: exactly the training rows of ``benchmarks/implicit_peers.py``,
   so its test items are never seen); gowalla's train.txt (its test.txt is never read here).
-- Per (kind, data set): ``collabkit.tune(train, kind, trials=N, seed=0, timeout=T)`` with no
+- Per (kind, data set): ``collabkit.tune(train, kind, trials=N, seed=0, timeout=T,
+  carve="random")`` with no
   test table: validation is tune's own carve, a random 20 % of each user's rows (seed 0),
   scored by NDCG@20 under full ranking. Every trial (params, score, seconds) is recorded.
   ``--timeout`` stops *starting* trials; the trial in flight and tune's refit still finish.
@@ -18,7 +19,8 @@ Protocol:
   ``n_factors`` capped (:data:`GOWALLA_CAPS`, so one fit stays around a minute on 2 shared
   cores), and EASE is skipped there (a dense 40,981 x 40,981 Gram matrix and its inverse).
 - Choice, per kind: candidates = each data set's best parameters and the current defaults;
-  each is fitted on every data set's fit part (``carve_validation(train, True, 0.2, 0)``, the
+  each is fitted on every data set's fit part (``carve_validation(train, True, 0.2, 0,
+  "random")``: a random share of each user's rows, as for data without timestamps; the
   carve the search used; ``random_state=0``) and scored on its validation part. The candidate
   with the highest mean over data sets of (its NDCG@20 / the best NDCG@20 seen on that data
   set) wins; its values are rounded to readable numbers (:func:`readable`) and the rounded
@@ -175,7 +177,7 @@ def run_search(kind: str, dataset: str, train: Interactions, trials: int, timeou
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelFitWarning)
         res = tune(train, kind, trials=trials, seed=SEED, timeout=timeout,
-                   valid_frac=VALID_FRAC, space=space, callback=progress)
+                   valid_frac=VALID_FRAC, space=space, callback=progress, carve="random")
     rows = []
     for r in res.trials.to_dict("records"):
         rows.append({"trial": int(r["trial"]),
@@ -400,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     for d in datasets:
         log(f"loading {d}")
         train = training_rows(d)
-        fit_rows, valid_rows, _ = carve_validation(train, True, VALID_FRAC, SEED)
+        fit_rows, valid_rows, _ = carve_validation(train, True, VALID_FRAC, SEED, "random")
         carves[d] = (fit_rows, valid_rows)
         n = trials if d != "gowalla" or args.quick else args.gowalla_trials
         for kind in args.kinds:

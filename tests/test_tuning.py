@@ -178,3 +178,26 @@ def test_issue13_recency_is_searched_only_when_the_data_has_timestamps(blocks):
     res = tune(timed, "itemknn", trials=6, seed=0)
     assert "recency" in res.trials.columns and (res.trials["state"] == "complete").all()
     assert "recency" in res.best_params
+
+
+def test_issue13_a_rankers_carve_is_each_users_latest_rows_when_there_are_timestamps(blocks):
+    """With timestamps the validation rows are each user's latest (what a ranker is asked
+    to predict next); ``carve="random"`` keeps the random per-user share; ``"latest"``
+    without timestamps is refused."""
+    df = pd.DataFrame({"user": blocks.user_vocab.ids(blocks.users),
+                       "item": blocks.item_vocab.ids(blocks.items),
+                       "timestamp": np.random.default_rng(3).permutation(len(blocks))})
+    timed = read_interactions(df, timestamp_col="timestamp")
+    fit, valid, how = carve_validation(timed, True, 0.2, seed=0)
+    assert "latest" in how and len(fit) + len(valid) == len(timed)
+    last_fit = pd.Series(fit.timestamps).groupby(fit.users).max()
+    first_valid = pd.Series(valid.timestamps).groupby(valid.users).min()
+    assert (first_valid > last_fit.reindex(first_valid.index)).all()
+    assert (pd.Series(valid.users).value_counts() == 2).all()  # 10 rows each: floor(0.2 * 10)
+    _, rvalid, rhow = carve_validation(timed, True, 0.2, seed=0, carve="random")
+    assert "latest" not in rhow and len(rvalid) == len(valid)
+    assert not np.array_equal(np.sort(rvalid.timestamps), np.sort(valid.timestamps))
+    with pytest.raises(ConfigError, match="needs timestamps"):
+        carve_validation(blocks, True, 0.2, seed=0, carve="latest")
+    _, _, untimed = carve_validation(blocks, True, 0.2, seed=0)
+    assert "latest" not in untimed

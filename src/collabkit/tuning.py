@@ -105,21 +105,52 @@ def parse_metric(metric: str | None, ranker: bool, k: int = 20) -> tuple[str, in
     return name, k
 
 
-def carve_validation(train: Interactions, ranker: bool, valid_frac: float, seed: int
+def carve_validation(train: Interactions, ranker: bool, valid_frac: float, seed: int,
+                     carve: Literal["auto", "random", "latest"] = "auto"
                      ) -> tuple[Interactions, Interactions, str]:
     """(rows to fit, validation rows, how) from ``train`` alone.
 
-    A ranker gets a random ``valid_frac`` of each user's rows (users with too few rows keep
-    them all in the fit part); a rating model a random ``valid_frac`` of all rows.
+    A ranker gets ``valid_frac`` of each user's rows (users with too few rows keep them all in
+    the fit part): their *latest* by timestamp when ``carve`` is ``"latest"``, or ``"auto"``
+    and the rows have timestamps (what comes next is what a ranker is asked for, and a random
+    carve would hide what ``recency`` does), else a random share. A rating model gets a random
+    ``valid_frac`` of all rows.
     """
     from collabkit.data import split as sp
 
     if not 0.0 < valid_frac < 1.0:
         raise ConfigError(f"valid_frac must be between 0 and 1 (exclusive), got {valid_frac}")
+    if carve not in ("auto", "random", "latest"):
+        raise ConfigError(f"carve must be 'auto', 'random' or 'latest', got {carve!r}")
+    latest = ranker and carve != "random" and train.timestamps is not None
+    if ranker and carve == "latest" and train.timestamps is None:
+        raise ConfigError("carve='latest' needs timestamps, and these rows have none; use "
+                          "carve='random' or 'auto'")
+    if latest:
+        return (*_latest_share(train, valid_frac),
+                f"per-user latest {valid_frac:.0%} of the training rows (by timestamp)")
     s = (sp.user_fraction_split(train.users, test_frac=valid_frac, seed=seed) if ranker
          else sp.random_split(len(train), test_frac=valid_frac, seed=seed))
     how = ("per-user" if ranker else "random") + f" {valid_frac:.0%} of the training rows"
     return train.take(s.train), train.take(s.test), how
+
+
+def _latest_share(train: Interactions, frac: float) -> tuple[Interactions, Interactions]:
+    """Each user's latest ``floor(frac * rows)`` rows (ties: the later row), at least one row
+    left to fit."""
+    users = np.asarray(train.users)
+    assert train.timestamps is not None
+    order = np.lexsort((np.arange(users.size), train.timestamps, users))  # user, then time
+    _, start, counts = np.unique(users[order], return_index=True, return_counts=True)
+    take = np.minimum(np.floor(frac * counts + 1e-9).astype(np.int64), counts - 1)
+    group = np.repeat(np.arange(counts.size), counts)
+    from_end = np.repeat(start + counts, counts) - np.arange(users.size) - 1
+    mask = np.zeros(users.size, dtype=bool)
+    mask[order[from_end < take[group]]] = True
+    if not mask.any():
+        raise ConfigError(f"no user has enough rows for a validation share of {frac}; raise "
+                          "valid_frac")
+    return train.take(np.flatnonzero(~mask)), train.take(np.flatnonzero(mask))
 
 
 def score(model: Recommender, rows: Interactions, metric: str, k: int) -> float:
@@ -148,7 +179,8 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
          trials: int = 20, metric: str | None = None, k: int = 20,
          timeout: float | None = None, seed: int = 0, valid_frac: float = 0.2,
          space: Mapping[str, Dim] | None = None, params: Mapping[str, Any] | None = None,
-         callback: Callable[[dict[str, Any]], None] | None = None) -> TuneResult:
+         callback: Callable[[dict[str, Any]], None] | None = None,
+         carve: Literal["auto", "random", "latest"] = "auto") -> TuneResult:
     """Search ``model``'s hyperparameters on validation rows carved from ``train``.
 
     Parameters
@@ -181,6 +213,9 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
         Parameters held fixed in every trial and the refit (removed from the search).
     callback : callable, optional
         Called with each finished trial's row (a dict) as it completes.
+    carve : {"auto", "random", "latest"}
+        How a ranker's validation rows are chosen (:func:`carve_validation`): ``"auto"``, each
+        user's latest rows when there are timestamps, else a random share of each user's rows.
 
     Returns
     -------
@@ -218,7 +253,7 @@ def tune(train: Interactions, model: str = "dot", *, test: Interactions | None =
         dims.pop("recency", None)
     if "random_state" in accepted:
         fixed.setdefault("random_state", seed)
-    fit_rows, valid_rows, how = carve_validation(train, ranker, valid_frac, seed)
+    fit_rows, valid_rows, how = carve_validation(train, ranker, valid_frac, seed, carve)
     direction: Literal["maximize", "minimize"] = "maximize" if ranker else "minimize"
     rows: list[dict[str, Any]] = []
 

@@ -6,6 +6,7 @@ on every training row; the test part is scored once, at the end.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -166,5 +167,7 @@ def _print(result: Any, summary: dict[str, Any], train: Any) -> None:
 
 
 def _short(v: Any) -> str:
-    """A parameter value in a few characters: 0.0123, 52, True."""
+    """A parameter value in a few characters: 0.0123, 52, True, None (a choice of none)."""
+    if isinstance(v, float) and math.isnan(v):  # a None choice in a table column of floats
+        return "None"
     return f"{v:.3g}" if isinstance(v, float) else str(v)
