@@ -39,8 +39,8 @@ from collabkit.errors import ConfigError
 @click.option("--timeout", type=float, default=None, metavar="S",
               help="Start no trial after S seconds.")
 @click.option("--valid-frac", default=0.2, show_default=True,
-              help="Share of the training rows (of each user's, for implicit data) scored in "
-                   "each trial.")
+              help="Share of the training rows (of each user's for implicit data: their "
+                   "latest when the rows have timestamps) scored in each trial.")
 @click.option("--param", "extra", multiple=True, metavar="NAME=VALUE",
               help="Hold a parameter fixed in every trial, e.g. --param epochs=5 (repeatable).")
 @click.option("--seed", type=int, default=42, show_default=True,
