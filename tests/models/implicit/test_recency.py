@@ -77,6 +77,15 @@ def test_fold_in_reads_the_items_oldest_first(two_clusters, make) -> None:
                                rtol=1e-5, atol=1e-6)
 
 
+def test_fold_in_counts_a_repeated_item_at_its_last_mention(two_clusters) -> None:
+    """As at fit time: an item named twice counts twice, at the rank of its newest mention."""
+    m = ItemKNN(n_neighbors=9, recency=1.0).fit(two_clusters)
+    x = m._item_vector([0, 5, 0]).toarray()[0]
+    i0, i5 = (int(m.item_vocab_.index([it])[0]) for it in (0, 5))
+    assert x[i0] == pytest.approx(2.0) and x[i5] == pytest.approx(0.5)
+    assert x.sum() == pytest.approx(2.5)
+
+
 @pytest.mark.parametrize("make", KINDS)
 def test_saved_and_loaded_model_keeps_its_recency(two_clusters, make, tmp_path) -> None:
     m = make(recency=0.5).fit(two_clusters)

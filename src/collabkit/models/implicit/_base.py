@@ -206,7 +206,11 @@ class ImplicitRecommender(Recommender):
             raise DataError(f"weights must be {raw.size} finite numbers >= 0, one per item; "
                             f"got {w.tolist()}")
         if getattr(self, "recency_", None) is not None:  # the items in order: the last newest
-            decay = self._recency_weights(np.arange(raw.size - 1, -1, -1))
+            # rank of each distinct item by its last mention (as a repeated pair at fit time)
+            uniq, from_end = np.unique(idx[::-1], return_index=True)
+            rank = np.empty(uniq.size, np.int64)
+            rank[np.argsort(from_end)] = np.arange(uniq.size)
+            decay = self._recency_weights(rank[np.searchsorted(uniq, idx)])
             w = decay if w is None else w * decay
         return csr_from_ids(np.zeros(raw.size, np.int64), idx, w, (1, len(self.item_vocab_)))
 
