@@ -126,31 +126,14 @@ def carve_validation(train: Interactions, ranker: bool, valid_frac: float, seed:
     if ranker and carve == "latest" and train.timestamps is None:
         raise ConfigError("carve='latest' needs timestamps, and these rows have none; use "
                           "carve='random' or 'auto'")
-    if latest:
-        return (*_latest_share(train, valid_frac),
-                f"per-user latest {valid_frac:.0%} of the training rows (by timestamp)")
-    s = (sp.user_fraction_split(train.users, test_frac=valid_frac, seed=seed) if ranker
-         else sp.random_split(len(train), test_frac=valid_frac, seed=seed))
-    how = ("per-user" if ranker else "random") + f" {valid_frac:.0%} of the training rows"
+    if ranker:
+        s = sp.user_fraction_split(train.users, test_frac=valid_frac, seed=seed,
+                                   timestamps=train.timestamps if latest else None)
+        how = "per-user latest" if latest else "per-user"
+    else:
+        s, how = sp.random_split(len(train), test_frac=valid_frac, seed=seed), "random"
+    how += f" {valid_frac:.0%} of the training rows" + (" (by timestamp)" if latest else "")
     return train.take(s.train), train.take(s.test), how
-
-
-def _latest_share(train: Interactions, frac: float) -> tuple[Interactions, Interactions]:
-    """Each user's latest ``floor(frac * rows)`` rows (ties: the later row), at least one row
-    left to fit."""
-    users = np.asarray(train.users)
-    assert train.timestamps is not None
-    order = np.lexsort((np.arange(users.size), train.timestamps, users))  # user, then time
-    _, start, counts = np.unique(users[order], return_index=True, return_counts=True)
-    take = np.minimum(np.floor(frac * counts + 1e-9).astype(np.int64), counts - 1)
-    group = np.repeat(np.arange(counts.size), counts)
-    from_end = np.repeat(start + counts, counts) - np.arange(users.size) - 1
-    mask = np.zeros(users.size, dtype=bool)
-    mask[order[from_end < take[group]]] = True
-    if not mask.any():
-        raise ConfigError(f"no user has enough rows for a validation share of {frac}; raise "
-                          "valid_frac")
-    return train.take(np.flatnonzero(~mask)), train.take(np.flatnonzero(mask))
 
 
 def score(model: Recommender, rows: Interactions, metric: str, k: int) -> float:

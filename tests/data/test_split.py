@@ -292,3 +292,10 @@ def test_kfold_properties(n: int, k: int, seed: int | None) -> None:
     if seed is not None:
         again = kfold(n, k=k, seed=seed)
         assert all(same(a, b) for a, b in zip(folds, again, strict=True))
+
+
+def test_issue13_user_fraction_with_timestamps_takes_each_users_latest_rows():
+    s = user_fraction_split(np.array([0, 0, 0, 1, 1, 1, 1]), test_frac=0.5,
+                            timestamps=np.array([3, 1, 2, 5, 4, 7, 7]))
+    assert s.test.tolist() == [0, 5, 6]  # user 0: floor(1.5) = 1 (t=3); user 1: the two t=7
+    assert s.name.endswith("latest)")

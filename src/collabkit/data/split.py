@@ -16,8 +16,7 @@ Which split answers which question:
 - :func:`temporal_split`: one global cutoff in time, no training on the future.
 - :func:`leave_last_k_out`: each user's latest ``k`` interactions, the usual top-N protocol.
 - :func:`kfold`: ``k`` random folds whose test parts partition the rows.
-- :func:`collabkit.metrics.leakage.split_summary`: how many test rows have a user or item that
-  train never saw (cold start).
+- :func:`collabkit.metrics.leakage.split_summary`: test rows whose user or item is cold.
 
 Validation sets
 ---------------
@@ -30,8 +29,7 @@ caller's job) and map the positions back through ``outer.train``::
 
 Splitting the full table a second time instead would let validation rows overlap test rows.
 
-Every split refuses to return an empty train or test part: the
-:class:`~collabkit.errors.ConfigError` names the parameter to change.
+Every split refuses an empty train or test part (a ConfigError names the parameter to change).
 """
 
 from __future__ import annotations
@@ -174,9 +172,10 @@ def random_split(n_rows: int, *, test_frac: float = 0.2, seed: int | None = 0) -
 
 
 def user_fraction_split(
-    users: np.ndarray, *, test_frac: float = 0.2, seed: int | None = 0, min_train: int = 1
+    users: np.ndarray, *, test_frac: float = 0.2, seed: int | None = 0, min_train: int = 1,
+    timestamps: np.ndarray | None = None,
 ) -> Split:
-    """Send a random ``test_frac`` of *each user's* rows to test.
+    """Send a random ``test_frac`` of *each user's* rows to test (the latest, with ``timestamps``).
 
     Parameters
     ----------
@@ -190,11 +189,13 @@ def user_fraction_split(
         Seed for ``np.random.default_rng``.
     min_train : int, default 1
         Rows each user keeps in train at least (a user with fewer rows keeps all of them).
+    timestamps : numpy.ndarray, optional
+        Timestamp of each row: test gets each user's latest rows (ties: the later row).
 
     Returns
     -------
     Split
-        Named ``"user_fraction(test_frac=..., min_train=..., seed=...)"``.
+        Named ``"user_fraction(test_frac=..., min_train=..., seed=...)"`` (or ``latest``).
 
     Raises
     ------
@@ -214,8 +215,11 @@ def user_fraction_split(
             f"no user has enough rows for test_frac={frac} with min_train={min_train} (the "
             f"largest user has {counts.max()} rows); raise test_frac or lower min_train"
         )
-    order = _random_order(codes, np.random.default_rng(seed))
-    mask = _last_per_group(order, codes, counts, n_test)
+    if timestamps is not None:
+        mask = _latest_per_group(codes, counts, _check_timestamps(timestamps), n_test)
+        return _to_split(mask, f"user_fraction(test_frac={frac}, min_train={min_train}, latest)")
+    mask = _last_per_group(_random_order(codes, np.random.default_rng(seed)), codes, counts,
+                           n_test)
     return _to_split(mask, f"user_fraction(test_frac={frac}, min_train={min_train}, seed={seed})")
 
 

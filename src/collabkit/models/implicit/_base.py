@@ -84,8 +84,8 @@ class ImplicitRecommender(Recommender):
         self.user_vocab_ = Vocabulary(data.user_vocab.ids(ucodes))
         self.item_vocab_ = Vocabulary(data.item_vocab.ids(icodes))
         nu, ni = len(ucodes), len(icodes)
-        x = csr_from_ids(np.searchsorted(ucodes, data.users), np.searchsorted(icodes, data.items),
-                         data.ratings, (nu, ni))
+        u, i = np.searchsorted(ucodes, data.users), np.searchsorted(icodes, data.items)
+        x = csr_from_ids(u, i, data.ratings, (nu, ni))
         self.seen_indptr_ = x.indptr.astype(np.int64)
         self.seen_indices_ = x.indices.astype(np.int64)
         self.seen_ratings_ = x.data
@@ -100,8 +100,7 @@ class ImplicitRecommender(Recommender):
         self.global_mean_ = 0.0
         self.item_bias_base_ = counts / max(1, nu)
         self.user_bias_base_ = np.zeros(nu)
-        self._fit_recency(data, np.searchsorted(ucodes, data.users),
-                          np.searchsorted(icodes, data.items))
+        self._fit_recency(data, u, i)
 
     # -------------------------------------------------------------- recency (issue 13)
     def _fit_recency(self, data: Interactions, u: np.ndarray, i: np.ndarray) -> None:
