@@ -69,7 +69,8 @@ def find_item(model: Any, query: Any) -> Any:
         return model.item_vocab_.ids(part)[0]
     if len(part) > 1:
         top = part[np.argsort(-counts[part], kind="stable")][:5]
-        names = "; ".join(f"{titles[k]} (id {model.item_vocab_.ids([k])[0]!r})" for k in top)
+        ids = model.item_vocab_.ids(top).tolist()  # plain Python ids: 260, not np.int64(260)
+        names = "; ".join(f"{titles[k]} (id {i!r})" for k, i in zip(top, ids, strict=True))
         raise UnknownIdError(f"{query!r} matches {len(part)} titles: {names}"
                              f"{' ...' if len(part) > 5 else ''}; give more of the title or "
                              "the item id")
