@@ -581,9 +581,10 @@ def readme_section(rep: dict[str, Any]) -> str:
         96, subsequent_indent="  ", break_on_hyphens=False)
         for n, res in rep["datasets"].items()]
     out += ["", textwrap.fill(
-        "Fit seconds are wall clock under the load given per data set (the runs shared the 2 "
-        "cores with other work and were niced), so they compare models within one data set "
-        "only roughly. \"+ recency\" rows weigh each user's past by how recent it is "
+        "Fit seconds are the wall clock of the final refit on all training rows, under the "
+        "load given per data set on a 2-core machine shared with other work, so they compare "
+        "models within one data set only roughly. \"+ recency\" rows weigh each user's past "
+        "by how recent it is "
         "(`recency`, from the timestamps, which the `implicit` library's models do not use); "
         "each data set's line says which model wins with and without them. Gowalla's split "
         "has no timestamps.", 96)]

@@ -30,8 +30,8 @@
    models beside the `implicit` library's ALS, BPR and BM25 item-kNN (in ``.bench-venv``),
    every model tuned on the same validation carve, on ml-100k, ml-latest-small and gowalla;
    writes ``implicit-peers.{md,json}`` (``--quick``: ml-100k with small grids, to
-   ``implicit-peers-quick.*``; ``--no-implicit`` skips it). The gowalla part alone takes
-   about an hour on 2 shared cores (gfcf's and iALS's searches and their full-ranking scoring).
+   ``implicit-peers-quick.*``; ``--no-implicit`` skips it). It took 51 min on
+   this 2-core machine at load ~1, and over an hour for gowalla alone at load ~20.
 
 Everything is written to ``benchmarks/results/README.md`` (markdown) and
 ``benchmarks/results/collabkit.json``, and printed. ``--speed-only`` reruns only the speed
