@@ -81,3 +81,22 @@ def test_an_error_on_the_ranks_is_one_line_in_cli_words(ratings: Path, tmp_path:
     assert lines[0].startswith("error: rank ")
     assert "the replicate tier needs" in lines[0] and "over --memory-per-rank 1 KB" in lines[0]
     assert "the rowwise tier would fit with" in lines[0]
+
+
+def test_the_reported_failure_is_the_killed_rank_not_the_peer_that_aborted_after_it() -> None:
+    from types import SimpleNamespace
+
+    from collabkit.distributed.launch import _root_cause
+
+    def fail(code: int) -> SimpleNamespace:
+        return SimpleNamespace(exitcode=code)
+
+    # rank 1 was SIGKILLed; rank 0 then died of a C++ terminate (SIGABRT) on the lost peer,
+    # rank 2 was stopped by the launcher (SIGTERM), rank 3 exited on gloo's closed connection
+    failures = {0: fail(-6), 1: fail(-9), 2: fail(-15), 3: fail(1)}
+    assert _root_cause(failures, (0, failures[0]))[0] == 1
+    # an abort alone is still a signal death, ahead of the ranks that exited with a code
+    assert _root_cause({0: fail(1), 1: fail(-6)}, (0, fail(1)))[0] == 1
+    # no signal death: the launcher's first failure
+    only = {0: fail(-15), 1: fail(2)}
+    assert _root_cause(only, (1, only[1]))[0] == 1

@@ -103,10 +103,11 @@ def launch_local(nproc: int, args: list[str], *, flag: str = "--nproc") -> None:
 def _root_cause(failures: dict[int, Any], first: tuple[int, Any]) -> tuple[int, Any]:
     """The failure to report: a rank killed by a signal (other than the SIGTERM with which
     the launcher stops the rest) before the errors of the ranks that lost their peer because
-    of it (gloo's "connection closed"), else the first one."""
-    killed = sorted(r for r, f in failures.items()
+    of it (gloo's "connection closed" as an exit code, or a C++ ``terminate`` as SIGABRT),
+    else the first one."""
+    killed = sorted((-f.exitcode == signal.SIGABRT, r) for r, f in failures.items()
                     if f.exitcode < 0 and -f.exitcode != signal.SIGTERM)
-    return (killed[0], failures[killed[0]]) if killed else first
+    return (killed[0][1], failures[killed[0][1]]) if killed else first
 
 
 def _failure_message(rank: int, nproc: int, failure: Any, flag: str) -> str:
