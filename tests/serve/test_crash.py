@@ -91,3 +91,34 @@ def test_sighup_reloads_without_failing_requests(small_model_dir, tmp_path) -> N
         stop.set()
         server.stop()
     assert errors == [] and statuses and set(statuses) == {200}
+
+
+def test_a_response_cut_short_by_the_kill_is_a_connection_error_not_an_answer(
+        tmp_path) -> None:
+    """A server killed after its headers (Content-Length 77, no body) leaves the client an
+    ``IncompleteRead``; the check's writers count that write as sent, not acknowledged, so
+    ``request`` raises ``ConnectionError`` (an ``OSError``) as for a refused connection."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def cut_short() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 77\r\n\r\n")
+        conn.close()
+
+    t = threading.Thread(target=cut_short, daemon=True)
+    t.start()
+    server = ServerProcess(tmp_path / "model", tmp_path / "fb.sqlite3", APP_KEY,
+                           tmp_path / "server.log", port=listener.getsockname()[1])
+    try:
+        with pytest.raises(ConnectionError, match="closed mid-response"):
+            server.request("POST", "/v1/feedback", {"request_id": "x"}, timeout=5)
+    finally:
+        t.join(timeout=5)
+        listener.close()

@@ -83,6 +83,9 @@ class ServerProcess:
             resp = conn.getresponse()
             payload = resp.read()
             return resp.status, (json.loads(payload) if payload else {})
+        except http.client.HTTPException as e:  # killed mid-response: not an answer
+            raise ConnectionError(f"{method} {path}: the server closed mid-response ({e!r})"
+                                  ) from e
         finally:
             conn.close()
 
