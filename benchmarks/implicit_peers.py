@@ -368,7 +368,7 @@ def bench(name: str, ours: dict[str, list[dict[str, Any]]],
                        "minutes": (time.perf_counter() - t_start) / 60,
                        "load_start": " ".join(f"{x:.1f}" for x in load_start),
                        "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-                       "command": " ".join(["benchmarks/implicit_peers.py", *sys.argv[1:]])}
+                       "command": args.command}
         save(res)
 
     jobs = [{"id": f"{m}{n}", "model": m, "params": pp} for m, grid in peers.items()
@@ -614,7 +614,8 @@ def write_readme(rep: dict[str, Any], path: Path = ROOT / "README.md") -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, caller: str | None = None) -> int:
+    """``caller``: who ran this (``make bench`` passes its name), recorded with the command."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", choices=DATASETS, default=None)
     ap.add_argument("--quick", action="store_true",
@@ -644,6 +645,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="keep the data sets of an existing OUT.json that this run does not "
                          "measure (each data set records its own date, load and command)")
     args = ap.parse_args(argv)
+    words = [os.path.relpath(a, ROOT) if os.path.isabs(a) else a
+             for a in (argv if argv is not None else sys.argv[1:])]
+    args.command = " ".join(["benchmarks/implicit_peers.py", *words])
+    if caller:
+        args.command = f"{caller}: {args.command}"
     out = Path(args.out)
     if args.readme:
         path_json = out.with_suffix(".json")
@@ -682,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other work",
             "threads": torch.get_num_threads(), "implicit": res.get("implicit_version"),
             "sampled": args.sampled,
-            "command": " ".join(["benchmarks/implicit_peers.py", *(argv or sys.argv[1:])]),
+            "command": args.command,
             "minutes": (time.perf_counter() - t_all) / 60, "load_start": load_start,
             "load_end": " ".join(f"{x:.1f}" for x in os.getloadavg())}
         out.parent.mkdir(parents=True, exist_ok=True)

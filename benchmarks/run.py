@@ -348,7 +348,8 @@ def implicit_feedback(quick: bool, out_dir: Path) -> str | None:
     out = out_dir / ("implicit-peers-quick" if quick else "implicit-peers")
     log("implicit feedback: collabkit vs the implicit library" + (" (quick)" if quick else ""))
     try:
-        implicit_peers.main(["--out", str(out)] + (["--quick"] if quick else []))
+        implicit_peers.main(["--out", str(out)] + (["--quick"] if quick else []),
+                            caller="make bench (benchmarks/run.py)")
     except SystemExit as e:  # no .bench-venv, or the peer side failed: say so, go on
         log(f"implicit_peers.py did not run: {e}")
         return f"Not measured: {e}"
